@@ -1,0 +1,1 @@
+"""Trajectory stores, window indexing and Grain sources."""

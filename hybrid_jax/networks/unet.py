@@ -1,0 +1,51 @@
+"""A UNet for 1D, 2D and 3D fields, with circular padding on periodic domains."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class _Block(nnx.Module):
+    """Two convolutions with GELU, same resolution."""
+
+    def __init__(self, cin: int, cout: int, ks: tuple[int, ...], pad: str, rngs: nnx.Rngs):
+        self.a = nnx.Conv(cin, cout, ks, padding=pad, rngs=rngs)
+        self.b = nnx.Conv(cout, cout, ks, padding=pad, rngs=rngs)
+
+    def __call__(self, x):
+        return nnx.gelu(self.b(nnx.gelu(self.a(x))))
+
+
+class UNet(nnx.Module):
+    """``[B, *spatial, in_channels]`` -> ``[B, *spatial, out_channels]``.
+
+    `levels` resolutions, each half the previous (average pooling down, nearest-neighbour
+    up, skip connections by concatenation); level i has ``filters·2^i`` channels. Every
+    spatial size must be divisible by ``2^(levels-1)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, ndim: int, levels: int = 2, filters: int = 16,
+                 kernel_size: int = 3, periodic: bool = True, rngs: nnx.Rngs):
+        pad = "CIRCULAR" if periodic else "SAME"
+        ks = (kernel_size,) * ndim
+        widths = [filters * 2**i for i in range(levels)]
+        self.ndim = ndim
+        self.down = nnx.List([_Block(cin, cout, ks, pad, rngs) for cin, cout in zip([in_channels] + widths, widths)])
+        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, pad, rngs) for i in range(levels - 1)])
+        self.out = nnx.Conv(widths[0], out_channels, (1,) * ndim, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        window = (2,) * self.ndim
+        skips = []
+        for i, block in enumerate(self.down):
+            if i:
+                x = nnx.avg_pool(x, window, strides=window)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(reversed(self.up), reversed(skips[:-1])):
+            for axis in range(1, self.ndim + 1):
+                x = jnp.repeat(x, 2, axis=axis)
+            x = block(jnp.concatenate([x, skip], axis=-1))
+        return self.out(x)

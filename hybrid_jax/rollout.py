@@ -1,0 +1,53 @@
+"""One autoregressive rollout for generation, training losses and evaluation."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+Step = Callable[[jax.Array], jax.Array]
+
+
+def rollout(step: Step, x0: jax.Array, num_steps: int, *, remat: bool = False) -> jax.Array:
+    """Apply `step` `num_steps` times with `lax.scan`.
+
+    `step` maps a batch ``[B, *spatial, C]`` to the next batch; `x0` is ``[B, *spatial, C]``.
+    Returns the trajectory without `x0`, batch first: ``[B, num_steps, *spatial, C]``.
+    `remat=True` wraps each step in `jax.checkpoint`, so a differentiated rollout stores one
+    state per step instead of every intermediate of every step.
+
+    The scan is fully unrolled: XLA's CPU backend runs convolutions inside a while loop about
+    9× slower than unrolled ones (measured on a UNet's K=4 rollout gradient); the price is a
+    compile time linear in `num_steps`.
+    """
+    body = jax.checkpoint(step) if remat else step
+
+    def scan_fn(x, _):
+        x = body(x)
+        return x, x
+
+    _, traj = jax.lax.scan(scan_fn, x0, None, length=num_steps, unroll=True)
+    return jnp.moveaxis(traj, 0, 1)
+
+
+def batched_physics_step(pde, params) -> Step:
+    """The PDE's single-sample step, vmapped over the batch, parameters shared."""
+    return jax.vmap(lambda x: pde.step(x, params))
+
+
+def network_step(model, num_dynamic: int, residual: bool) -> Step:
+    """A network step: predict the dynamic channels, carry the static ones unchanged.
+
+    The network sees all channels ``[B, *spatial, C]`` and outputs ``[B, *spatial, num_dynamic]``;
+    with `residual` the output is an increment added to the current dynamic channels.
+    """
+
+    def step(x):
+        y = model(x)
+        if residual:
+            y = x[..., :num_dynamic] + y
+        return jnp.concatenate([y, x[..., num_dynamic:]], axis=-1).astype(x.dtype)
+
+    return step

@@ -1,0 +1,182 @@
+"""A run: its directory, data, training with checkpoints and metrics, evaluation and summary.
+
+Run directory layout (default ``runs/<experiment_name>/``)::
+
+    config.yaml        the resolved config        config_hash   its hash (guards reuse)
+    metrics.jsonl      one JSON line per epoch and per cycle
+    checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
+    evaluation.json    per-step rollout errors on validation data, parameter errors
+    summary.json       final losses, learned vs true parameters, wall and compile times
+    train.log          the log of every invocation
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_jax.checkpoint import Checkpoints
+from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
+from hybrid_jax.data.store import load_files, load_or_generate
+from hybrid_jax.evaluate import describe_params, evaluate, parameter_errors
+from hybrid_jax.physics import build_pde
+from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
+from hybrid_jax.training.models import decode_physical
+
+log = logging.getLogger("hybrid_jax")
+
+
+def run_hash(cfg: Config) -> str:
+    """Hash of what determines a run's results (tasks, evaluation and output settings excluded)."""
+    d = to_dict(cfg)
+    for key in ("tasks", "evaluation", "output"):
+        d.pop(key)
+    return config_hash(d)
+
+
+def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
+    """Create the run directory; refuse to reuse one that holds a run of a different config."""
+    h = run_hash(cfg)
+    hash_file = run_dir / "config_hash"
+    if run_dir.exists() and overwrite:
+        shutil.rmtree(run_dir)
+    elif hash_file.is_file() and hash_file.read_text().strip() != h:
+        raise ConfigError(f"{run_dir}: holds a run of a different config; pass --overwrite to replace it "
+                          f"or --out to choose another directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    hash_file.write_text(h + "\n")
+
+
+def load_trajectories(cfg: Config, pde) -> np.ndarray:
+    if cfg.data.source == "files":
+        return load_files(cfg.data.path, pde, cfg.data.rollout_steps)
+    traj, folder = load_or_generate(cfg, pde)
+    log.info("data: %s trajectories %s from %s", traj.shape[0], list(traj.shape[1:]), folder)
+    return traj
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; on resume, lines of cycles not yet checkpointed are dropped."""
+
+    def __init__(self, path: Path, keep_before_cycle: int):
+        self.path = path
+        lines = path.read_text().splitlines() if path.is_file() else []
+        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["cycle"] < keep_before_cycle]
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _cycle_records(metrics: dict) -> list[dict]:
+    """Split a cycle's metrics into per-epoch lines and one cycle line."""
+    records = []
+    for key, value in metrics.items():
+        if key.endswith("epoch_losses"):
+            model = key.removesuffix("_epoch_losses")
+            records += [{"kind": "epoch", "cycle": metrics["cycle"], "model": model, "epoch": e, "loss": loss}
+                        for e, loss in enumerate(value)]
+    summary = {k: v for k, v in metrics.items() if not k.endswith("epoch_losses")}
+    summary.update({f"{k.removesuffix('_epoch_losses')}_train_loss": v[-1]
+                    for k, v in metrics.items() if k.endswith("epoch_losses") and v})
+    return records + [{"kind": "cycle" if metrics["cycle"] >= 0 else "warmup", **summary}]
+
+
+def train(cfg: Config, exp, run_dir: Path, progress: bool):
+    """Train from the latest checkpoint of `run_dir` (or from scratch); return states and cycle lines."""
+    states = initial_states(exp)
+    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
+    start = 0
+    latest = ckpts.latest()
+    if latest is not None:
+        states, meta = ckpts.restore(latest, states)
+        if meta["config_hash"] != run_hash(cfg):
+            raise ConfigError(f"{run_dir}: checkpoints belong to a different config; pass --overwrite")
+        start = meta["next_cycle"]
+        log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
+    try:
+        for cycle, states, metrics in train_cycles(exp, states, start, progress):
+            for record in _cycle_records(metrics):
+                metrics_log.write(record)
+            if cycle >= 0:
+                ckpts.save(cycle + 1, states, {"next_cycle": cycle + 1, "config_hash": run_hash(cfg)})
+                log.info(_cycle_line(exp, states, metrics))
+    finally:
+        ckpts.close()
+    return states
+
+
+def _cycle_line(exp, states, metrics) -> str:
+    parts = [f"cycle {metrics['cycle'] + 1}/{exp.cfg.trainer.hybrid.cycles}"]
+    for name in trained_models(exp.cfg):
+        parts.append(f"{name} train {metrics.get(f'{name}_epoch_losses', [np.nan])[-1]:.3e} "
+                     f"val {metrics[f'{name}_val_loss']:.3e}")
+    if "physical" in trained_models(exp.cfg):
+        learned = describe_params(decode_physical(exp.pde, states["physical"].params))
+        parts.append(", ".join(f"{k} {_short(v)}" for k, v in learned.items()))
+    return " | ".join(parts)
+
+
+def _short(v) -> str:
+    return f"{v:.5g}" if isinstance(v, float) else f"mean {v['mean']:.5g}"
+
+
+def restore_latest(cfg: Config, exp, run_dir: Path):
+    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
+    try:
+        latest = ckpts.latest()
+        if latest is None:
+            raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
+        states, _ = ckpts.restore(latest, initial_states(exp))
+    finally:
+        ckpts.close()
+    return states
+
+
+def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
+    """Write ``summary.json``: final losses, parameters, timings (first cycle includes compilation)."""
+    cycles = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()
+              if ln.strip() and json.loads(ln)["kind"] == "cycle"] if (run_dir / "metrics.jsonl").is_file() else []
+    learned = decode_physical(exp.pde, states["physical"].params)
+    true = exp.pde.true_params()
+    times = [c["timings_s"]["cycle"] for c in cycles]
+    summary = {
+        "experiment_name": cfg.experiment_name, "mode": cfg.mode, "cycles_done": len(cycles),
+        "final": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
+        "parameters": {"learned": describe_params(learned), "true": describe_params(true),
+                       "relative_error": parameter_errors(learned, true)},
+        "wall_time_s": wall_s,
+        "first_cycle_s": times[0] if times else None,
+        "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,
+    }
+    if evaluation is not None:
+        summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
+                                 for name, m in evaluation["models"].items()}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run(cfg: Config, run_dir: Path) -> dict:
+    """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
+    (empty for the generate task alone)."""
+    t0 = time.perf_counter()
+    pde = build_pde(cfg.physics)
+    traj = load_trajectories(cfg, pde)
+    if cfg.tasks == ("generate",):
+        return {}
+    exp = build_experiment(cfg, pde, traj)
+    progress = cfg.output.progress
+    states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
+    evaluation = None
+    if "evaluate" in cfg.tasks:
+        evaluation = evaluate(exp, states, cfg.evaluation.horizon)
+        (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)

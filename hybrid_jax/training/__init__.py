@@ -1,0 +1,1 @@
+"""Train states, jitted steps and the hybrid training loop."""

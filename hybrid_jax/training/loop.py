@@ -1,0 +1,244 @@
+"""The training loop: single-model epochs and the hybrid cycle, over pure train states.
+
+Each cycle (hybrid mode) runs the design note's four phases:
+1. the physical model rolls out from initial states   -> generated windows (weight alpha)
+2. the synthetic model trains on real + those windows
+3. the synthetic model rolls out from the same states -> generated windows (weight alpha)
+4. the physical model trains on real + those windows
+then both are validated on real data only. In `synthetic` / `physical` mode a cycle is just
+phase 2 / phase 4 without generated data, so `alpha = 0` hybrid training and single-model
+training take identical steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from hybrid_jax.config import Config
+from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, mixed_batches, to_device
+from hybrid_jax.data.windows import split_simulations, window_index
+from hybrid_jax.physics.base import PDE
+from hybrid_jax.training.models import physical_model, synthetic_model
+from hybrid_jax.training.steps import TrainState, init_state, make_eval_step, make_generate, make_train_step
+
+log = logging.getLogger(__name__)
+
+PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive steps had NaN/inf loss, gradients or parameters."""
+
+
+@dataclass
+class ModelFns:
+    """The jitted functions of one model."""
+
+    name: str
+    predict: object
+    train_step: object
+    eval_step: object
+    generate: object
+
+
+@dataclass
+class Experiment:
+    """Everything fixed for one run: config, PDE, device data, windows and jitted functions."""
+
+    cfg: Config
+    pde: PDE
+    real: jax.Array  # [N, T, *spatial, C] on device
+    real_mask: jax.Array  # [T, *spatial] observed cells of real data
+    train_windows: np.ndarray  # [W, 2] (sim, t)
+    val_windows: np.ndarray
+    num_generated: int
+    synthetic: ModelFns
+    physical: ModelFns
+    init_params: dict  # {"synthetic": ..., "physical": ...}
+    txs: dict
+
+    @property
+    def horizon(self) -> int:
+        return self.cfg.data.rollout_steps
+
+
+def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
+    """Put the trajectories on the device, index the windows and build the jitted steps."""
+    horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
+    n_sims, n_frames = trajectories.shape[:2]
+    train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
+    train_w = window_index(train_sims, n_frames, horizon, cfg.data.window_stride)
+    val_w = window_index(val_sims, n_frames, horizon, cfg.data.window_stride)
+    h = cfg.trainer.hybrid
+    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
+    n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
+
+    _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
+    fns = {name: ModelFns(name, pred, make_train_step(pred, tx, nd, horizon), make_eval_step(pred, nd, horizon),
+                          make_generate(pred, horizon))
+           for name, pred, tx in [("synthetic", syn_predict, syn_tx), ("physical", phy_predict, phy_tx)]}
+    return Experiment(
+        cfg=cfg, pde=pde, real=jnp.asarray(trajectories, jnp.float32),
+        real_mask=jnp.ones((n_frames,) + pde.spatial_shape, jnp.float32),
+        train_windows=train_w, val_windows=val_w, num_generated=n_gen,
+        synthetic=fns["synthetic"], physical=fns["physical"],
+        init_params={"synthetic": syn_params, "physical": phy_params},
+        txs={"synthetic": syn_tx, "physical": phy_tx},
+    )
+
+
+def initial_states(exp: Experiment) -> dict[str, TrainState]:
+    return {name: init_state(exp.init_params[name], exp.txs[name]) for name in ("synthetic", "physical")}
+
+
+def alpha_at(cfg: Config, cycle: int) -> float:
+    """Alpha of a cycle: constant, or linear from `alpha` (cycle 0) to `schedule.final` (last cycle)."""
+    h = cfg.trainer.hybrid
+    if h.schedule.kind == "constant" or h.cycles == 1:
+        return h.alpha
+    return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
+
+
+def epoch_seed(seed: int, cycle: int, phase: int, epoch: int) -> int:
+    """Shuffle seed of one epoch, a pure function of where it is in the run (exact resume)."""
+    return int(np.random.SeedSequence([seed, cycle + 1, phase, epoch]).generate_state(1)[0])
+
+
+def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
+               epochs: int, cycle: int, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
+    """Train `epochs` epochs over the mixed sources; return the state and the mean loss of each epoch."""
+    cfg = exp.cfg
+    losses = []
+    for epoch in range(epochs):
+        batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
+        step_losses, oks = [], []
+        for idx in tqdm(batches, desc=f"cycle {cycle} {fns.name} epoch {epoch}", leave=False,
+                        disable=None if progress else True):
+            state, m = fns.train_step(state, data, to_device(idx))
+            step_losses.append(m["loss"])
+            oks.append(m["ok"])
+        oks = np.asarray(jnp.stack(oks))
+        if not oks.all():
+            log.warning("cycle %d, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept",
+                        cycle, fns.name, epoch, int((~oks).sum()))
+        if int(state.failures) >= cfg.trainer.max_consecutive_failures:
+            raise TrainingDiverged(f"{fns.name} model: {int(state.failures)} consecutive steps with NaN/inf "
+                                   f"(cycle {cycle}, epoch {epoch}); stopping with the last good state")
+        good = np.asarray(jnp.stack(step_losses))[oks]
+        losses.append(float(good.mean()) if len(good) else float("nan"))
+    return state, losses
+
+
+def validate(exp: Experiment, fns: ModelFns, params) -> float:
+    """Mean per-window loss over all validation windows (real data only, weight 1)."""
+    b = exp.cfg.trainer.batch_size
+    windows = exp.val_windows
+    pad = (-len(windows)) % b
+    padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)])
+    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    out = []
+    for i in range(0, len(padded), b):
+        chunk = padded[i:i + b]
+        idx = {"source": np.full(b, REAL, np.int32), "sim": chunk[:, 0], "t": chunk[:, 1],
+               "weight": np.ones(b, np.float32)}
+        out.append(fns.eval_step(params, data, to_device(idx)))
+    return float(np.asarray(jnp.concatenate(out))[: len(windows)].mean())
+
+
+def _empty_generated(exp: Experiment) -> jax.Array:
+    shape = (max(exp.num_generated, 1), exp.horizon + 1) + exp.real.shape[2:]
+    return jnp.zeros(shape, jnp.float32)
+
+
+def generation_states(exp: Experiment, cycle: int) -> jax.Array:
+    """Initial states ``[M, *spatial, C]`` of a cycle's generated rollouts (real windows or the prior)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(exp.cfg.seed), 1000 + cycle)
+    m = exp.num_generated
+    if exp.cfg.trainer.hybrid.generation_source == "prior":
+        return exp.pde.sample_initial_state(key, m)
+    w = exp.train_windows
+    pick = jax.random.choice(key, len(w), (m,), replace=m > len(w))
+    sel = jnp.asarray(w)[pick]
+    return exp.real[sel[:, 0], sel[:, 1]]
+
+
+def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, progress: bool):
+    """One cycle of the configured mode; returns the new states and the cycle's metrics."""
+    cfg = exp.cfg
+    mode, alpha = cfg.mode, alpha_at(cfg, cycle)
+    use_generated = mode == "hybrid" and alpha > 0 and exp.num_generated > 0
+    real_src = WindowSource(exp.train_windows, REAL, 1.0)
+    gen_src = WindowSource(np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1), GENERATED, alpha)
+    sources = [real_src, gen_src] if use_generated else [real_src]
+    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    metrics: dict = {"cycle": cycle, "alpha": alpha if mode == "hybrid" else None, "timings_s": {}}
+    timings = metrics["timings_s"]
+    x0 = generation_states(exp, cycle) if use_generated else None
+
+    if mode in ("synthetic", "hybrid"):
+        if use_generated:  # phase 1
+            t = time.perf_counter()
+            data["generated"] = exp.physical.generate(states["physical"].params, x0).block_until_ready()
+            timings["generate_physical"] = time.perf_counter() - t
+        t = time.perf_counter()  # phase 2
+        states["synthetic"], losses = run_epochs(exp, exp.synthetic, states["synthetic"], data, sources,
+                                                 cfg.trainer.synthetic.epochs, cycle, PHASE_SYNTHETIC, progress)
+        timings["train_synthetic"] = time.perf_counter() - t
+        metrics["synthetic_epoch_losses"] = losses
+    if mode in ("physical", "hybrid"):
+        if use_generated:  # phase 3
+            t = time.perf_counter()
+            data["generated"] = exp.synthetic.generate(states["synthetic"].params, x0).block_until_ready()
+            timings["generate_synthetic"] = time.perf_counter() - t
+        t = time.perf_counter()  # phase 4
+        states["physical"], losses = run_epochs(exp, exp.physical, states["physical"], data, sources,
+                                                cfg.trainer.physical.epochs, cycle, PHASE_PHYSICAL, progress)
+        timings["train_physical"] = time.perf_counter() - t
+        metrics["physical_epoch_losses"] = losses
+    t = time.perf_counter()
+    for name in trained_models(cfg):
+        metrics[f"{name}_val_loss"] = validate(exp, getattr(exp, name), states[name].params)
+    timings["validate"] = time.perf_counter() - t
+    return states, metrics
+
+
+def trained_models(cfg: Config) -> tuple[str, ...]:
+    return {"synthetic": ("synthetic",), "physical": ("physical",), "hybrid": ("synthetic", "physical")}[cfg.mode]
+
+
+def warmup(exp: Experiment, states: dict[str, TrainState], progress: bool):
+    """Optional synthetic epochs on real data only before the first cycle (hybrid mode)."""
+    epochs = exp.cfg.trainer.hybrid.warmup_epochs
+    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    states["synthetic"], losses = run_epochs(exp, exp.synthetic, states["synthetic"], data,
+                                             [WindowSource(exp.train_windows, REAL, 1.0)], epochs, -1,
+                                             PHASE_WARMUP, progress)
+    return states, {"cycle": -1, "warmup_epoch_losses": losses}
+
+
+def train_cycles(exp: Experiment, states: dict[str, TrainState], start_cycle: int = 0,
+                 progress: bool = True) -> Iterator[tuple[int, dict[str, TrainState], dict]]:
+    """Run cycles `start_cycle`.. of the config, yielding (cycle, states, metrics) after each.
+
+    The warm-up (if any) is yielded as cycle -1 before cycle 0.
+    """
+    cfg = exp.cfg
+    if start_cycle == 0 and cfg.mode == "hybrid" and cfg.trainer.hybrid.warmup_epochs:
+        states, metrics = warmup(exp, states, progress)
+        yield -1, states, metrics
+    for cycle in tqdm(range(start_cycle, cfg.trainer.hybrid.cycles), desc=f"{cfg.mode} cycles",
+                      initial=start_cycle, total=cfg.trainer.hybrid.cycles, disable=None if progress else True):
+        t = time.perf_counter()
+        states, metrics = hybrid_cycle(exp, states, cycle, progress)
+        metrics["timings_s"]["cycle"] = time.perf_counter() - t
+        yield cycle, states, metrics
