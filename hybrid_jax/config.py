@@ -99,8 +99,8 @@ def _diffusion_bound(cfg, substeps: int) -> float:
 
 def _check_bound(key: str, value: float, bound: float) -> None:
     if value > bound:
-        raise ConfigError(f"{key}: must be <= the explicit stability bound 1/(2·dt_sub·Σ 1/dx²) = {bound:.4g} "
-                          f"(lower it, or raise physics.substeps), got {value!r}")
+        raise ConfigError(f"{key}: must be <= the explicit stability bound {bound:.4g} of this grid and time step "
+                          f"(docs/physics.md; lower it, or raise physics.substeps), got {value!r}")
 
 
 _RESOLUTION_DOC = "cells per spatial dimension (1, 2 or 3 entries)"
@@ -260,9 +260,10 @@ class GrayScottConfig:
 
     def __post_init__(self):
         _check_grid(self)
-        bound = _diffusion_bound(self, self.substeps)
-        _check_bound("physics.diffusivity_u.true", self.diffusivity_u.true, bound)
-        _check_bound("physics.diffusivity_v.true", self.diffusivity_v.true, bound)
+        # Forward Euler about (u, v) = (1, 0): dt_sub·(4·D·Σ 1/dx² + decay rate) ≤ 2 (physics.gray_scott).
+        bound, dt_sub, f, k = _diffusion_bound(self, self.substeps), self.dt / self.substeps, self.feed.true, self.kill.true
+        _check_bound("physics.diffusivity_u.true", self.diffusivity_u.true, bound * (1 - dt_sub * f / 2))
+        _check_bound("physics.diffusivity_v.true", self.diffusivity_v.true, bound * (1 - dt_sub * (f + k) / 2))
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,25 @@ PhysicsConfig = Union[BurgersConfig, AdvectionDiffusionConfig, BurgersPotentialC
 
 
 @dataclass(frozen=True)
+class ObservationConfig:
+    """Which cells and frames of the real data are observed (data.masks); generated data is always full."""
+
+    spatial: Literal["full", "box", "centre", "random_points"] = _opt(
+        "full", "observed cells: all; the `box`; a centred box of volume `fraction`; or a random `fraction` "
+                "of the cells (drawn with `seed`)")
+    box: tuple[tuple[float, ...], ...] = _opt((), "spatial = box: one [lo, hi] per dimension in relative "
+                                                  "coordinates (0 = start, 1 = end of the domain); a cell is "
+                                                  "observed when its centre lies in [lo, hi)")
+    fraction: float = _opt(0.25, "spatial = centre | random_points: observed fraction of the domain volume / cells",
+                           lambda v: 0 < v <= 1, "must be in (0, 1]")
+    seed: int = _opt(0, "spatial = random_points: seed of the drawn cells")
+    time_stride: int = _opt(1, "observe every n-th frame (0, n, 2n, ...)", lambda v: v >= 1, "must be >= 1")
+    observed_steps: tuple[int, ...] = _opt((), "explicit observed frame indices (overrides time_stride); "
+                                               "empty: by time_stride", lambda v: all(t >= 0 for t in v),
+                                           "must be frame indices >= 0")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     source: Literal["generate", "files"] = _opt("generate", "simulate trajectories, or read them from `path`")
     path: Optional[str] = _opt(None, "`.npz` with `trajectories` [N, T, *spatial, C] float32 and `fields` "
@@ -349,6 +369,8 @@ class DataConfig:
     window_stride: int = _pos(1, "stride between window start frames")
     validation_fraction: float = _opt(0.25, "fraction of trajectories held out for validation",
                                       lambda v: 0 < v < 1, "must be in (0, 1)")
+    observation: ObservationConfig = _sub(ObservationConfig, "sparse observations of the real data "
+                                                             "(a mask on the loss targets)")
 
 
 @dataclass(frozen=True)
@@ -373,10 +395,26 @@ class SyntheticTrainerConfig:
 
 
 @dataclass(frozen=True)
+class RegularizationConfig:
+    kind: Literal["none", "gradient_l2", "total_variation"] = _opt(
+        "none", "smoothness penalty of field parameters (on the optimised values, log for positive ones): "
+                "mean |∇θ|² or mean |∇θ| over the cells (∇ in domain units)")
+    weight: float = _nonneg(0.0, "weight of the penalty added to the physical training loss")
+
+
+@dataclass(frozen=True)
 class PhysicalTrainerConfig:
-    learning_rate: float = _pos(1e-2, "Adam learning rate of the PDE parameters (on log ν)")
+    learning_rate: float = _pos(1e-2, "Adam learning rate of the PDE parameters (on log ν); unused by lbfgs")
     epochs: int = _nonneg(2, "epochs per hybrid cycle (or in total in physical mode)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
+    optimizer: Literal["adam", "lbfgs"] = _opt(
+        "adam", "optax Adam, or L-BFGS with a zoom line search (best with batching = full)")
+    batching: Literal["per_batch", "full"] = _opt(
+        "per_batch", "per_batch: shuffled batches of trainer.batch_size; full: each epoch is one step on all "
+                     "training windows (real and generated)")
+    memory_size: int = _pos(10, "lbfgs: number of past updates kept for the curvature estimate")
+    max_linesearch_steps: int = _pos(20, "lbfgs: zoom line-search iterations per step")
+    regularization: RegularizationConfig = _sub(RegularizationConfig, "smoothness of field parameters")
 
 
 @dataclass(frozen=True)
@@ -419,6 +457,7 @@ class OutputConfig:
     dir: str = _opt("runs", "parent of the run directory runs/<experiment_name>/ (`--out` overrides)")
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
     progress: bool = _opt(True, "show progress bars")
+    plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after evaluation")
 
 
 @dataclass(frozen=True)
@@ -514,7 +553,7 @@ def from_dict(cls, data: Any, prefix: str = ""):
         value = _coerce(hints[f.name], data[f.name], key)
         check = f.metadata.get("check")
         if check is not None and not check(value):
-            raise ConfigError(f"{key}: {f.metadata['message']}, got {value!r}")
+            raise ConfigError(f"{key}: {f.metadata['message']}, got {data[f.name]!r}")
         kwargs[f.name] = value
     return cls(**kwargs)
 
@@ -534,6 +573,14 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.data.source == "generate" and cfg.data.rollout_steps >= cfg.data.num_frames:
         raise ConfigError(f"data.rollout_steps: must be < data.num_frames ({cfg.data.num_frames}), "
                           f"got {cfg.data.rollout_steps}")
+    obs = cfg.data.observation
+    if obs.spatial == "box":
+        if len(obs.box) != len(p.resolution):
+            raise ConfigError(f"data.observation.box: must have one [lo, hi] per dimension ({len(p.resolution)}), "
+                              f"got {[list(b) for b in obs.box]}")
+        for i, b in enumerate(obs.box):
+            if len(b) != 2 or not 0 <= b[0] < b[1] <= 1:
+                raise ConfigError(f"data.observation.box[{i}]: must be [lo, hi] with 0 <= lo < hi <= 1, got {list(b)}")
     net = cfg.network
     if net.architecture == "unet":
         factor = 2 ** (net.levels - 1)

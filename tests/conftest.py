@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny configs that exercise the full pipeline in seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+import hybrid_jax.physics  # noqa: F401  (PhiFlow's JAX backend; turns on x64, as in real use)
+from hybrid_jax.config import config_from_dict
+
+
+def tiny_dict(tmp_path, **sections) -> dict:
+    """A 1D Burgers hybrid config small enough to train in a few seconds."""
+    d = {
+        "experiment_name": "tiny",
+        "seed": 0,
+        "mode": "hybrid",
+        "physics": {"name": "burgers", "resolution": [16], "domain": [1.0], "dt": 0.01, "substeps": 2,
+                    "viscosity": {"true": 0.01, "init": 0.02}},
+        "data": {"store_dir": str(tmp_path / "store"), "num_trajectories": 4, "num_frames": 6, "rollout_steps": 2},
+        "network": {"architecture": "convnet", "filters": 4, "layers": 1},
+        "trainer": {"batch_size": 4, "synthetic": {"epochs": 2}, "physical": {"epochs": 2},
+                    "hybrid": {"cycles": 2, "alpha": 0.5}},
+        "output": {"dir": str(tmp_path / "runs"), "progress": False},
+    }
+    for key, value in sections.items():
+        node = d
+        *parents, leaf = key.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return d
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """Factory: `tiny_config(mode="synthetic", trainer__hybrid__alpha=0.0)` -> Config."""
+    return lambda **kw: config_from_dict(tiny_dict(tmp_path, **kw))
