@@ -54,7 +54,7 @@ class ViscosityConfig:
     bump: float = _opt(0.0, "relative amplitude of a Gaussian bump added to the true field "
                             "(ν(x) = true·(1 + bump·exp(-|x-c|²/(2w²))), c the centre, w = 0.15·L)",
                        lambda v: v > -1, "must be > -1 (viscosity stays positive)")
-    init: float = _pos(0.05, "initial guess of ν for the learnable parameter")
+    init: float = _pos(0.03, "initial guess of ν for the learnable parameter")
     learnable: Literal["scalar", "field"] = _opt("scalar", "learn ν as one scalar or as a field on the grid")
 
 
@@ -74,7 +74,7 @@ class BurgersConfig:
     domain: tuple[float, ...] = _opt((1.0, 1.0), "physical size per dimension (periodic box)",
                                      lambda v: all(x > 0 for x in v), "must be > 0 in every dimension")
     dt: float = _pos(0.01, "time step of one solver step (time units)")
-    substeps: int = _opt(1, "explicit diffusion substeps per step", lambda v: v >= 1, "must be >= 1")
+    substeps: int = _opt(2, "explicit diffusion substeps per step", lambda v: v >= 1, "must be >= 1")
     advection: Literal["maccormack", "semi_lagrangian"] = _opt(
         "maccormack", "advection scheme: second-order MacCormack or first-order semi-Lagrangian")
     viscosity: ViscosityConfig = _sub(ViscosityConfig, "learnable viscosity")
@@ -390,7 +390,7 @@ class NetworkConfig:
 @dataclass(frozen=True)
 class SyntheticTrainerConfig:
     learning_rate: float = _pos(1e-3, "Adam learning rate of the network")
-    epochs: int = _nonneg(2, "epochs per hybrid cycle (or in total in synthetic mode)")
+    epochs: int = _nonneg(3, "epochs per hybrid cycle (or in total in synthetic mode)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
 
 
@@ -404,8 +404,8 @@ class RegularizationConfig:
 
 @dataclass(frozen=True)
 class PhysicalTrainerConfig:
-    learning_rate: float = _pos(1e-2, "Adam learning rate of the PDE parameters (on log ν); unused by lbfgs")
-    epochs: int = _nonneg(2, "epochs per hybrid cycle (or in total in physical mode)")
+    learning_rate: float = _pos(5e-2, "Adam learning rate of the PDE parameters (on log ν); unused by lbfgs")
+    epochs: int = _nonneg(8, "epochs per hybrid cycle (or in total in physical mode)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
     optimizer: Literal["adam", "lbfgs"] = _opt(
         "adam", "optax Adam, or L-BFGS with a zoom line search (best with batching = full)")
@@ -433,7 +433,7 @@ class HybridConfig:
         lambda v: v is None or v >= 0, "must be >= 0")
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")
-    warmup_epochs: int = _nonneg(0, "synthetic epochs on real data only, before the first cycle")
+    warmup_epochs: int = _nonneg(2, "synthetic epochs on real data only, before the first cycle")
 
 
 @dataclass(frozen=True)
@@ -641,3 +641,28 @@ def config_hash(section) -> str:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, doc) of every config key; physics keys once per family."""
+    cls = cls or Config
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, tp = _join(prefix, f.name), hints[f.name]
+        if cls is Config and f.name == "physics":
+            for name, sub in PHYSICS_CONFIGS.items():
+                rows += reference(sub, f"{key}[{name}]")
+        elif dataclasses.is_dataclass(tp):
+            rows += reference(tp, key)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            type_name = tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+            rows.append((key, type_name, json.dumps(default), f.metadata.get("doc", "")))
+    return rows
+
+
+if __name__ == "__main__":  # python -m hybrid_jax.config: print the key reference as Markdown
+    print("| key | type | default | meaning |\n|---|---|---|---|")
+    for row in reference():
+        print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")

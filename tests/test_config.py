@@ -72,3 +72,14 @@ def test_cli_bad_config_exits_2_with_one_line(args, message):
                        timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip() == message  # one line, no traceback
+
+
+def test_key_reference_documents_every_key_and_is_up_to_date():
+    from hybrid_jax.config import reference
+
+    rows = reference()
+    assert all(doc for _, _, _, doc in rows), [key for key, _, _, doc in rows if not doc]
+    r = subprocess.run([sys.executable, "-m", "hybrid_jax.config"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0
+    assert (ROOT / "docs" / "config.md").read_text() == r.stdout, "regenerate: python -m hybrid_jax.config > docs/config.md"
