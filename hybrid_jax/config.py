@@ -261,7 +261,8 @@ class GrayScottConfig:
     def __post_init__(self):
         _check_grid(self)
         # Forward Euler about (u, v) = (1, 0): dt_sub·(4·D·Σ 1/dx² + decay rate) ≤ 2 (physics.gray_scott).
-        bound, dt_sub, f, k = _diffusion_bound(self, self.substeps), self.dt / self.substeps, self.feed.true, self.kill.true
+        bound, dt_sub = _diffusion_bound(self, self.substeps), self.dt / self.substeps
+        f, k = self.feed.true, self.kill.true
         _check_bound("physics.diffusivity_u.true", self.diffusivity_u.true, bound * (1 - dt_sub * f / 2))
         _check_bound("physics.diffusivity_v.true", self.diffusivity_v.true, bound * (1 - dt_sub * (f + k) / 2))
 
@@ -535,7 +536,7 @@ def from_dict(cls, data: Any, prefix: str = ""):
         raise ConfigError(f"{where}: must be a mapping, got {data!r}")
     if cls is BurgersConfig or cls in PHYSICS_CONFIGS.values():
         name = data.get("name", "burgers")
-        if name not in PHYSICS_CONFIGS:
+        if not isinstance(name, str) or name not in PHYSICS_CONFIGS:
             _coerce(Literal[tuple(PHYSICS_CONFIGS)], name, _join(prefix, "name"))
         cls = PHYSICS_CONFIGS[name]
     hints = typing.get_type_hints(cls)
@@ -558,8 +559,9 @@ def from_dict(cls, data: Any, prefix: str = ""):
     return cls(**kwargs)
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else str(key)
+def _join(prefix: str, key) -> str:
+    key = key if isinstance(key, str) and key.isidentifier() else repr(key)  # odd keys stay on one line
+    return f"{prefix}.{key}" if prefix else key
 
 
 def _check_consistency(cfg: Config) -> None:

@@ -18,6 +18,8 @@ def parse_args(argv):
     p.add_argument("--config", help="YAML config (default: the built-in defaults, a small 2D Burgers run)")
     p.add_argument("--out", help="run directory (default: <output.dir>/<experiment_name>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--resume", action="store_true",
+                   help="require a checkpoint to continue from (without it a run resumes when it finds one)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. trainer.hybrid.alpha=0.3")
     return p.parse_args(argv)
 
@@ -34,6 +36,8 @@ def main(argv=None) -> int:
         from hybrid_jax.run import prepare_run_dir, run  # imports JAX/PhiFlow: after the config is valid
 
         prepare_run_dir(cfg, run_dir, args.overwrite)
+        if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
+            raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
         handler = logging.FileHandler(run_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logging.getLogger().addHandler(handler)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import jax
@@ -120,12 +121,12 @@ def load_files(path: str | Path, pde: PDE, horizon: int) -> np.ndarray:
             if "trajectories" not in npz or "fields" not in npz:
                 raise DataError(f"{path}: must hold arrays 'trajectories' and 'fields', has {sorted(npz.files)}")
             traj, fields = npz["trajectories"], [str(f) for f in npz["fields"]]
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
     expected = (pde.spatial_shape, pde.layout.names)
-    if traj.ndim != 2 + len(pde.spatial_shape) + 1 or tuple(traj.shape[2:-1]) != expected[0]:
+    if traj.ndim != 2 + len(pde.spatial_shape) + 1 or tuple(traj.shape[2:]) != expected[0] + (len(expected[1]),):
         raise DataError(f"{path}: trajectories must have shape [N, T, {', '.join(map(str, expected[0]))}, "
                         f"{len(expected[1])}] for this config, got {list(traj.shape)}")
     if tuple(fields) != expected[1]:
