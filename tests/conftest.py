@@ -19,7 +19,7 @@ def tiny_dict(tmp_path, **sections) -> dict:
         "data": {"store_dir": str(tmp_path / "store"), "num_trajectories": 4, "num_frames": 6, "rollout_steps": 2},
         "network": {"architecture": "convnet", "filters": 4, "layers": 1},
         "trainer": {"batch_size": 4, "synthetic": {"epochs": 2}, "physical": {"epochs": 2},
-                    "hybrid": {"cycles": 2, "alpha": 0.5}},
+                    "hybrid": {"cycles": 2, "alpha": 0.5, "warmup_epochs": 0}},
         "output": {"dir": str(tmp_path / "runs"), "progress": False},
     }
     for key, value in sections.items():
