@@ -76,7 +76,8 @@ class BurgersConfig:
     dt: float = _pos(0.01, "time step of one solver step (time units)")
     substeps: int = _opt(2, "explicit diffusion substeps per step", lambda v: v >= 1, "must be >= 1")
     advection: Literal["maccormack", "semi_lagrangian"] = _opt(
-        "maccormack", "advection scheme: second-order MacCormack or first-order semi-Lagrangian")
+        "maccormack", "advection scheme: MacCormack (second order in space; far less numerical diffusion) "
+                      "or first-order semi-Lagrangian")
     viscosity: ViscosityConfig = _sub(ViscosityConfig, "learnable viscosity")
     initial_state: InitialStateConfig = _sub(InitialStateConfig, "random smooth initial states")
 
@@ -534,6 +535,8 @@ def from_dict(cls, data: Any, prefix: str = ""):
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping, got {data!r}")
+    # YAML 1.1 reads a bare `true:` / `false:` key (e.g. viscosity.true) as a boolean
+    data = {({True: "true", False: "false"}[k] if isinstance(k, bool) else k): v for k, v in data.items()}
     if cls is BurgersConfig or cls in PHYSICS_CONFIGS.values():
         name = data.get("name", "burgers")
         if not isinstance(name, str) or name not in PHYSICS_CONFIGS:

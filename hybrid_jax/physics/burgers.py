@@ -1,8 +1,10 @@
 """Viscous Burgers, u_t + (u·∇)u = ∇·(ν∇u), periodic, in 1, 2 or 3 dimensions.
 
-Scheme per step of length dt: advection of u by itself (MacCormack, second order, or
-semi-Lagrangian, first order) with PhiFlow, then `substeps` forward-Euler diffusion substeps
-of ∇·(ν∇u) (second-order conservative stencil). ν is a scalar or a field ``[*spatial]``.
+Scheme per step of length dt: advection of u by itself with PhiFlow (MacCormack: second order
+in space and for linear advection; PhiFlow traces back along the velocity frozen at the start of
+the step, so self-advection is first order in time; or semi-Lagrangian, first order), then
+`substeps` forward-Euler diffusion substeps of ∇·(ν∇u) (second-order conservative stencil).
+ν is a scalar or a field ``[*spatial]``. See docs/physics.md for measured convergence orders.
 Units: lengths in domain units, time in the units of dt, ν in length²/time.
 """
 
@@ -15,6 +17,7 @@ from phi import math
 from phi.flow import Box, CenteredGrid, advect, channel, extrapolation, spatial
 
 from hybrid_jax.config import BurgersConfig
+from hybrid_jax.physics._grid import gaussian_bump, iterate
 from hybrid_jax.physics.base import FieldLayout, Params
 from hybrid_jax.physics.operators import SPATIAL_NAMES, div_k_grad, explicit_diffusion_bound, fourier_basis
 
@@ -54,10 +57,8 @@ class Burgers:
         v = self.cfg.viscosity
         if v.bump == 0.0:
             return {"viscosity": self._field_or_scalar(v.true)}
-        centres = [(np.arange(n) + 0.5) * h for n, h in zip(self.spatial_shape, self.dx)]
-        mesh = np.meshgrid(*centres, indexing="ij")
-        r2 = sum((m - length / 2) ** 2 / (0.15 * length) ** 2 for m, length in zip(mesh, self.cfg.domain))
-        return {"viscosity": jnp.asarray(v.true * (1 + v.bump * np.exp(-r2 / 2)), jnp.float32)}
+        bump = gaussian_bump(self.spatial_shape, self.dx, self.cfg.domain)
+        return {"viscosity": jnp.asarray(v.true * (1 + v.bump * bump), jnp.float32)}
 
     def constrain(self, params: Params) -> Params:
         """Clip ν into (0, stability bound]."""
@@ -80,10 +81,13 @@ class Burgers:
         u = CenteredGrid(math.tensor(state, spatial(names), channel(vector=names)),
                          extrapolation.PERIODIC, bounds=self._bounds)
         advect_fn = advect.mac_cormack if self.cfg.advection == "maccormack" else advect.semi_lagrangian
-        values = advect_fn(u, u, self.cfg.dt).values
+        order = self.dims + ("vector",)
         nu = params["viscosity"]
         nu = math.tensor(nu, spatial(names)) if nu.ndim else nu
         dt_sub = self.cfg.dt / self.cfg.substeps
-        for _ in range(self.cfg.substeps):
-            values = values + dt_sub * div_k_grad(values, nu, self.dx, self.dims)
-        return values.native(self.dims + ("vector",)).astype(state.dtype)
+
+        def diffuse(x):
+            v = math.tensor(x, spatial(names), channel(vector=names))
+            return (v + dt_sub * div_k_grad(v, nu, self.dx, self.dims)).native(order).astype(state.dtype)
+
+        return iterate(diffuse, self.cfg.substeps, advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype))

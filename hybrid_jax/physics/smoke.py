@@ -18,6 +18,8 @@ apply `substeps` forward-Euler viscosity substeps (stable for ν ≤ 1/(2·dt_su
 bound `constrain` enforces), then project onto divergence-free fields with PhiFlow's
 `fluid.make_incompressible` on the centred grid: CG solve of the wide-stencil pressure Poisson
 equation, after which the central-difference divergence is zero up to the solver tolerance.
+(A CG that reaches `pressure.max_iterations` raises `NotConverged` eagerly but returns its last
+iterate silently under `jax.jit`.)
 Units: lengths in domain units, time in the units of dt, b in length/time² per density unit,
 ν in length²/time.
 """
@@ -150,14 +152,17 @@ class Smoke:
         if cfg.viscosity.learnable or cfg.viscosity.true > 0:
             dt_sub = dt / cfg.substeps
 
+            order = ["x", "y", "vector"]
+
             def diffuse(x):
                 w = math.tensor(x, spatial("x,y"), channel(vector="x,y"))
-                return (w + dt_sub * div_k_grad(w, nu, self.dx, self.dims)).native(["x", "y", "vector"]).astype(x.dtype)
+                return (w + dt_sub * div_k_grad(w, nu, self.dx, self.dims)).native(order).astype(x.dtype)
 
-            values = math.tensor(iterate(diffuse, cfg.substeps, values.native(["x", "y", "vector"]).astype(state.dtype)),
-                                 spatial("x,y"), channel(vector="x,y"))
+            values = iterate(diffuse, cfg.substeps, values.native(order).astype(state.dtype))
+            values = math.tensor(values, spatial("x,y"), channel(vector="x,y"))
         vel = self.project(CenteredGrid(values, extrapolation.PERIODIC, bounds=self._bounds))
-        out = math.concat([math.rename_dims(vel.values, "vector", channel("c")), math.expand(smoke.values, channel(c=1))], "c")
+        out = math.concat([math.rename_dims(vel.values, "vector", channel("c")),
+                           math.expand(smoke.values, channel(c=1))], "c")
         return out.native(["x", "y", "c"]).astype(state.dtype)
 
 
