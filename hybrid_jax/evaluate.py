@@ -27,15 +27,30 @@ def rollout_errors(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {**{k: v.tolist() for k, v in out.items()}, **summary}
 
 
+def resample_periodic(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Linear interpolation of a cell-centred periodic field ``[*spatial]`` onto `shape` (same rank)."""
+    out = np.asarray(field, np.float64)
+    for axis, n_new in enumerate(shape):
+        n_old = out.shape[axis]
+        if n_old == n_new:
+            continue
+        x_old, x_new = (np.arange(n_old) + 0.5) / n_old, (np.arange(n_new) + 0.5) / n_new
+        out = np.apply_along_axis(lambda v: np.interp(x_new, x_old, v, period=1.0), axis, out)
+    return out
+
+
 def parameter_errors(learned: dict, true: dict) -> dict:
     """Relative error of each parameter: |l−t|/|t| for scalars, ‖l−t‖₂/‖t‖₂ for fields
-    (a scalar learned for a true field is broadcast onto it)."""
+    (a scalar learned for a true field is broadcast onto it; a field learned on another grid of the
+    same rank is first resampled to the true field's grid, periodic linear interpolation)."""
     out = {}
     for name, t in true.items():
         t, l_ = np.asarray(t, np.float64), np.asarray(learned[name], np.float64)
         if t.ndim == 0 and l_.ndim == 0:
             out[name] = float(abs(l_ - t) / abs(t))
         else:
+            if l_.ndim == t.ndim and l_.shape != t.shape:
+                l_ = resample_periodic(l_, t.shape)
             l_, t = np.broadcast_arrays(l_, t)
             out[name] = float(np.linalg.norm(l_ - t) / np.linalg.norm(t))
     return out
@@ -51,19 +66,48 @@ def describe_params(params: dict) -> dict:
     return out
 
 
-def evaluate(exp: Experiment, states: dict, horizon: int | None = None) -> dict:
-    """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
-    first frame; per-step errors against the real trajectory, and the physical parameter error."""
+def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = None) -> dict:
+    """Rollouts of the trained models `horizon` steps (default and cap: T−1) from each validation
+    trajectory's first frame: ``{"horizon", "sims", "truth": [S, H+1, *spatial, C] (x0 first),
+    "mask": [H+1, *spatial], <model>: [S, H+1, *spatial, C]}`` as numpy arrays."""
     n_frames = exp.real.shape[1]
     horizon = min(horizon or n_frames - 1, n_frames - 1)
     sims = np.unique(exp.val_windows[:, 0])
-    x0, truth = exp.real[sims, 0], np.asarray(exp.real[sims, 1:1 + horizon])
-    nd = exp.pde.layout.num_dynamic
-    result: dict = {"horizon": horizon, "validation_trajectories": sims.tolist(), "models": {}}
+    x0 = exp.real[sims, 0]
+    out = {"horizon": horizon, "sims": sims, "truth": np.asarray(exp.real[sims, :1 + horizon]),
+           "mask": np.asarray(exp.real_mask[:1 + horizon])}
     for name in trained_models(exp.cfg):
         fns = getattr(exp, name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
-        result["models"][name] = rollout_errors(np.asarray(pred)[..., :nd], truth[..., :nd])
+        out[name] = np.concatenate([np.asarray(x0)[:, None], np.asarray(pred)], axis=1)
+    return out
+
+
+def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
+    """Mean RMSE over steps and samples inside and outside the observed cells (mask ``[H, *spatial]``)."""
+    sq = np.sum((pred - truth) ** 2, axis=-1) / pred.shape[-1]  # [B, H, *spatial]
+    m = np.broadcast_to(mask[None] > 0, sq.shape)
+    out = {}
+    for key, sel in (("observed", m), ("unobserved", ~m)):
+        out[f"mean_rmse_{key}"] = float(np.sqrt(sq[sel].mean())) if sel.any() else None
+    return out
+
+
+def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
+    """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
+    first frame; per-step errors against the full real trajectory (and, under sparse observations,
+    RMSE inside/outside the observed cells), and the physical parameter error.
+    `rollouts`: the result of `validation_rollouts` if already computed."""
+    r = rollouts if rollouts is not None else validation_rollouts(exp, states, horizon)
+    horizon, nd = r["horizon"], exp.pde.layout.num_dynamic
+    truth = r["truth"][:, 1:, ..., :nd]
+    result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "models": {}}
+    sparse = not np.all(r["mask"] == 1)
+    for name in trained_models(exp.cfg):
+        pred = r[name][:, 1:, ..., :nd]
+        result["models"][name] = rollout_errors(pred, truth)
+        if sparse:
+            result["models"][name].update(region_errors(pred, truth, r["mask"][1:]))
     learned = decode_physical(exp.pde, states["physical"].params)
     true = exp.pde.true_params()
     result["parameters"] = {"learned": describe_params(learned), "true": describe_params(true),

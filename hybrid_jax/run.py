@@ -6,6 +6,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     metrics.jsonl      one JSON line per epoch and per cycle
     checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
     evaluation.json    per-step rollout errors on validation data, parameter errors
+    plots/             figures (output.plots): frames, rollout GIF, errors, parameters, losses
     summary.json       final losses, learned vs true parameters, wall and compile times
     train.log          the log of every invocation
 """
@@ -23,7 +24,7 @@ import numpy as np
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
 from hybrid_jax.data.store import load_files, load_or_generate
-from hybrid_jax.evaluate import describe_params, evaluate, parameter_errors
+from hybrid_jax.evaluate import describe_params, evaluate, parameter_errors, validation_rollouts
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
 from hybrid_jax.training.models import decode_physical
@@ -66,13 +67,23 @@ class MetricsLog:
 
     def __init__(self, path: Path, keep_before_cycle: int):
         self.path = path
-        lines = path.read_text().splitlines() if path.is_file() else []
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["cycle"] < keep_before_cycle]
+        kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle]
         path.write_text("".join(ln + "\n" for ln in kept))
 
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a line cut short by a crash is skipped."""
+    records = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipping a truncated line", path)
+    return records
 
 
 def _cycle_records(metrics: dict) -> list[dict]:
@@ -143,8 +154,7 @@ def restore_latest(cfg: Config, exp, run_dir: Path):
 
 def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
     """Write ``summary.json``: final losses, parameters, timings (first cycle includes compilation)."""
-    cycles = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()
-              if ln.strip() and json.loads(ln)["kind"] == "cycle"] if (run_dir / "metrics.jsonl").is_file() else []
+    cycles = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "cycle"]
     learned = decode_physical(exp.pde, states["physical"].params)
     true = exp.pde.true_params()
     times = [c["timings_s"]["cycle"] for c in cycles]
@@ -175,8 +185,16 @@ def run(cfg: Config, run_dir: Path) -> dict:
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
     states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
-    evaluation = None
+    evaluation = rollouts = None
     if "evaluate" in cfg.tasks:
-        evaluation = evaluate(exp, states, cfg.evaluation.horizon)
+        rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon)
+        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
         (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    if cfg.output.plots:
+        t = time.perf_counter()
+        from hybrid_jax.plots import write_plots  # matplotlib only when plotting
+
+        write_plots(run_dir / "plots", rollouts, evaluation, decode_physical(exp.pde, states["physical"].params),
+                    exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl")
+        log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)

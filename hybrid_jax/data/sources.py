@@ -46,6 +46,19 @@ def mixed_batches(sources: list[WindowSource], batch_size: int, seed: int) -> gr
     return ds.shuffle(seed=seed).batch(batch_size, drop_remainder=True)
 
 
+def full_batch(sources: list[WindowSource]) -> dict:
+    """One index batch of every window of the sources, in order (full-batch training)."""
+    sources = [s for s in sources if len(s)]
+    if not sources:
+        raise ValueError("no training windows")
+    return {
+        "source": np.concatenate([np.full(len(s), s.source, np.int32) for s in sources]),
+        "sim": np.concatenate([s.windows[:, 0] for s in sources]),
+        "t": np.concatenate([s.windows[:, 1] for s in sources]),
+        "weight": np.concatenate([np.full(len(s), s.weight, np.float32) for s in sources]),
+    }
+
+
 def materialize(data: dict, batch: dict, horizon: int) -> dict:
     """Turn an index batch into ``{x0, targets, weight, mask}`` on the device (inside jit).
 

@@ -40,7 +40,7 @@ def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames
     @jax.jit
     def run(key, params):
         x0 = pde.sample_initial_state(key, num)
-        traj = rollout(batched_physics_step(pde, params), x0, num_frames - 1)
+        traj = rollout(batched_physics_step(pde, params), x0, num_frames - 1, unroll=False)  # see rollout()
         return jnp.concatenate([x0[:, None], traj], axis=1)
 
     return run(key, params)

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterator
 
 import jax
@@ -23,12 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from hybrid_jax.config import Config
-from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, mixed_batches, to_device
+from hybrid_jax.config import Config, ConfigError
+from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
+from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches, to_device
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.training.models import physical_model, synthetic_model
-from hybrid_jax.training.steps import TrainState, init_state, make_eval_step, make_generate, make_train_step
+from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
+from hybrid_jax.training.steps import (TrainState, init_optimizer, init_state, make_eval_step, make_generate,
+                                       make_train_step)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class ModelFns:
     train_step: object
     eval_step: object
     generate: object
+    full_batch: bool = False  # each epoch one step on all windows, in a fixed order
+    restart: object = None  # params -> fresh optimiser state: a line search restarts per training phase
 
 
 @dataclass
@@ -76,20 +81,33 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
     n_sims, n_frames = trajectories.shape[:2]
     train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
-    train_w = window_index(train_sims, n_frames, horizon, cfg.data.window_stride)
-    val_w = window_index(val_sims, n_frames, horizon, cfg.data.window_stride)
+    obs = cfg.data.observation
+    frames_observed = time_mask(obs, n_frames)
+    train_w = observed_windows(window_index(train_sims, n_frames, horizon, cfg.data.window_stride), frames_observed,
+                               horizon)
+    val_w = observed_windows(window_index(val_sims, n_frames, horizon, cfg.data.window_stride), frames_observed,
+                             horizon)
+    if not len(train_w) or not len(val_w):
+        raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
+                          "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
-    fns = {name: ModelFns(name, pred, make_train_step(pred, tx, nd, horizon), make_eval_step(pred, nd, horizon),
-                          make_generate(pred, horizon))
-           for name, pred, tx in [("synthetic", syn_predict, syn_tx), ("physical", phy_predict, phy_tx)]}
+    phy = cfg.trainer.physical
+    fns = {"synthetic": ModelFns("synthetic", syn_predict, make_train_step(syn_predict, syn_tx, nd, horizon),
+                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon)),
+           "physical": ModelFns("physical", phy_predict,
+                                make_train_step(phy_predict, phy_tx, nd, horizon, penalty=smoothness_penalty(pde, cfg),
+                                                linesearch=phy.optimizer == "lbfgs"),
+                                make_eval_step(phy_predict, nd, horizon), make_generate(phy_predict, horizon),
+                                full_batch=phy.batching == "full",
+                                restart=partial(init_optimizer, phy_tx) if phy.optimizer == "lbfgs" else None)}
     return Experiment(
         cfg=cfg, pde=pde, real=jnp.asarray(trajectories, jnp.float32),
-        real_mask=jnp.ones((n_frames,) + pde.spatial_shape, jnp.float32),
+        real_mask=jnp.asarray(observation_mask(obs, pde.spatial_shape, n_frames), jnp.float32),
         train_windows=train_w, val_windows=val_w, num_generated=n_gen,
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
@@ -116,26 +134,46 @@ def epoch_seed(seed: int, cycle: int, phase: int, epoch: int) -> int:
 
 def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
                epochs: int, cycle: int, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
-    """Train `epochs` epochs over the mixed sources; return the state and the mean loss of each epoch."""
+    """Train `epochs` epochs over the mixed sources; return the state and the mean loss of each epoch.
+
+    A line-search optimiser starts each call with an empty curvature memory (the data, hence the
+    objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
+    epoch losses, once two consecutive steps made no progress (converged to float32 round-off).
+    """
     cfg = exp.cfg
     losses = []
+    if fns.restart is not None and epochs:
+        state = state._replace(opt_state=fns.restart(state.params))
+    stalled = 0
     for epoch in range(epochs):
-        batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
+        if fns.full_batch:  # the same batch every epoch: a line search may reuse its stored value after the first
+            batches = [full_batch(sources)]
+        else:
+            batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
         step_losses, oks = [], []
         for idx in tqdm(batches, desc=f"cycle {cycle} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
-            state, m = fns.train_step(state, data, to_device(idx))
+            fresh = not fns.full_batch or epoch == 0
+            state, m = fns.train_step(state, data, to_device(idx), fresh)
             step_losses.append(m["loss"])
             oks.append(m["ok"])
         oks = np.asarray(jnp.stack(oks))
         if not oks.all():
-            log.warning("cycle %d, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept",
-                        cycle, fns.name, epoch, int((~oks).sum()))
+            log.warning("cycle %d, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
+                        "(step %s of 0..%d)", cycle, fns.name, epoch, int((~oks).sum()),
+                        ", ".join(map(str, np.flatnonzero(~oks))), len(oks) - 1)
         if int(state.failures) >= cfg.trainer.max_consecutive_failures:
             raise TrainingDiverged(f"{fns.name} model: {int(state.failures)} consecutive steps with NaN/inf "
-                                   f"(cycle {cycle}, epoch {epoch}); stopping with the last good state")
+                                   f"(cycle {cycle}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
+                                   f"last good state")
         good = np.asarray(jnp.stack(step_losses))[oks]
         losses.append(float(good.mean()) if len(good) else float("nan"))
+        if fns.full_batch and fns.restart is not None:
+            stalled = 0 if bool(m["progress"]) else stalled + 1
+            if stalled >= 2:
+                log.info("cycle %d, %s: converged after %d epoch(s) (no decrease in two line searches)",
+                         cycle, fns.name, epoch + 1)
+                break
     return state, losses
 
 

@@ -19,8 +19,15 @@ def encode_physical(pde: PDE, params: Params) -> Params:
 
 
 def decode_physical(pde: PDE, raw: Params) -> Params:
-    """Optimised parameters -> physical ones, constrained (positivity, stability bound)."""
-    return pde.constrain({k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()})
+    """Optimised parameters -> physical ones, constrained (positivity, stability bound).
+
+    The constraint's value is used, with a straight-through gradient: beyond a clip the loss is
+    flat, so a zero gradient there would stall Adam for good and let a line search accept any
+    overshoot (its curvature condition holds trivially); the gradient at the clip points back.
+    """
+    free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
+    fixed = pde.constrain(free)
+    return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
 
 
 def physical_model(pde: PDE, cfg: Config):
@@ -28,9 +35,73 @@ def physical_model(pde: PDE, cfg: Config):
     remat = cfg.trainer.physical.checkpoint_rollout
 
     def predict(raw, x0, horizon):
-        return rollout(batched_physics_step(pde, decode_physical(pde, raw)), x0, horizon, remat=remat)
+        return rollout(batched_physics_step(pde, decode_physical(pde, raw)), x0, horizon, remat=remat, unroll=False)
 
-    return encode_physical(pde, pde.init_params()), predict, optax.adam(cfg.trainer.physical.learning_rate)
+    return encode_physical(pde, pde.init_params()), predict, physical_optimizer(cfg)
+
+
+def physical_optimizer(cfg: Config) -> optax.GradientTransformation:
+    """Adam, or L-BFGS with optax's zoom line search (its `update` needs value, grad and value_fn).
+
+    The L-BFGS chain is `optax.lbfgs`'s, plus `unit_first_step`: optax scales the first direction
+    (empty memory) to norm min(‖g‖, 1), which for PDE misfits (‖g‖ ~ 1e-5) starts the line search
+    orders of magnitude short of the minimum; we start it at a unit step in the optimised (log) space.
+    """
+    p = cfg.trainer.physical
+    if p.optimizer == "lbfgs":
+        return optax.chain(
+            optax.scale_by_lbfgs(memory_size=p.memory_size),
+            unit_first_step(),
+            optax.scale(-1.0),
+            optax.scale_by_zoom_linesearch(max_linesearch_steps=p.max_linesearch_steps, initial_guess_strategy="one"),
+        )
+    return optax.adam(p.learning_rate)
+
+
+def unit_first_step() -> optax.GradientTransformation:
+    """Rescale the first update after `init` to unit norm; later updates pass unchanged."""
+
+    def init(params):
+        del params
+        return jnp.zeros((), jnp.int32)
+
+    def update(updates, count, params=None):
+        del params
+        scale = jnp.where(count == 0, 1.0 / jnp.maximum(optax.tree.norm(updates), 1e-30), 1.0)
+        return jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates), count + 1
+
+    return optax.GradientTransformation(init, update)
+
+
+def smoothness_penalty(pde: PDE, cfg: Config):
+    """``penalty(raw params) -> scalar`` of `trainer.physical.regularization`, or None.
+
+    Applies to field parameters (those with the grid's spatial shape), on the optimised values
+    (log for the PDE's positive parameters, so the weight does not depend on the parameter's
+    scale): gradient_l2 = mean over cells of |∇θ|², total_variation = mean of sqrt(|∇θ|² + ε²)
+    with ε = 1e-3 (smooth at 0); ∇ by forward differences in domain units, periodic if the PDE is.
+    """
+    reg = cfg.trainer.physical.regularization
+    if reg.kind == "none" or reg.weight == 0:
+        return None
+    shape = tuple(pde.spatial_shape)
+    dx = tuple(length / n for length, n in zip(cfg.physics.domain, cfg.physics.resolution))
+
+    def diff(v, axis, h):
+        nxt = jnp.roll(v, -1, axis=axis) if pde.periodic else jnp.concatenate(
+            [jax.lax.slice_in_dim(v, 1, None, axis=axis), jax.lax.slice_in_dim(v, -1, None, axis=axis)], axis=axis)
+        return (nxt - v) / h
+
+    def penalty(raw):
+        total = jnp.zeros((), jnp.float32)
+        for v in raw.values():
+            if tuple(v.shape[: len(shape)]) != shape:
+                continue  # scalars (and anything not on the grid) are not regularised
+            grad2 = sum(diff(v, a, h) ** 2 for a, h in enumerate(dx))
+            total = total + jnp.mean(grad2 if reg.kind == "gradient_l2" else jnp.sqrt(grad2 + 1e-6))
+        return (reg.weight * total).astype(jnp.float32)
+
+    return penalty
 
 
 def synthetic_model(pde: PDE, cfg: Config):

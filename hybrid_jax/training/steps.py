@@ -28,8 +28,21 @@ class TrainState(NamedTuple):
     failures: jax.Array  # int32 scalar
 
 
+def _narrow(x):
+    """float64 -> float32 and int64 -> int32 (optax makes some state leaves 64-bit under JAX x64)."""
+    x = jnp.asarray(x)
+    if x.dtype == jnp.float64:
+        return x.astype(jnp.float32)
+    return x.astype(jnp.int32) if x.dtype == jnp.int64 else x
+
+
+def init_optimizer(tx: optax.GradientTransformation, params):
+    """`tx.init(params)` with 32-bit leaves, so that every step sees the same state dtypes."""
+    return jax.tree.map(_narrow, tx.init(params))
+
+
 def init_state(params, tx: optax.GradientTransformation) -> TrainState:
-    return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+    return TrainState(params, init_optimizer(tx, params), jnp.zeros((), jnp.int32))
 
 
 def _all_finite(tree) -> jax.Array:
@@ -47,22 +60,57 @@ def batch_loss(predict: Predict, params, batch: dict, num_dynamic: int, horizon:
     return weighted_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"], batch["weight"])
 
 
-def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int):
-    """``step(state, data, index_batch) -> (state, {loss, ok})``, jitted.
+def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
+                    penalty: Callable[[object], jax.Array] | None = None, linesearch: bool = False):
+    """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
 
-    A step whose loss, gradients or new parameters are not finite is rejected: the previous
-    parameters and optimiser state are kept and `failures` counts up (reset by a good step).
+    The objective is the batch loss plus ``penalty(params)`` (if given); the reported `loss` is the
+    data term alone. With `linesearch` (optax L-BFGS and its zoom line search), `update` gets the
+    objective's value, gradient and the objective itself; ``fresh=False`` reuses the value and
+    gradient the line search stored in the optimiser state, which is valid only when the batch is
+    the one of the previous step (full-batch training), so per-batch training passes True.
+
+    A step whose loss, gradients or new parameters (and, with a line search, new objective value)
+    are not finite is rejected: the previous parameters are kept and `failures` counts up (reset by
+    a good step). The optimiser state is kept too, except that a line-search optimiser restarts its
+    curvature memory from the kept parameters, so a deterministic full-batch step is not retried as is.
+    A line-search step that raises the objective (the search ran out of iterations, or the memory
+    held a negative-curvature pair) is undone the same way without counting as a failure; one that
+    lowers it by less than a relative 1e-6 (float32 round-off) is kept but also restarts the memory.
+    `progress` says whether the step lowered the objective (always `ok` without a line search).
     """
 
-    def step(state: TrainState, data: dict, index_batch: dict):
+    def step(state: TrainState, data: dict, index_batch: dict, fresh=True):
         batch = materialize(data, index_batch, horizon)
-        loss, grads = jax.value_and_grad(lambda p: batch_loss(predict, p, batch, num_dynamic, horizon))(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+
+        def objective(p):
+            loss = batch_loss(predict, p, batch, num_dynamic, horizon)
+            return (loss if penalty is None else loss + penalty(p)).astype(jnp.float32)
+
+        if linesearch:
+            from_state = optax.value_and_grad_from_state(objective)
+            value, grads = jax.lax.cond(jnp.asarray(fresh), jax.value_and_grad(objective),
+                                        lambda p: from_state(p, state=state.opt_state), state.params)
+            updates, opt_state = tx.update(grads, state.opt_state, state.params, value=value, grad=grads,
+                                           value_fn=objective)
+            kept_opt_state = init_optimizer(tx, state.params)
+        else:
+            value, grads = jax.value_and_grad(objective)(state.params)
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            kept_opt_state = state.opt_state
         params = optax.apply_updates(state.params, updates)
-        ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(params)
-        new = TrainState(_select(ok, params, state.params), _select(ok, opt_state, state.opt_state),
+        opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), opt_state, state.opt_state)
+        ok = jnp.isfinite(value) & _all_finite(grads) & _all_finite(params)
+        accept = progress = ok
+        if linesearch:
+            new_value = optax.tree.get(opt_state, "value")
+            ok = ok & jnp.isfinite(new_value)
+            accept = ok & (new_value <= value)
+            progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
+        new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
                          jnp.where(ok, 0, state.failures + 1).astype(jnp.int32))
-        return new, {"loss": loss, "ok": ok}
+        loss = value if penalty is None else value - penalty(state.params)
+        return new, {"loss": loss, "ok": ok, "progress": progress}
 
     return jax.jit(step)
 

@@ -1,0 +1,251 @@
+"""Figures of a run (matplotlib, Agg canvas, no pyplot state): PNGs and a rollout GIF.
+
+`write_plots` writes into ``<run_dir>/plots/``:
+
+    frames.png          real vs each trained model at a few rollout steps (first validation trajectory)
+    rollout.gif         the same, animated over the rollout (needs pillow, a matplotlib dependency)
+    rollout_error.png   relative L2 error vs rollout step, one line per model
+    parameters.png      learned vs true parameters: fields as images/lines, scalars as bars
+    losses.png          train and validation loss per cycle from metrics.jsonl
+
+Fields show the first channel; 3D fields their middle slice along the last axis. Under sparse
+observations the observed region is outlined on the real frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+_COLORS = {"real": "k", "physical": "tab:blue", "synthetic": "tab:orange"}
+
+
+def _figure(w: float, h: float) -> Figure:
+    fig = Figure(figsize=(w, h), layout=None)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _slice(field: np.ndarray) -> np.ndarray:
+    """A plottable 1D/2D view of a ``[*spatial]`` field (middle slice of 3D)."""
+    return field[..., field.shape[-1] // 2] if field.ndim == 3 else field
+
+
+def _steps(horizon: int, n: int = 5) -> list[int]:
+    return sorted(set(np.linspace(0, horizon, min(n, horizon + 1)).round().astype(int).tolist()))
+
+
+def _draw(ax, data: dict[str, np.ndarray], t: int, vmin: float, vmax: float, mask: np.ndarray | None, row: str):
+    """One panel: all series at step t (1D lines) or row `row` as an image (2D)."""
+    first = _slice(data[row][t])
+    if first.ndim == 1:
+        x = (np.arange(len(first)) + 0.5) / len(first)
+        for name, traj in data.items():
+            ax.plot(x, _slice(traj[t]), color=_COLORS.get(name), lw=1.2 if name == "real" else 1.0,
+                    ls="-" if name == "real" else "--", label=name)
+        if mask is not None and not np.all(mask[t] > 0):
+            ax.fill_between(x, vmin, vmax, where=_slice(mask[t]) > 0, color="0.9", step="mid", lw=0)
+        ax.set_ylim(vmin, vmax)
+        return None
+    im = ax.imshow(first.T, origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r", extent=(0, 1, 0, 1))
+    if row == "real" and mask is not None and not np.all(mask[t] > 0) and _slice(mask[t]).any():
+        ax.contour(_slice(mask[t]).T, levels=[0.5], colors="k", linewidths=0.8, extent=(0, 1, 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def plot_frames(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> None:
+    """Real vs model frames at a few steps: rows real/models (2D) or overlaid lines (1D)."""
+    data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
+    mask = rollouts.get("mask")
+    steps = _steps(rollouts["horizon"])
+    vmin, vmax = float(data["real"].min()), float(data["real"].max())
+    one_d = _slice(data["real"][0]).ndim == 1
+    rows = ["real"] if one_d else list(data)
+    fig = _figure(2.2 * len(steps) + 0.6, 2.0 * len(rows) + 0.3)
+    axes = fig.subplots(len(rows), len(steps), squeeze=False)
+    im = None
+    for i, row in enumerate(rows):
+        for j, t in enumerate(steps):
+            im = _draw(axes[i, j], data, t, vmin, vmax, mask, row) or im
+            if i == 0:
+                axes[i, j].set_title(f"step {t}")
+            if j == 0 and not one_d:
+                axes[i, j].set_ylabel(row)
+    if one_d:
+        axes[0, 0].legend(fontsize=7)
+    elif im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8)
+    fig.savefig(path, dpi=80)
+
+
+def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> bool:
+    """Animated rollout, one panel per series (2D) or overlaid lines (1D); False if pillow is missing.
+
+    Artists are drawn once and updated per frame (no layout engine), so a 16-frame GIF takes well
+    under a second.
+    """
+    try:
+        from matplotlib.animation import FuncAnimation, PillowWriter
+    except ImportError:  # pragma: no cover
+        return False
+    data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
+    vmin, vmax = float(data["real"].min()), float(data["real"].max())
+    one_d = _slice(data["real"][0]).ndim == 1
+    rows = ["real"] if one_d else list(data)
+    fig = Figure(figsize=(4.0 if one_d else 2.2 * len(rows), 2.4))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(rows)))
+    fig.subplots_adjust(left=0.08 if one_d else 0.02, right=0.98, bottom=0.1 if one_d else 0.02, top=0.86,
+                        wspace=0.05)
+    if one_d:
+        x = (np.arange(data["real"].shape[1]) + 0.5) / data["real"].shape[1]
+        artists = {name: axes[0].plot(x, _slice(traj[0]), color=_COLORS.get(name), ls="-" if name == "real" else "--",
+                                      label=name)[0] for name, traj in data.items()}
+        axes[0].set_ylim(vmin, vmax)
+        axes[0].legend(fontsize=7, loc="upper right")
+    else:
+        artists = {}
+        for ax, row in zip(axes, rows):
+            artists[row] = ax.imshow(_slice(data[row][0]).T, origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    titles = [ax.set_title("", fontsize=9) for ax in axes]
+
+    def frame(t):
+        for name, art in artists.items():
+            (art.set_ydata if one_d else art.set_data)(_slice(data[name][t]) if one_d else _slice(data[name][t]).T)
+        for title, row in zip(titles, rows):
+            title.set_text(f"{'rollout' if one_d else row} step {t}")
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=rollouts["horizon"] + 1, blit=False)
+    try:
+        anim.save(path, writer=PillowWriter(fps=4), dpi=60)
+    except (ImportError, RuntimeError) as e:  # pillow missing or unusable
+        log.warning("no rollout GIF: %s", e)
+        return False
+    return True
+
+
+def plot_rollout_error(evaluation: dict, path: Path) -> None:
+    """Relative L2 error (and nRMSE) against rollout step for each evaluated model."""
+    fig = _figure(6.5, 2.8)
+    axes = fig.subplots(1, 2)
+    for name, m in evaluation["models"].items():
+        steps = np.arange(1, len(m["rel_l2"]) + 1)
+        for ax, key in zip(axes, ("rel_l2", "nrmse")):
+            ax.semilogy(steps, np.maximum(m[key], 1e-12), marker=".", color=_COLORS.get(name), label=name)
+    for ax, key in zip(axes, ("relative L2 error", "nRMSE")):
+        ax.set_xlabel("rollout step")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.savefig(path, dpi=80)
+
+
+def plot_parameters(learned: dict, true: dict, path: Path) -> None:
+    """Learned vs true: each field as learned / true / difference (2D) or two lines (1D); scalars as bars."""
+    learned = {k: np.asarray(v) for k, v in learned.items()}
+    true = {k: np.broadcast_to(np.asarray(v), learned[k].shape) if np.ndim(learned[k]) else np.asarray(v)
+            for k, v in true.items()}
+    fields = [k for k in learned if learned[k].ndim > 0]
+    scalars = [k for k in learned if learned[k].ndim == 0]
+    rows = [(k, "field") for k in fields] + ([("scalars", "bar")] if scalars else [])
+    fig = _figure(8.0, 2.6 * len(rows))
+    grid = fig.subplots(len(rows), 3, squeeze=False)
+    for i, (name, kind) in enumerate(rows):
+        if kind == "bar":
+            ax = grid[i, 0]
+            x = np.arange(len(scalars))
+            ax.bar(x - 0.2, [float(learned[k]) for k in scalars], 0.4, label="learned", color="tab:blue")
+            ax.bar(x + 0.2, [float(true[k]) for k in scalars], 0.4, label="true", color="0.5")
+            ax.set_xticks(x, scalars, fontsize=8)
+            ax.legend(fontsize=7)
+            for ax in grid[i, 1:]:
+                ax.set_visible(False)
+            continue
+        lv, tv = _slice(learned[name]), _slice(np.asarray(true[name], np.float64))
+        if lv.ndim == 1:
+            x = (np.arange(len(lv)) + 0.5) / len(lv)
+            grid[i, 0].plot(x, tv, "k", label="true")
+            grid[i, 0].plot(x, lv, "--", color="tab:blue", label="learned")
+            grid[i, 0].set_title(name, fontsize=9)
+            grid[i, 0].legend(fontsize=7)
+            grid[i, 1].plot(x, lv - tv, color="tab:red")
+            grid[i, 1].set_title("learned − true", fontsize=9)
+            grid[i, 2].set_visible(False)
+            continue
+        vmin, vmax = float(min(lv.min(), tv.min())), float(max(lv.max(), tv.max()))
+        for ax, img, title in ((grid[i, 0], lv, f"{name} learned"), (grid[i, 1], tv, f"{name} true")):
+            im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
+            ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=grid[i, :2], shrink=0.8)
+        d = lv - tv
+        lim = float(np.abs(d).max()) or 1.0
+        im = grid[i, 2].imshow(d.T, origin="lower", vmin=-lim, vmax=lim, cmap="RdBu_r")
+        grid[i, 2].set_title("learned − true", fontsize=9)
+        fig.colorbar(im, ax=grid[i, 2], shrink=0.8)
+        for ax in grid[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.savefig(path, dpi=80)
+
+
+def plot_losses(metrics_path: Path, path: Path) -> bool:
+    """Train and validation loss per cycle and model from ``metrics.jsonl``; False if it holds no cycle."""
+    if not metrics_path.is_file():
+        return False
+    cycles = []
+    for line in metrics_path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # empty, or cut short by a crash
+            continue
+        if record.get("kind") == "cycle":
+            cycles.append(record)
+    if not cycles:
+        return False
+    fig = _figure(5.0, 3.0)
+    ax = fig.subplots()
+    x = [c["cycle"] + 1 for c in cycles]
+    for name in ("synthetic", "physical"):
+        for key, ls in ((f"{name}_train_loss", "-"), (f"{name}_val_loss", "--")):
+            y = [c.get(key) for c in cycles]
+            if any(v is not None for v in y):
+                ax.semilogy(x, [np.nan if v is None else max(v, 1e-30) for v in y], ls, marker="o", ms=3,
+                            color=_COLORS[name], label=key.replace("_", " "))
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=80)
+    return True
+
+
+def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict, true: dict,
+                models: tuple[str, ...], metrics_path: Path) -> list[Path]:
+    """Write every figure that the available results allow into `out_dir`; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if rollouts is not None:
+        plot_frames(rollouts, models, out_dir / "frames.png")
+        written.append(out_dir / "frames.png")
+        if rollout_gif(rollouts, models, out_dir / "rollout.gif"):
+            written.append(out_dir / "rollout.gif")
+    if evaluation is not None:
+        plot_rollout_error(evaluation, out_dir / "rollout_error.png")
+        written.append(out_dir / "rollout_error.png")
+    plot_parameters(learned, true, out_dir / "parameters.png")
+    written.append(out_dir / "parameters.png")
+    if plot_losses(metrics_path, out_dir / "losses.png"):
+        written.append(out_dir / "losses.png")
+    return written
