@@ -455,6 +455,17 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    devices: Optional[int] = _opt(None, "devices of the data-parallel mesh; default: all devices of all processes",
+                                  lambda v: v is None or v >= 1, "must be >= 1")
+    num_processes: Optional[int] = _opt(None, "processes of a multi-host run; default: $JAX_NUM_PROCESSES or 1",
+                                        lambda v: v is None or v >= 1, "must be >= 1")
+    process_id: Optional[int] = _opt(None, "this process's index; default: $JAX_PROCESS_ID",
+                                     lambda v: v is None or v >= 0, "must be >= 0")
+    coordinator_address: Optional[str] = _opt(None, "host:port of process 0; default: $JAX_COORDINATOR_ADDRESS")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = _opt("runs", "parent of the run directory runs/<experiment_name>/ (`--out` overrides)")
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
@@ -476,6 +487,7 @@ class Config:
     trainer: TrainerConfig = _sub(TrainerConfig, "optimisers, epochs, hybrid cycle")
     evaluation: EvaluationConfig = _sub(EvaluationConfig, "evaluation task")
     output: OutputConfig = _sub(OutputConfig, "run directory")
+    parallel: ParallelConfig = _sub(ParallelConfig, "data parallelism over devices and hosts (docs/parallel.md)")
 
 
 # ----------------------------------------------------------------------------- loading

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from hybrid_jax.parallel import replicate, to_host
 from hybrid_jax.training.loop import Experiment, trained_models
 from hybrid_jax.training.models import decode_physical
+
+
+def learned_params(exp: Experiment, states: dict) -> dict:
+    """The physical model's current parameters in physical units, as host arrays."""
+    return {k: np.asarray(v) for k, v in
+            decode_physical(exp.pde, jax.tree.map(to_host, states["physical"].params)).items()}
 
 
 def rollout_errors(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -73,13 +79,14 @@ def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = Non
     n_frames = exp.real.shape[1]
     horizon = min(horizon or n_frames - 1, n_frames - 1)
     sims = np.unique(exp.val_windows[:, 0])
-    x0 = exp.real[sims, 0]
-    out = {"horizon": horizon, "sims": sims, "truth": np.asarray(exp.real[sims, :1 + horizon]),
-           "mask": np.asarray(exp.real_mask[:1 + horizon])}
+    real = to_host(exp.real)
+    x0 = replicate(exp.mesh, real[sims, 0])
+    out = {"horizon": horizon, "sims": sims, "truth": real[sims, :1 + horizon],
+           "mask": to_host(exp.real_mask)[:1 + horizon]}
     for name in trained_models(exp.cfg):
         fns = getattr(exp, name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
-        out[name] = np.concatenate([np.asarray(x0)[:, None], np.asarray(pred)], axis=1)
+        out[name] = np.concatenate([real[sims, :1], to_host(pred)], axis=1)
     return out
 
 
@@ -108,7 +115,7 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
         result["models"][name] = rollout_errors(pred, truth)
         if sparse:
             result["models"][name].update(region_errors(pred, truth, r["mask"][1:]))
-    learned = decode_physical(exp.pde, states["physical"].params)
+    learned = learned_params(exp, states)
     true = exp.pde.true_params()
     result["parameters"] = {"learned": describe_params(learned), "true": describe_params(true),
                             "relative_error": parameter_errors(learned, true)}

@@ -24,24 +24,28 @@ import numpy as np
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
 from hybrid_jax.data.store import load_files, load_or_generate
-from hybrid_jax.evaluate import describe_params, evaluate, parameter_errors, validation_rollouts
+from hybrid_jax.evaluate import describe_params, evaluate, learned_params, parameter_errors, validation_rollouts
+from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
-from hybrid_jax.training.models import decode_physical
 
 log = logging.getLogger("hybrid_jax")
 
 
 def run_hash(cfg: Config) -> str:
-    """Hash of what determines a run's results (tasks, evaluation and output settings excluded)."""
+    """Hash of what determines a run's results (tasks, evaluation, output and parallel settings
+    excluded: a run may resume on another number of devices)."""
     d = to_dict(cfg)
-    for key in ("tasks", "evaluation", "output"):
+    for key in ("tasks", "evaluation", "output", "parallel"):
         d.pop(key)
     return config_hash(d)
 
 
 def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
-    """Create the run directory; refuse to reuse one that holds a run of a different config."""
+    """Create the run directory; refuse to reuse one that holds a run of a different config.
+    In a multi-process run only process 0 writes; the others wait for it."""
+    if not is_primary():
+        return sync("run_dir")
     h = run_hash(cfg)
     hash_file = run_dir / "config_hash"
     if run_dir.exists() and overwrite:
@@ -52,12 +56,17 @@ def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     hash_file.write_text(h + "\n")
+    sync("run_dir")
 
 
 def load_trajectories(cfg: Config, pde) -> np.ndarray:
     if cfg.data.source == "files":
         return load_files(cfg.data.path, pde, cfg.data.rollout_steps)
+    if not is_primary():
+        sync("data")  # process 0 generates the store, the others read it
     traj, folder = load_or_generate(cfg, pde)
+    if is_primary():
+        sync("data")
     log.info("data: %s trajectories %s from %s", traj.shape[0], list(traj.shape[1:]), folder)
     return traj
 
@@ -68,9 +77,12 @@ class MetricsLog:
     def __init__(self, path: Path, keep_before_cycle: int):
         self.path = path
         kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle]
-        path.write_text("".join(ln + "\n" for ln in kept))
+        if is_primary():
+            path.write_text("".join(ln + "\n" for ln in kept))
 
     def write(self, record: dict) -> None:
+        if not is_primary():
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -131,7 +143,7 @@ def _cycle_line(exp, states, metrics) -> str:
         parts.append(f"{name} train {metrics.get(f'{name}_epoch_losses', [np.nan])[-1]:.3e} "
                      f"val {metrics[f'{name}_val_loss']:.3e}")
     if "physical" in trained_models(exp.cfg):
-        learned = describe_params(decode_physical(exp.pde, states["physical"].params))
+        learned = describe_params(learned_params(exp, states))
         parts.append(", ".join(f"{k} {_short(v)}" for k, v in learned.items()))
     return " | ".join(parts)
 
@@ -155,7 +167,7 @@ def restore_latest(cfg: Config, exp, run_dir: Path):
 def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
     """Write ``summary.json``: final losses, parameters, timings (first cycle includes compilation)."""
     cycles = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "cycle"]
-    learned = decode_physical(exp.pde, states["physical"].params)
+    learned = learned_params(exp, states)
     true = exp.pde.true_params()
     times = [c["timings_s"]["cycle"] for c in cycles]
     summary = {
@@ -170,7 +182,8 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
     if evaluation is not None:
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if is_primary():
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -189,12 +202,13 @@ def run(cfg: Config, run_dir: Path) -> dict:
     if "evaluate" in cfg.tasks:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon)
         evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
-        (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
-    if cfg.output.plots:
+        if is_primary():
+            (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    if cfg.output.plots and is_primary():
         t = time.perf_counter()
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting
 
-        write_plots(run_dir / "plots", rollouts, evaluation, decode_physical(exp.pde, states["physical"].params),
+        write_plots(run_dir / "plots", rollouts, evaluation, learned_params(exp, states),
                     exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl")
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)

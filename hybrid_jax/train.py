@@ -33,14 +33,18 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
+        from hybrid_jax.parallel import initialize, is_primary
+
+        initialize(cfg.parallel)  # before PhiFlow's JAX backend starts XLA
         from hybrid_jax.run import prepare_run_dir, run  # imports JAX/PhiFlow: after the config is valid
 
         prepare_run_dir(cfg, run_dir, args.overwrite)
         if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
             raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
-        handler = logging.FileHandler(run_dir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger().addHandler(handler)
+        if is_primary():
+            handler = logging.FileHandler(run_dir / "train.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logging.getLogger().addHandler(handler)
         summary = run(cfg, run_dir)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

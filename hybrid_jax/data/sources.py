@@ -8,7 +8,6 @@ The jitted train step gathers the windows from device-resident trajectories
 from __future__ import annotations
 
 import grain
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -81,7 +80,3 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
         "weight": batch["weight"].astype(jnp.float32),
     }
 
-
-def to_device(batch: dict) -> dict:
-    """Index batch (numpy) to device arrays."""
-    return jax.tree.map(jnp.asarray, batch)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from phi import math
 from phi.flow import Box, CenteredGrid, advect, channel, extrapolation, spatial
 

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
-from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches, to_device
+from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches
+from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
@@ -61,7 +62,8 @@ class Experiment:
 
     cfg: Config
     pde: PDE
-    real: jax.Array  # [N, T, *spatial, C] on device
+    mesh: jax.sharding.Mesh  # 1-D data-parallel mesh
+    real: jax.Array  # [N, T, *spatial, C] on every device
     real_mask: jax.Array  # [T, *spatial] observed cells of real data
     train_windows: np.ndarray  # [W, 2] (sim, t)
     val_windows: np.ndarray
@@ -93,6 +95,12 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
+    mesh = make_mesh(cfg.parallel)
+    n_dev = mesh.devices.size
+    if cfg.trainer.batch_size % n_dev:
+        raise ConfigError(f"trainer.batch_size: must be divisible by the {n_dev} devices of the mesh, "
+                          f"got {cfg.trainer.batch_size}")
+    n_gen = -(-n_gen // n_dev) * n_dev  # generated rollouts are split evenly across devices
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
@@ -106,8 +114,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                                 full_batch=phy.batching == "full",
                                 restart=partial(init_optimizer, phy_tx) if phy.optimizer == "lbfgs" else None)}
     return Experiment(
-        cfg=cfg, pde=pde, real=jnp.asarray(trajectories, jnp.float32),
-        real_mask=jnp.asarray(observation_mask(obs, pde.spatial_shape, n_frames), jnp.float32),
+        cfg=cfg, pde=pde, mesh=mesh, real=replicate(mesh, np.asarray(trajectories, np.float32)),
+        real_mask=replicate(mesh, np.asarray(observation_mask(obs, pde.spatial_shape, n_frames), np.float32)),
         train_windows=train_w, val_windows=val_w, num_generated=n_gen,
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
@@ -116,7 +124,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
 
 
 def initial_states(exp: Experiment) -> dict[str, TrainState]:
-    return {name: init_state(exp.init_params[name], exp.txs[name]) for name in ("synthetic", "physical")}
+    return {name: replicate(exp.mesh, init_state(exp.init_params[name], exp.txs[name]))
+            for name in ("synthetic", "physical")}
 
 
 def alpha_at(cfg: Config, cycle: int) -> float:
@@ -154,22 +163,23 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         for idx in tqdm(batches, desc=f"cycle {cycle} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
             fresh = not fns.full_batch or epoch == 0
-            state, m = fns.train_step(state, data, to_device(idx), fresh)
+            state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
             step_losses.append(m["loss"])
             oks.append(m["ok"])
-        oks = np.asarray(jnp.stack(oks))
+        oks = to_host(jnp.stack(oks))
+        failures = int(to_host(state.failures))
         if not oks.all():
             log.warning("cycle %d, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
                         "(step %s of 0..%d)", cycle, fns.name, epoch, int((~oks).sum()),
                         ", ".join(map(str, np.flatnonzero(~oks))), len(oks) - 1)
-        if int(state.failures) >= cfg.trainer.max_consecutive_failures:
-            raise TrainingDiverged(f"{fns.name} model: {int(state.failures)} consecutive steps with NaN/inf "
+        if failures >= cfg.trainer.max_consecutive_failures:
+            raise TrainingDiverged(f"{fns.name} model: {failures} consecutive steps with NaN/inf "
                                    f"(cycle {cycle}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
                                    f"last good state")
-        good = np.asarray(jnp.stack(step_losses))[oks]
+        good = to_host(jnp.stack(step_losses))[oks]
         losses.append(float(good.mean()) if len(good) else float("nan"))
         if fns.full_batch and fns.restart is not None:
-            stalled = 0 if bool(m["progress"]) else stalled + 1
+            stalled = 0 if bool(to_host(m["progress"])) else stalled + 1
             if stalled >= 2:
                 log.info("cycle %d, %s: converged after %d epoch(s) (no decrease in two line searches)",
                          cycle, fns.name, epoch + 1)
@@ -189,25 +199,25 @@ def validate(exp: Experiment, fns: ModelFns, params) -> float:
         chunk = padded[i:i + b]
         idx = {"source": np.full(b, REAL, np.int32), "sim": chunk[:, 0], "t": chunk[:, 1],
                "weight": np.ones(b, np.float32)}
-        out.append(fns.eval_step(params, data, to_device(idx)))
-    return float(np.asarray(jnp.concatenate(out))[: len(windows)].mean())
+        out.append(to_host(fns.eval_step(params, data, shard(exp.mesh, idx))))
+    return float(np.concatenate(out)[: len(windows)].mean())
 
 
 def _empty_generated(exp: Experiment) -> jax.Array:
     shape = (max(exp.num_generated, 1), exp.horizon + 1) + exp.real.shape[2:]
-    return jnp.zeros(shape, jnp.float32)
+    return replicate(exp.mesh, np.zeros(shape, np.float32))
 
 
 def generation_states(exp: Experiment, cycle: int) -> jax.Array:
     """Initial states ``[M, *spatial, C]`` of a cycle's generated rollouts (real windows or the prior)."""
     key = jax.random.fold_in(jax.random.PRNGKey(exp.cfg.seed), 1000 + cycle)
     m = exp.num_generated
+    split = jax.jit(lambda f, *args: f(*args), static_argnums=0, out_shardings=batch_sharding(exp.mesh))
     if exp.cfg.trainer.hybrid.generation_source == "prior":
-        return exp.pde.sample_initial_state(key, m)
+        return split(exp.pde.sample_initial_state, key, m)
     w = exp.train_windows
-    pick = jax.random.choice(key, len(w), (m,), replace=m > len(w))
-    sel = jnp.asarray(w)[pick]
-    return exp.real[sel[:, 0], sel[:, 1]]
+    sel = w[to_host(jax.random.choice(key, len(w), (m,), replace=m > len(w)))]
+    return split(lambda real: real[sel[:, 0], sel[:, 1]], exp.real)
 
 
 def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, progress: bool):
