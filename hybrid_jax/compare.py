@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
 from hybrid_jax.data.store import DataError
 from hybrid_jax.training.loop import TrainingDiverged
@@ -104,9 +105,7 @@ def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
         mcfg = mode_config(cfg, mode)
         run_dir = out / mode
         prepare_run_dir(mcfg, run_dir, overwrite)
-        handler = logging.FileHandler(run_dir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger().addHandler(handler)
+        handler = log_to_file(run_dir / "train.log")
         t = time.perf_counter()
         try:
             summary = run(mcfg, run_dir)
@@ -134,10 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of physical,synthetic,hybrid")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides applied to every run")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                        force=True)
-    for noisy in ("absl", "jax", "orbax"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging()
     try:
         cfg = load_config(args.config, args.overrides)
         modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())

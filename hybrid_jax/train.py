@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
+from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, load_config
 from hybrid_jax.data.store import DataError
 from hybrid_jax.training.loop import TrainingDiverged
@@ -26,10 +26,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                        force=True)
-    for noisy in ("absl", "jax", "orbax"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging()
     try:
         cfg = load_config(args.config, args.overrides)
         run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
@@ -42,9 +39,7 @@ def main(argv=None) -> int:
         if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
             raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
         if is_primary():
-            handler = logging.FileHandler(run_dir / "train.log")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-            logging.getLogger().addHandler(handler)
+            log_to_file(run_dir / "train.log")
         summary = run(cfg, run_dir)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -233,26 +233,19 @@ def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, pro
     timings = metrics["timings_s"]
     x0 = generation_states(exp, cycle) if use_generated else None
 
-    if mode in ("synthetic", "hybrid"):
-        if use_generated:  # phase 1
+    # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
+    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
+        if name not in trained_models(cfg):
+            continue
+        if use_generated:
             t = time.perf_counter()
-            data["generated"] = exp.physical.generate(states["physical"].params, x0).block_until_ready()
-            timings["generate_physical"] = time.perf_counter() - t
-        t = time.perf_counter()  # phase 2
-        states["synthetic"], losses = run_epochs(exp, exp.synthetic, states["synthetic"], data, sources,
-                                                 cfg.trainer.synthetic.epochs, cycle, PHASE_SYNTHETIC, progress)
-        timings["train_synthetic"] = time.perf_counter() - t
-        metrics["synthetic_epoch_losses"] = losses
-    if mode in ("physical", "hybrid"):
-        if use_generated:  # phase 3
-            t = time.perf_counter()
-            data["generated"] = exp.synthetic.generate(states["synthetic"].params, x0).block_until_ready()
-            timings["generate_synthetic"] = time.perf_counter() - t
-        t = time.perf_counter()  # phase 4
-        states["physical"], losses = run_epochs(exp, exp.physical, states["physical"], data, sources,
-                                                cfg.trainer.physical.epochs, cycle, PHASE_PHYSICAL, progress)
-        timings["train_physical"] = time.perf_counter() - t
-        metrics["physical_epoch_losses"] = losses
+            data["generated"] = getattr(exp, generator).generate(states[generator].params, x0).block_until_ready()
+            timings[f"generate_{generator}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        epochs = getattr(cfg.trainer, name).epochs
+        states[name], metrics[f"{name}_epoch_losses"] = run_epochs(exp, getattr(exp, name), states[name], data,
+                                                                   sources, epochs, cycle, phase, progress)
+        timings[f"train_{name}"] = time.perf_counter() - t
     t = time.perf_counter()
     for name in trained_models(cfg):
         metrics[f"{name}_val_loss"] = validate(exp, getattr(exp, name), states[name].params)
