@@ -5,17 +5,18 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from hybrid_jax.networks.layers import conv
+
 
 class ConvNet(nnx.Module):
     """``[B, *spatial, in_channels]`` -> ``[B, *spatial, out_channels]``, any number of spatial dims."""
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, filters: int = 16, layers: int = 3,
                  kernel_size: int = 3, periodic: bool = True, rngs: nnx.Rngs):
-        pad = "CIRCULAR" if periodic else "SAME"
         ks = (kernel_size,) * ndim
         widths = [in_channels] + [filters] * layers
-        self.hidden = nnx.List([nnx.Conv(a, b, ks, padding=pad, rngs=rngs) for a, b in zip(widths, widths[1:])])
-        self.out = nnx.Conv(widths[-1], out_channels, ks, padding=pad, rngs=rngs)
+        self.hidden = nnx.List([conv(a, b, ks, periodic, rngs) for a, b in zip(widths, widths[1:])])
+        self.out = conv(widths[-1], out_channels, ks, periodic, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for conv in self.hidden:

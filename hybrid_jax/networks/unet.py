@@ -6,13 +6,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hybrid_jax.networks.layers import conv
+
 
 class _Block(nnx.Module):
     """Two convolutions with GELU, same resolution."""
 
-    def __init__(self, cin: int, cout: int, ks: tuple[int, ...], pad: str, rngs: nnx.Rngs):
-        self.a = nnx.Conv(cin, cout, ks, padding=pad, rngs=rngs)
-        self.b = nnx.Conv(cout, cout, ks, padding=pad, rngs=rngs)
+    def __init__(self, cin: int, cout: int, ks: tuple[int, ...], periodic: bool, rngs: nnx.Rngs):
+        self.a = conv(cin, cout, ks, periodic, rngs)
+        self.b = conv(cout, cout, ks, periodic, rngs)
 
     def __call__(self, x):
         return nnx.gelu(self.b(nnx.gelu(self.a(x))))
@@ -28,12 +30,12 @@ class UNet(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, levels: int = 2, filters: int = 16,
                  kernel_size: int = 3, periodic: bool = True, rngs: nnx.Rngs):
-        pad = "CIRCULAR" if periodic else "SAME"
         ks = (kernel_size,) * ndim
         widths = [filters * 2**i for i in range(levels)]
         self.ndim = ndim
-        self.down = nnx.List([_Block(cin, cout, ks, pad, rngs) for cin, cout in zip([in_channels] + widths, widths)])
-        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, pad, rngs) for i in range(levels - 1)])
+        self.down = nnx.List([_Block(cin, cout, ks, periodic, rngs) for cin, cout in zip([in_channels] + widths, widths)])
+        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, periodic, rngs)
+                            for i in range(levels - 1)])
         self.out = nnx.Conv(widths[0], out_channels, (1,) * ndim, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
