@@ -51,9 +51,14 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Arrays held whole on every device of the mesh."""
+    return NamedSharding(mesh, P())
+
+
 def replicate(mesh: Mesh, tree):
     """Place a pytree (identical on every process) on every device of the mesh."""
-    sharding = NamedSharding(mesh, P())
+    sharding = replicated(mesh)
     return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda _: np.asarray(x)), tree)
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
 from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches
-from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, shard, to_host
+from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
@@ -112,7 +112,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                                                 linesearch=phy.optimizer == "lbfgs"),
                                 make_eval_step(phy_predict, nd, horizon), make_generate(phy_predict, horizon),
                                 full_batch=phy.batching == "full",
-                                restart=partial(init_optimizer, phy_tx) if phy.optimizer == "lbfgs" else None)}
+                                restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
+                                if phy.optimizer == "lbfgs" else None)}
     return Experiment(
         cfg=cfg, pde=pde, mesh=mesh, real=replicate(mesh, np.asarray(trajectories, np.float32)),
         real_mask=replicate(mesh, np.asarray(observation_mask(obs, pde.spatial_shape, n_frames), np.float32)),
