@@ -9,6 +9,15 @@ from flax import nnx
 from hybrid_jax.networks.layers import conv
 
 
+def upsample(x: jax.Array) -> jax.Array:
+    """Nearest-neighbour 2x upsampling of ``[B, *spatial, C]`` by broadcast and reshape (XLA's CPU
+    backend differentiates this ~1.7x faster than `jnp.repeat`: UNet 64² K=4 step 0.71 -> 0.42 s)."""
+    b, *spatial, c = x.shape
+    expanded = x.reshape([b] + [n for s in spatial for n in (s, 1)] + [c])
+    target = [b] + [n for s in spatial for n in (s, 2)] + [c]
+    return jnp.broadcast_to(expanded, target).reshape([b] + [2 * s for s in spatial] + [c])
+
+
 class _Block(nnx.Module):
     """Two convolutions with GELU, same resolution."""
 
@@ -47,7 +56,5 @@ class UNet(nnx.Module):
             x = block(x)
             skips.append(x)
         for block, skip in zip(reversed(self.up), reversed(skips[:-1])):
-            for axis in range(1, self.ndim + 1):
-                x = jnp.repeat(x, 2, axis=axis)
-            x = block(jnp.concatenate([x, skip], axis=-1))
+            x = block(jnp.concatenate([upsample(x), skip], axis=-1))
         return self.out(x)
