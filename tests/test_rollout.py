@@ -48,6 +48,7 @@ def test_rollout_scan_equals_unrolled_steps_for_a_network():
         x = step(x)
         np.testing.assert_allclose(traj[:, t], x, rtol=0, atol=1e-6)  # float32 round-off
     np.testing.assert_allclose(rollout(step, x0, 4, remat=True), traj, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rollout(step, x0, 4, unroll=False), traj, rtol=0, atol=1e-6)
 
 
 def test_rollout_network_step_keeps_static_channels():
