@@ -27,7 +27,7 @@ def test_periodic_conv_equals_flax_circular_padding(ndim):
     x = jax.random.normal(jax.random.PRNGKey(0), (2,) + (8,) * ndim + (3,), jnp.float32)
     ours = PeriodicConv(3, 4, (3,) * ndim, rngs=nnx.Rngs(0))
     ref = nnx.Conv(3, 4, (3,) * ndim, padding="CIRCULAR", rngs=nnx.Rngs(1))
-    ref.kernel.value, ref.bias.value = ours.conv.kernel.value, ours.conv.bias.value
+    ref.kernel[...], ref.bias[...] = ours.conv.kernel[...], ours.conv.bias[...]
     np.testing.assert_allclose(ours(x), ref(x), rtol=0, atol=1e-5)  # float32 summation order
 
 
