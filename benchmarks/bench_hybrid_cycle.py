@@ -33,7 +33,7 @@ from hybrid_jax.config import load_config
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.data.store import generate_trajectories
 from hybrid_jax.physics import build_pde
-from hybrid_jax.training.loop import _empty_generated, build_experiment, initial_states, train_cycles
+from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 
 NAME = "bench_hybrid_cycle"
 PHASES = ["generate_physical", "train_synthetic", "generate_synthetic", "train_physical", "validate", "total"]
@@ -62,7 +62,7 @@ def aot_compile_times(cfg, pde, traj) -> list[dict]:
     exp = build_experiment(cfg, pde, traj)
     states = initial_states(exp)
     b = cfg.trainer.batch_size
-    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    data = exp.data()
     idx = {"source": jnp.full(b, REAL, jnp.int32), "sim": jnp.zeros(b, jnp.int32), "t": jnp.zeros(b, jnp.int32),
            "weight": jnp.ones(b, jnp.float32)}
     x0 = exp.real[:max(exp.num_generated, 1), 0]

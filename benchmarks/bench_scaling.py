@@ -29,7 +29,7 @@ def measure(n: int, per_device_batch: int, repeats: int, resolution: int) -> dic
     from hybrid_jax.config import load_config
     from hybrid_jax.parallel import shard
     from hybrid_jax.physics import build_pde
-    from hybrid_jax.training.loop import _empty_generated, build_experiment, initial_states
+    from hybrid_jax.training.loop import build_experiment, initial_states
 
     b = per_device_batch * n
     cfg = load_config(None, [f"parallel.devices={n}", f"trainer.batch_size={b}", "mode=synthetic",
@@ -39,7 +39,7 @@ def measure(n: int, per_device_batch: int, repeats: int, resolution: int) -> dic
         (4, cfg.data.num_frames) + pde.spatial_shape + (pde.layout.num_channels,))
     exp = build_experiment(cfg, pde, traj)
     state = initial_states(exp)["synthetic"]
-    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    data = exp.data()
     w = exp.train_windows[np.arange(b) % len(exp.train_windows)]
     idx = shard(exp.mesh, {"source": np.zeros(b, np.int32), "sim": w[:, 0], "t": w[:, 1],
                            "weight": np.ones(b, np.float32)})

@@ -19,6 +19,6 @@ class ConvNet(nnx.Module):
         self.out = conv(widths[-1], out_channels, ks, periodic, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        for conv in self.hidden:
-            x = nnx.gelu(conv(x))
+        for layer in self.hidden:
+            x = nnx.gelu(layer(x))
         return self.out(x)

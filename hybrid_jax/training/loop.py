@@ -72,6 +72,11 @@ class Experiment:
     physical: ModelFns
     init_params: dict  # {"synthetic": ..., "physical": ...}
     txs: dict
+    no_generated: jax.Array  # [max(M, 1), K+1, *spatial, C] zeros: the generated slot when there is none
+
+    def data(self) -> dict:
+        """The arrays every jitted step reads (real trajectories and mask, generated rollouts)."""
+        return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated}
 
     @property
     def horizon(self) -> int:
@@ -121,6 +126,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
         txs={"synthetic": syn_tx, "physical": phy_tx},
+        no_generated=replicate(mesh, np.zeros((max(n_gen, 1), horizon + 1) + trajectories.shape[2:], np.float32)),
     )
 
 
@@ -194,7 +200,7 @@ def validate(exp: Experiment, fns: ModelFns, params) -> float:
     windows = exp.val_windows
     pad = (-len(windows)) % b
     padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)])
-    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    data = exp.data()
     out = []
     for i in range(0, len(padded), b):
         chunk = padded[i:i + b]
@@ -202,11 +208,6 @@ def validate(exp: Experiment, fns: ModelFns, params) -> float:
                "weight": np.ones(b, np.float32)}
         out.append(to_host(fns.eval_step(params, data, shard(exp.mesh, idx))))
     return float(np.concatenate(out)[: len(windows)].mean())
-
-
-def _empty_generated(exp: Experiment) -> jax.Array:
-    shape = (max(exp.num_generated, 1), exp.horizon + 1) + exp.real.shape[2:]
-    return replicate(exp.mesh, np.zeros(shape, np.float32))
 
 
 def generation_states(exp: Experiment, cycle: int) -> jax.Array:
@@ -229,7 +230,7 @@ def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, pro
     real_src = WindowSource(exp.train_windows, REAL, 1.0)
     gen_src = WindowSource(np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1), GENERATED, alpha)
     sources = [real_src, gen_src] if use_generated else [real_src]
-    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    data = exp.data()
     metrics: dict = {"cycle": cycle, "alpha": alpha if mode == "hybrid" else None, "timings_s": {}}
     timings = metrics["timings_s"]
     x0 = generation_states(exp, cycle) if use_generated else None
@@ -261,7 +262,7 @@ def trained_models(cfg: Config) -> tuple[str, ...]:
 def warmup(exp: Experiment, states: dict[str, TrainState], progress: bool):
     """Optional synthetic epochs on real data only before the first cycle (hybrid mode)."""
     epochs = exp.cfg.trainer.hybrid.warmup_epochs
-    data = {"real": exp.real, "real_mask": exp.real_mask, "generated": _empty_generated(exp)}
+    data = exp.data()
     states["synthetic"], losses = run_epochs(exp, exp.synthetic, states["synthetic"], data,
                                              [WindowSource(exp.train_windows, REAL, 1.0)], epochs, -1,
                                              PHASE_WARMUP, progress)
