@@ -16,6 +16,26 @@ from phi import math
 from phi.math import extrapolation
 
 import phi.jax.flow  # noqa: F401  (JAX becomes PhiFlow's default backend)
+from phi.flow import Box
+
+from hybrid_jax.physics.operators import SPATIAL_NAMES
+
+
+class PeriodicBox:
+    """Geometry shared by the PDE families: `cfg.resolution` cells over the periodic box `cfg.domain`.
+
+    Sets `cfg`, `dims` (x, y, z…), `spatial_shape`, `dx` (cell size per dimension) and `_bounds`
+    (the PhiFlow box).
+    """
+
+    periodic = True
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
+        self.spatial_shape = tuple(cfg.resolution)
+        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        self._bounds = Box(**{d: length for d, length in zip(self.dims, cfg.domain)})
 
 
 def cell_centres(shape: tuple[int, ...], dx: tuple[float, ...]) -> list[np.ndarray]:

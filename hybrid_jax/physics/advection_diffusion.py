@@ -21,22 +21,18 @@ from phi import math
 from phi.flow import channel, spatial
 
 from hybrid_jax.config import AdvectionDiffusionConfig
-from hybrid_jax.physics._grid import cell_centres, flux_divergence, gaussian_bump, iterate
+from hybrid_jax.physics._grid import PeriodicBox, cell_centres, flux_divergence, gaussian_bump, iterate
 from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import SPATIAL_NAMES, div_k_grad, explicit_diffusion_bound, fourier_basis
+from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
 
 
-class AdvectionDiffusion:
+class AdvectionDiffusion(PeriodicBox):
     """Advection–diffusion PDE built from an `AdvectionDiffusionConfig` (see the module docstring)."""
 
-    periodic = True
     positive_params = ("diffusivity",)
 
     def __init__(self, cfg: AdvectionDiffusionConfig):
-        self.cfg = cfg
-        self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
-        self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("u",), static=tuple(f"vel_{d}" for d in self.dims))
         self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
 

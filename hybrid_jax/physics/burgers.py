@@ -13,27 +13,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from phi import math
-from phi.flow import Box, CenteredGrid, advect, channel, extrapolation, spatial
+from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
 from hybrid_jax.config import BurgersConfig
-from hybrid_jax.physics._grid import gaussian_bump, iterate
+from hybrid_jax.physics._grid import PeriodicBox, gaussian_bump, iterate
 from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import SPATIAL_NAMES, div_k_grad, explicit_diffusion_bound, fourier_basis
+from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
 
 
-class Burgers:
+class Burgers(PeriodicBox):
     """Burgers PDE built from a `BurgersConfig`; see the module docstring for the scheme."""
 
-    periodic = True
     positive_params = ("viscosity",)
 
     def __init__(self, cfg: BurgersConfig):
-        self.cfg = cfg
-        self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
-        self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        super().__init__(cfg)
         self.layout = FieldLayout(dynamic=tuple(f"vel_{d}" for d in self.dims))
-        self._bounds = Box(**{d: length for d, length in zip(self.dims, cfg.domain)})
         self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
 
     # ---------------------------------------------------------------- parameters

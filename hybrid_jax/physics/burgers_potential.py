@@ -18,27 +18,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from phi import math
-from phi.flow import Box, CenteredGrid, advect, channel, extrapolation, spatial
+from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
 from hybrid_jax.config import BurgersPotentialConfig
-from hybrid_jax.physics._grid import cell_centres, central_diff
+from hybrid_jax.physics._grid import PeriodicBox, cell_centres, central_diff
 from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import SPATIAL_NAMES, fourier_basis
+from hybrid_jax.physics.operators import fourier_basis
 
 
-class BurgersPotential:
+class BurgersPotential(PeriodicBox):
     """Forced inviscid Burgers PDE built from a `BurgersPotentialConfig` (see the module docstring)."""
 
-    periodic = True
     positive_params = ()
 
     def __init__(self, cfg: BurgersPotentialConfig):
-        self.cfg = cfg
-        self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
-        self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        super().__init__(cfg)
         self.layout = FieldLayout(dynamic=tuple(f"vel_{d}" for d in self.dims))
-        self._bounds = Box(**{d: length for d, length in zip(self.dims, cfg.domain)})
         self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
 
     # ---------------------------------------------------------------- parameters

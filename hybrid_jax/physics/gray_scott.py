@@ -22,23 +22,18 @@ from phi import math
 from phi.flow import channel, spatial
 
 from hybrid_jax.config import GrayScottConfig
-from hybrid_jax.physics._grid import iterate
+from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import SPATIAL_NAMES, div_k_grad, explicit_diffusion_bound
+from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound
 
 _SQUARE_U, _SQUARE_V = 0.5, 0.25  # (u, v) inside a seeded square (Pearson 1993)
 
 
-class GrayScott:
+class GrayScott(PeriodicBox):
     """Gray–Scott PDE built from a `GrayScottConfig` (see the module docstring)."""
 
-    periodic = True
-
     def __init__(self, cfg: GrayScottConfig):
-        self.cfg = cfg
-        self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
-        self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("u", "v"))
         self.learned = ("diffusivity_u", "diffusivity_v") + (("feed", "kill") if cfg.learn_rates else ())
         self.positive_params = self.learned

@@ -32,27 +32,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from phi import math
-from phi.flow import Box, CenteredGrid, Solve, advect, channel, extrapolation, fluid, spatial
+from phi.flow import CenteredGrid, Solve, advect, channel, extrapolation, fluid, spatial
 
 from hybrid_jax.config import SmokeConfig
-from hybrid_jax.physics._grid import gaussian_bump, iterate
+from hybrid_jax.physics._grid import PeriodicBox, gaussian_bump, iterate
 from hybrid_jax.physics.base import FieldLayout, Params
 from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
 
 
-class Smoke:
+class Smoke(PeriodicBox):
     """Buoyant incompressible smoke built from a `SmokeConfig` (see the module docstring)."""
 
-    periodic = True
-
     def __init__(self, cfg: SmokeConfig):
-        self.cfg = cfg
-        self.dims = ("x", "y")
-        self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("vel_x", "vel_y", "smoke"))
         self.positive_params = ("buoyancy",) + (("viscosity",) if cfg.viscosity.learnable else ())
-        self._bounds = Box(x=cfg.domain[0], y=cfg.domain[1])
         self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.velocity_modes)
 
     # ---------------------------------------------------------------- parameters
