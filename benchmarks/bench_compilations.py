@@ -2,9 +2,9 @@
 
 Runs the smoke config (``configs/smoke.yaml``, hybrid mode: warm-up, generation both ways, both
 trainers, validation; once as it is, once with the physical model on L-BFGS with full batches) through `training.loop.train_cycles` and reads ``jitted._cache_size()`` — the
-number of compiled variants JAX holds — of the train, eval and generate steps of both models
-after the warm-up, after 1 cycle and after 3 cycles. Every count must stay at 1 (one shape, one
-trace) and the counts after 3 cycles must equal those after 1.
+number of compiled variants JAX holds — of the train, eval and generate steps of both models and of
+the generation-state selection after the warm-up, after 1 cycle and after 3 cycles. Every count must
+stay at 1 (one shape, one trace) and the counts after 3 cycles must equal those after 1.
 
 Run: ``python benchmarks/bench_compilations.py [--quick] [--cycles 3]``
 """
@@ -23,13 +23,15 @@ from hybrid_jax.config import load_config
 from hybrid_jax.data.store import generate_trajectories
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
+from hybrid_jax.training.records import WarmupResult
 
 NAME = "bench_compilations"
 FUNCTIONS = [(m, f) for m in ("synthetic", "physical") for f in ("train_step", "eval_step", "generate")]
 
 
 def counts(exp) -> dict:
-    return {f"{m}.{f}": getattr(getattr(exp, m), f)._cache_size() for m, f in FUNCTIONS}
+    return {**{f"{m}.{f}": getattr(getattr(exp, m), f)._cache_size() for m, f in FUNCTIONS},
+            "generation_states": exp.generation_states._cache_size()}
 
 
 SCENARIOS = {
@@ -48,8 +50,9 @@ def run_scenario(name, args) -> tuple[dict, bool]:
     exp = build_experiment(cfg, pde, traj)
     snapshots = {"built": counts(exp)}
     t0 = time.perf_counter()
-    for cycle, _, _ in train_cycles(exp, initial_states(exp), progress=False):
-        label = "after warm-up" if cycle < 0 else f"after {cycle + 1} cycle{'s' if cycle else ''}"
+    for _, result in train_cycles(exp, initial_states(exp), progress=False):
+        label = ("after warm-up" if isinstance(result, WarmupResult)
+                 else f"after {result.cycle + 1} cycle{'s' if result.cycle else ''}")
         snapshots[label] = counts(exp)
         print(f"  {name} {label}: {snapshots[label]} ({time.perf_counter() - t0:.1f}s)", flush=True)
     labels = list(snapshots)

@@ -8,7 +8,7 @@ metrics files or evaluation) on
   ``hybrid_jax.config.load_config(path, overrides)``; sizes from the command line).
 
 The trajectories are simulated in memory (no data store is written). The loop records
-``metrics["timings_s"]`` per cycle: generate_physical, train_synthetic, generate_synthetic,
+``CycleResult.timings_s`` per cycle: generate_physical, train_synthetic, generate_synthetic,
 train_physical, validate and the whole cycle. Cycle 0 includes the compilation of every step it
 calls (the warm-up, cycle -1, compiles the synthetic train step); the steady figure is the
 median of cycles 1.., and compile ≈ first − steady. Independently, each jitted function of a
@@ -34,6 +34,7 @@ from hybrid_jax.data.sources import REAL
 from hybrid_jax.data.store import generate_trajectories
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
+from hybrid_jax.training.records import WarmupResult
 
 NAME = "bench_hybrid_cycle"
 PHASES = ["generate_physical", "train_synthetic", "generate_synthetic", "train_physical", "validate", "total"]
@@ -92,14 +93,14 @@ def run_config(label, cfg, args):
     exp = build_experiment(cfg, pde, traj)
     states = initial_states(exp)
     cycles = []
-    for cycle, states, metrics in train_cycles(exp, states, progress=False):
-        if cycle < 0:
+    for states, result in train_cycles(exp, states, progress=False):
+        if isinstance(result, WarmupResult):
             cycles.append({"cycle": "warm-up", "warmup": time.perf_counter() - t0})
             t0 = time.perf_counter()
             continue
-        timings = {("total" if k == "cycle" else k): v for k, v in metrics["timings_s"].items()}
-        cycles.append({**timings, "cycle": cycle})
-        print(f"  {label} cycle {cycle}: " + ", ".join(f"{k} {v:.2f}s" for k, v in metrics["timings_s"].items()),
+        timings = {("total" if k == "cycle" else k): v for k, v in result.timings_s.items()}
+        cycles.append({**timings, "cycle": result.cycle})
+        print(f"  {label} cycle {result.cycle}: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items()),
               flush=True)
     info = {"config": label, "grid": "x".join(map(str, cfg.physics.resolution)),
             "trajectories": cfg.data.num_trajectories, "frames": cfg.data.num_frames, "batch": cfg.trainer.batch_size,

@@ -6,14 +6,28 @@ import jax
 import numpy as np
 
 from hybrid_jax.parallel import replicate, to_host
-from hybrid_jax.training.loop import Experiment, trained_models
+from hybrid_jax.training.experiment import Experiment, trained_models
 from hybrid_jax.training.models import decode_physical
 
 
-def learned_params(exp: Experiment, states: dict) -> dict:
-    """The physical model's current parameters in physical units, as host arrays."""
+def learned_params(exp: Experiment, states: dict) -> dict | None:
+    """The physical model's current parameters in physical units, as host arrays; None when the run
+    does not train the physical model (its parameters are then the initial guess, not a result)."""
+    if "physical" not in trained_models(exp.cfg):
+        return None
     return {k: np.asarray(v) for k, v in
             decode_physical(exp.pde, jax.tree.map(to_host, states["physical"].params)).items()}
+
+
+def parameter_summary(exp: Experiment, states: dict) -> dict | None:
+    """Learned vs true physical parameters, ``{learned, true, relative_error}`` (JSON), or None when
+    the run does not train the physical model. The one place summaries, evaluation and logs get it."""
+    learned = learned_params(exp, states)
+    if learned is None:
+        return None
+    true = exp.pde.true_params()
+    return {"learned": describe_params(learned), "true": describe_params(true),
+            "relative_error": parameter_errors(learned, true)}
 
 
 def rollout_errors(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -84,7 +98,7 @@ def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = Non
     out = {"horizon": horizon, "sims": sims, "truth": real[sims, :1 + horizon],
            "mask": to_host(exp.real_mask)[:1 + horizon]}
     for name in trained_models(exp.cfg):
-        fns = getattr(exp, name)
+        fns = exp.model(name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
         out[name] = np.concatenate([real[sims, :1], to_host(pred)], axis=1)
     return out
@@ -103,7 +117,7 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
 def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
     first frame; per-step errors against the full real trajectory (and, under sparse observations,
-    RMSE inside/outside the observed cells), and the physical parameter error.
+    RMSE inside/outside the observed cells), and the physical parameter error (if it is trained).
     `rollouts`: the result of `validation_rollouts` if already computed."""
     r = rollouts if rollouts is not None else validation_rollouts(exp, states, horizon)
     horizon, nd = r["horizon"], exp.pde.layout.num_dynamic
@@ -115,8 +129,7 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
         result["models"][name] = rollout_errors(pred, truth)
         if sparse:
             result["models"][name].update(region_errors(pred, truth, r["mask"][1:]))
-    learned = learned_params(exp, states)
-    true = exp.pde.true_params()
-    result["parameters"] = {"learned": describe_params(learned), "true": describe_params(true),
-                            "relative_error": parameter_errors(learned, true)}
+    params = parameter_summary(exp, states)
+    if params is not None:
+        result["parameters"] = params
     return result

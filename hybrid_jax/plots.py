@@ -231,9 +231,10 @@ def plot_losses(metrics_path: Path, path: Path) -> bool:
     return True
 
 
-def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict, true: dict,
+def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict | None, true: dict,
                 models: tuple[str, ...], metrics_path: Path) -> list[Path]:
-    """Write every figure that the available results allow into `out_dir`; return their paths."""
+    """Write every figure that the available results allow into `out_dir` (`learned` None: the physical
+    model was not trained, no parameter figure); return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if rollouts is not None:
@@ -244,8 +245,9 @@ def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, l
     if evaluation is not None:
         plot_rollout_error(evaluation, out_dir / "rollout_error.png")
         written.append(out_dir / "rollout_error.png")
-    plot_parameters(learned, true, out_dir / "parameters.png")
-    written.append(out_dir / "parameters.png")
+    if learned is not None:
+        plot_parameters(learned, true, out_dir / "parameters.png")
+        written.append(out_dir / "parameters.png")
     if plot_losses(metrics_path, out_dir / "losses.png"):
         written.append(out_dir / "losses.png")
     return written

@@ -24,10 +24,12 @@ import numpy as np
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
 from hybrid_jax.data.store import load_files, load_or_generate
-from hybrid_jax.evaluate import describe_params, evaluate, learned_params, parameter_errors, validation_rollouts
+from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
-from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
+from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
+from hybrid_jax.training.records import CycleResult
 
 log = logging.getLogger("hybrid_jax")
 
@@ -72,11 +74,12 @@ def load_trajectories(cfg: Config, pde) -> np.ndarray:
 
 
 class MetricsLog:
-    """Append-only ``metrics.jsonl``; on resume, lines of cycles not yet checkpointed are dropped."""
+    """Append-only ``metrics.jsonl``; on resume, lines of phases not yet checkpointed are dropped (the
+    warm-up's lines, cycle -1, are checkpointed with cycle 0's: without a checkpoint nothing is kept)."""
 
     def __init__(self, path: Path, keep_before_cycle: int):
         self.path = path
-        kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle]
+        kept = [json.dumps(r) for r in read_metrics(path) if keep_before_cycle > 0 and r["cycle"] < keep_before_cycle]
         if is_primary():
             path.write_text("".join(ln + "\n" for ln in kept))
 
@@ -98,22 +101,8 @@ def read_metrics(path: Path) -> list[dict]:
     return records
 
 
-def _cycle_records(metrics: dict) -> list[dict]:
-    """Split a cycle's metrics into per-epoch lines and one cycle line."""
-    records = []
-    for key, value in metrics.items():
-        if key.endswith("epoch_losses"):
-            model = key.removesuffix("_epoch_losses")
-            records += [{"kind": "epoch", "cycle": metrics["cycle"], "model": model, "epoch": e, "loss": loss}
-                        for e, loss in enumerate(value)]
-    summary = {k: v for k, v in metrics.items() if not k.endswith("epoch_losses")}
-    summary.update({f"{k.removesuffix('_epoch_losses')}_train_loss": v[-1]
-                    for k, v in metrics.items() if k.endswith("epoch_losses") and v})
-    return records + [{"kind": "cycle" if metrics["cycle"] >= 0 else "warmup", **summary}]
-
-
 def train(cfg: Config, exp, run_dir: Path, progress: bool):
-    """Train from the latest checkpoint of `run_dir` (or from scratch); return states and cycle lines."""
+    """Train from the latest checkpoint of `run_dir` (or from scratch); return the final states."""
     states = initial_states(exp)
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     start = 0
@@ -126,25 +115,26 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
     try:
-        for cycle, states, metrics in train_cycles(exp, states, start, progress):
-            for record in _cycle_records(metrics):
-                metrics_log.write(record)
-            if cycle >= 0:
-                ckpts.save(cycle + 1, states, {"next_cycle": cycle + 1, "config_hash": run_hash(cfg)})
-                log.info(_cycle_line(exp, states, metrics))
+        for states, result in train_cycles(exp, states, start, progress):
+            for line in result.lines():
+                metrics_log.write(line)
+            if isinstance(result, CycleResult):
+                ckpts.save(result.cycle + 1, states, {"next_cycle": result.cycle + 1, "config_hash": run_hash(cfg)})
+                log.info(_cycle_line(exp, states, result))
     finally:
         ckpts.close()
     return states
 
 
-def _cycle_line(exp, states, metrics) -> str:
-    parts = [f"cycle {metrics['cycle'] + 1}/{exp.cfg.trainer.hybrid.cycles}"]
-    for name in trained_models(exp.cfg):
-        parts.append(f"{name} train {metrics.get(f'{name}_epoch_losses', [np.nan])[-1]:.3e} "
-                     f"val {metrics[f'{name}_val_loss']:.3e}")
-    if "physical" in trained_models(exp.cfg):
-        learned = describe_params(learned_params(exp, states))
-        parts.append(", ".join(f"{k} {_short(v)}" for k, v in learned.items()))
+def _cycle_line(exp, states, result: CycleResult) -> str:
+    """The log line of a finished cycle: losses of the trained models, learned parameters if trained."""
+    parts = [f"cycle {result.cycle + 1}/{exp.cfg.trainer.hybrid.cycles}"]
+    for name, val in result.val_losses.items():
+        train = result.train_loss(name)
+        parts.append(f"{name} train {np.nan if train is None else train:.3e} val {val:.3e}")
+    params = parameter_summary(exp, states)
+    if params is not None:
+        parts.append(", ".join(f"{k} {_short(v)}" for k, v in params["learned"].items()))
     return " | ".join(parts)
 
 
@@ -165,16 +155,15 @@ def restore_latest(cfg: Config, exp, run_dir: Path):
 
 
 def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
-    """Write ``summary.json``: final losses, parameters, timings (first cycle includes compilation)."""
+    """Write ``summary.json``: final losses, learned vs true parameters (if the physical model is
+    trained), timings (first cycle includes compilation)."""
     cycles = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "cycle"]
-    learned = learned_params(exp, states)
-    true = exp.pde.true_params()
     times = [c["timings_s"]["cycle"] for c in cycles]
+    params = parameter_summary(exp, states)
     summary = {
         "experiment_name": cfg.experiment_name, "mode": cfg.mode, "cycles_done": len(cycles),
         "final": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
-        "parameters": {"learned": describe_params(learned), "true": describe_params(true),
-                       "relative_error": parameter_errors(learned, true)},
+        **({} if params is None else {"parameters": params}),
         "wall_time_s": wall_s,
         "first_cycle_s": times[0] if times else None,
         "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,

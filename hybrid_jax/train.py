@@ -57,8 +57,8 @@ def _final_report(summary: dict, run_dir: Path) -> str:
              f"wall {summary['wall_time_s']:.1f} s (first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
              f"compilation, later cycles {summary['steady_cycle_s'] or 0:.2f} s each)"]
     lines += [f"  {k}: {v:.4e}" for k, v in summary["final"].items() if isinstance(v, float)]
-    p = summary["parameters"]
-    for name, err in p["relative_error"].items():
+    p = summary.get("parameters")  # absent when the physical model is not trained
+    for name, err in (p["relative_error"].items() if p else ()):
         lines.append(f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                      f"(relative error {err:.2%})")
     for name, ev in summary.get("evaluation", {}).items():

@@ -2,7 +2,7 @@
 
 usage: python tests/parallel_worker.py CONFIG.yaml OUT_DIR [key=value ...]
 Writes OUT_DIR/state-<process>.npz (every leaf of both final train states, flattened) and
-OUT_DIR/metrics-<process>.json (every cycle's losses). JAX flags come from the environment.
+OUT_DIR/metrics-<process>.json (every metrics line of the warm-up and the cycles). JAX flags come from the environment.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def main(config: str, out: str, *overrides: str) -> None:
     pde = build_pde(cfg.physics)
     exp = build_experiment(cfg, pde, load_trajectories(cfg, pde))
     metrics = []
-    for _, states, m in train_cycles(exp, initial_states(exp), progress=False):
-        metrics.append({k: v for k, v in m.items() if k != "timings_s"})
+    for states, result in train_cycles(exp, initial_states(exp), progress=False):
+        metrics += [{k: v for k, v in line.items() if k != "timings_s"} for line in result.lines()]
     leaves = {str(i): to_host(x) for i, x in enumerate(jax.tree.leaves(states))}
     pid = jax.process_index()
     Path(out).mkdir(parents=True, exist_ok=True)

@@ -34,11 +34,11 @@ def test_full_batch_lbfgs_recovers_a_viscosity_five_times_off_and_compiles_once(
                       trainer__physical=LBFGS, trainer__hybrid={"cycles": 2})
     exp = _experiment(cfg)
     history = []
-    for _, states, m in train_cycles(exp, initial_states(exp), progress=False):
+    for states, m in train_cycles(exp, initial_states(exp), progress=False):
         history.append(m)
     nu = float(decode_physical(exp.pde, states["physical"].params)["viscosity"])
     assert abs(nu - 0.01) / 0.01 < 1e-3, nu
-    assert len(history[0]["physical_epoch_losses"]) <= 12  # stops early once converged
+    assert len(history[0].epoch_losses["physical"]) <= 12  # stops early once converged
     assert exp.physical.train_step._cache_size() == 1
     assert states["physical"].params["viscosity"].dtype == jnp.float32
 

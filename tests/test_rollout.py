@@ -93,9 +93,10 @@ def test_rollout_steps_compile_once_across_epochs_and_cycles(tiny_config):
     traj, _ = load_or_generate(cfg, pde)
     exp = build_experiment(cfg, pde, traj)
     counts = []
-    for cycle, _, _ in train_cycles(exp, initial_states(exp), progress=False):
+    for _ in train_cycles(exp, initial_states(exp), progress=False):
         counts.append({f"{m}.{f}": getattr(getattr(exp, m), f)._cache_size()
                        for m in ("synthetic", "physical") for f in ("train_step", "eval_step", "generate")})
+        counts[-1]["generation_states"] = exp.generation_states._cache_size()
     # warm-up, then 3 cycles whose alpha goes 0.5 -> 0.25 -> 0 (the last one without generated data)
     assert len(counts) == 4
     assert all(n == 1 for n in counts[-1].values()), counts[-1]

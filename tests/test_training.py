@@ -65,7 +65,9 @@ def _train(cfg):
     traj, _ = load_or_generate(cfg, pde)
     exp = build_experiment(cfg, pde, traj)
     states = initial_states(exp)
-    history = [m for _, states, m in train_cycles(exp, states, progress=False)]
+    history = []
+    for states, result in train_cycles(exp, states, progress=False):
+        history.append(result)
     return exp, states, history
 
 
@@ -74,7 +76,7 @@ def test_alpha_zero_hybrid_equals_synthetic_only_training(tiny_config):
     _, single, s_hist = _train(tiny_config(mode="synthetic"))
     for a, b in zip(jax.tree.leaves(hybrid["synthetic"].params), jax.tree.leaves(single["synthetic"].params)):
         np.testing.assert_array_equal(a, b)
-    assert [m["synthetic_epoch_losses"] for m in h_hist] == [m["synthetic_epoch_losses"] for m in s_hist]
+    assert [m.epoch_losses["synthetic"] for m in h_hist] == [m.epoch_losses["synthetic"] for m in s_hist]
     # and alpha > 0 does change the synthetic model (the generated data reaches it)
     _, mixed, _ = _train(tiny_config(trainer__hybrid__alpha=0.5))
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(mixed["synthetic"].params),
@@ -86,4 +88,4 @@ def test_physical_training_moves_viscosity_towards_truth(tiny_config):
     exp, states, hist = _train(cfg)
     nu = float(jnp.exp(states["physical"].params["viscosity"]))
     assert abs(nu - 0.01) < 0.2 * abs(0.02 - 0.01)  # from 100% off to within 20% of the initial error
-    assert hist[-1]["physical_val_loss"] < hist[0]["physical_val_loss"]
+    assert hist[-1].val_losses["physical"] < hist[0].val_losses["physical"]

@@ -63,20 +63,17 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
     ``generated [M, K+1, *spatial, C]`` (fully observed). targets keep every channel;
-    losses compare only the dynamic ones.
+    losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
+    all frames (real, then generated), which XLA fuses into the gather (the view is not copied).
     """
+    real, gen, real_mask = data["real"], data["generated"], data["real_mask"]
+    n_real, n_frames = real.shape[:2]
     is_gen = batch["source"] == GENERATED
     sims, ts = batch["sim"], batch["t"]
-    n_gen = data["generated"].shape[0]
-    x0_r, tg_r = gather_windows(data["real"], jnp.where(is_gen, 0, sims), jnp.where(is_gen, 0, ts), horizon)
-    x0_g, tg_g = gather_windows(data["generated"], jnp.clip(jnp.where(is_gen, sims, 0), 0, n_gen - 1),
-                                jnp.zeros_like(ts), horizon)
-    mask_r = data["real_mask"][jnp.where(is_gen, 0, ts)[:, None] + 1 + jnp.arange(horizon)]
-    sel = lambda g, r: jnp.where(is_gen.reshape((-1,) + (1,) * (r.ndim - 1)), g, r)  # noqa: E731
-    return {
-        "x0": sel(x0_g, x0_r),
-        "targets": sel(tg_g, tg_r),
-        "mask": sel(jnp.ones_like(mask_r), mask_r),
-        "weight": batch["weight"].astype(jnp.float32),
-    }
-
+    frames = jnp.concatenate([real.reshape((-1,) + real.shape[2:]), gen.reshape((-1,) + gen.shape[2:])])
+    gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1]
+    start = jnp.where(is_gen, gen_start, sims * n_frames + ts)
+    x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
+    masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated
+    mask = masks[jnp.where(is_gen[:, None], n_frames, ts[:, None] + 1 + jnp.arange(horizon))]
+    return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32)}

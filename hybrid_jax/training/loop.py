@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import Iterator
 
@@ -30,9 +29,13 @@ from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, m
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
+from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
 from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
-from hybrid_jax.training.steps import (TrainState, init_optimizer, init_state, make_eval_step, make_generate,
+from hybrid_jax.training.records import CycleResult, WarmupResult
+from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
                                        make_train_step)
+
+States = dict[ModelName, TrainState]
 
 log = logging.getLogger(__name__)
 
@@ -41,46 +44,6 @@ PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 class TrainingDiverged(RuntimeError):
     """Too many consecutive steps had NaN/inf loss, gradients or parameters."""
-
-
-@dataclass
-class ModelFns:
-    """The jitted functions of one model."""
-
-    name: str
-    predict: object
-    train_step: object
-    eval_step: object
-    generate: object
-    full_batch: bool = False  # each epoch one step on all windows, in a fixed order
-    restart: object = None  # params -> fresh optimiser state: a line search restarts per training phase
-
-
-@dataclass
-class Experiment:
-    """Everything fixed for one run: config, PDE, device data, windows and jitted functions."""
-
-    cfg: Config
-    pde: PDE
-    mesh: jax.sharding.Mesh  # 1-D data-parallel mesh
-    real: jax.Array  # [N, T, *spatial, C] on every device
-    real_mask: jax.Array  # [T, *spatial] observed cells of real data
-    train_windows: np.ndarray  # [W, 2] (sim, t)
-    val_windows: np.ndarray
-    num_generated: int
-    synthetic: ModelFns
-    physical: ModelFns
-    init_params: dict  # {"synthetic": ..., "physical": ...}
-    txs: dict
-    no_generated: jax.Array  # [max(M, 1), K+1, *spatial, C] zeros: the generated slot when there is none
-
-    def data(self) -> dict:
-        """The arrays every jitted step reads (real trajectories and mask, generated rollouts)."""
-        return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated}
-
-    @property
-    def horizon(self) -> int:
-        return self.cfg.data.rollout_steps
 
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
@@ -127,10 +90,29 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         init_params={"synthetic": syn_params, "physical": phy_params},
         txs={"synthetic": syn_tx, "physical": phy_tx},
         no_generated=replicate(mesh, np.zeros((max(n_gen, 1), horizon + 1) + trajectories.shape[2:], np.float32)),
+        generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
     )
 
 
-def initial_states(exp: Experiment) -> dict[str, TrainState]:
+def make_generation_states(cfg: Config, pde: PDE, train_windows: np.ndarray, num: int,
+                           mesh: jax.sharding.Mesh) -> GenerationStates:
+    """``states(real, cycle) -> [num, *spatial, C]``, jitted: the initial states of a cycle's generated
+    rollouts, split over the mesh; `num` real training windows' first frames drawn with the cycle's key
+    (with replacement only if there are fewer windows), or `num` samples of the PDE's prior."""
+    windows = np.asarray(train_windows, np.int32)
+    prior = cfg.trainer.hybrid.generation_source == "prior"
+
+    def states(real: jax.Array, cycle) -> jax.Array:
+        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 + cycle)
+        if prior:
+            return pde.sample_initial_state(key, num)
+        sel = jnp.asarray(windows)[jax.random.choice(key, len(windows), (num,), replace=num > len(windows))]
+        return real[sel[:, 0], sel[:, 1]]
+
+    return jax.jit(states, out_shardings=batch_sharding(mesh))
+
+
+def initial_states(exp: Experiment) -> States:
     return {name: replicate(exp.mesh, init_state(exp.init_params[name], exp.txs[name]))
             for name in ("synthetic", "physical")}
 
@@ -143,14 +125,20 @@ def alpha_at(cfg: Config, cycle: int) -> float:
     return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
 
 
-def epoch_seed(seed: int, cycle: int, phase: int, epoch: int) -> int:
-    """Shuffle seed of one epoch, a pure function of where it is in the run (exact resume)."""
-    return int(np.random.SeedSequence([seed, cycle + 1, phase, epoch]).generate_state(1)[0])
+def epoch_seed(seed: int, cycle: int | None, phase: int, epoch: int) -> int:
+    """Shuffle seed of one epoch, a pure function of where it is in the run (exact resume);
+    `cycle` None: the warm-up."""
+    return int(np.random.SeedSequence([seed, 0 if cycle is None else cycle + 1, phase, epoch]).generate_state(1)[0])
+
+
+def _where(cycle: int | None) -> str:
+    return "warm-up" if cycle is None else f"cycle {cycle}"
 
 
 def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
-               epochs: int, cycle: int, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
-    """Train `epochs` epochs over the mixed sources; return the state and the mean loss of each epoch.
+               epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
+    """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
+    the mean loss of each epoch.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
@@ -167,7 +155,7 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         else:
             batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
         step_losses, oks = [], []
-        for idx in tqdm(batches, desc=f"cycle {cycle} {fns.name} epoch {epoch}", leave=False,
+        for idx in tqdm(batches, desc=f"{_where(cycle)} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
             fresh = not fns.full_batch or epoch == 0
             state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
@@ -176,25 +164,25 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         oks = to_host(jnp.stack(oks))
         failures = int(to_host(state.failures))
         if not oks.all():
-            log.warning("cycle %d, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
-                        "(step %s of 0..%d)", cycle, fns.name, epoch, int((~oks).sum()),
+            log.warning("%s, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
+                        "(step %s of 0..%d)", _where(cycle), fns.name, epoch, int((~oks).sum()),
                         ", ".join(map(str, np.flatnonzero(~oks))), len(oks) - 1)
         if failures >= cfg.trainer.max_consecutive_failures:
             raise TrainingDiverged(f"{fns.name} model: {failures} consecutive steps with NaN/inf "
-                                   f"(cycle {cycle}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
+                                   f"({_where(cycle)}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
                                    f"last good state")
         good = to_host(jnp.stack(step_losses))[oks]
         losses.append(float(good.mean()) if len(good) else float("nan"))
         if fns.full_batch and fns.restart is not None:
             stalled = 0 if bool(to_host(m["progress"])) else stalled + 1
             if stalled >= 2:
-                log.info("cycle %d, %s: converged after %d epoch(s) (no decrease in two line searches)",
-                         cycle, fns.name, epoch + 1)
+                log.info("%s, %s: converged after %d epoch(s) (no decrease in two line searches)",
+                         _where(cycle), fns.name, epoch + 1)
                 break
     return state, losses
 
 
-def validate(exp: Experiment, fns: ModelFns, params) -> float:
+def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     """Mean per-window loss over all validation windows (real data only, weight 1)."""
     b = exp.cfg.trainer.batch_size
     windows = exp.val_windows
@@ -210,20 +198,9 @@ def validate(exp: Experiment, fns: ModelFns, params) -> float:
     return float(np.concatenate(out)[: len(windows)].mean())
 
 
-def generation_states(exp: Experiment, cycle: int) -> jax.Array:
-    """Initial states ``[M, *spatial, C]`` of a cycle's generated rollouts (real windows or the prior)."""
-    key = jax.random.fold_in(jax.random.PRNGKey(exp.cfg.seed), 1000 + cycle)
-    m = exp.num_generated
-    split = jax.jit(lambda f, *args: f(*args), static_argnums=0, out_shardings=batch_sharding(exp.mesh))
-    if exp.cfg.trainer.hybrid.generation_source == "prior":
-        return split(exp.pde.sample_initial_state, key, m)
-    w = exp.train_windows
-    sel = w[to_host(jax.random.choice(key, len(w), (m,), replace=m > len(w)))]
-    return split(lambda real: real[sel[:, 0], sel[:, 1]], exp.real)
-
-
-def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, progress: bool):
-    """One cycle of the configured mode; returns the new states and the cycle's metrics."""
+def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) -> tuple[States, CycleResult]:
+    """One cycle of the configured mode; returns the new states and the cycle's result."""
+    t_cycle = time.perf_counter()
     cfg = exp.cfg
     mode, alpha = cfg.mode, alpha_at(cfg, cycle)
     use_generated = mode == "hybrid" and alpha > 0 and exp.num_generated > 0
@@ -231,9 +208,9 @@ def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, pro
     gen_src = WindowSource(np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1), GENERATED, alpha)
     sources = [real_src, gen_src] if use_generated else [real_src]
     data = exp.data()
-    metrics: dict = {"cycle": cycle, "alpha": alpha if mode == "hybrid" else None, "timings_s": {}}
-    timings = metrics["timings_s"]
-    x0 = generation_states(exp, cycle) if use_generated else None
+    states = dict(states)
+    epoch_losses, timings = {}, {}
+    x0 = exp.generation_states(exp.real, cycle) if use_generated else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
     for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
@@ -241,47 +218,37 @@ def hybrid_cycle(exp: Experiment, states: dict[str, TrainState], cycle: int, pro
             continue
         if use_generated:
             t = time.perf_counter()
-            data["generated"] = getattr(exp, generator).generate(states[generator].params, x0).block_until_ready()
+            data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t
         t = time.perf_counter()
-        epochs = getattr(cfg.trainer, name).epochs
-        states[name], metrics[f"{name}_epoch_losses"] = run_epochs(exp, getattr(exp, name), states[name], data,
-                                                                   sources, epochs, cycle, phase, progress)
+        states[name], epoch_losses[name] = run_epochs(exp, exp.model(name), states[name], data, sources,
+                                                      getattr(cfg.trainer, name).epochs, cycle, phase, progress)
         timings[f"train_{name}"] = time.perf_counter() - t
     t = time.perf_counter()
-    for name in trained_models(cfg):
-        metrics[f"{name}_val_loss"] = validate(exp, getattr(exp, name), states[name].params)
+    val_losses = {name: validate(exp, exp.model(name), states[name].params) for name in trained_models(cfg)}
     timings["validate"] = time.perf_counter() - t
-    return states, metrics
+    timings["cycle"] = time.perf_counter() - t_cycle
+    return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings)
 
 
-def trained_models(cfg: Config) -> tuple[str, ...]:
-    return {"synthetic": ("synthetic",), "physical": ("physical",), "hybrid": ("synthetic", "physical")}[cfg.mode]
-
-
-def warmup(exp: Experiment, states: dict[str, TrainState], progress: bool):
+def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, WarmupResult]:
     """Optional synthetic epochs on real data only before the first cycle (hybrid mode)."""
-    epochs = exp.cfg.trainer.hybrid.warmup_epochs
-    data = exp.data()
-    states["synthetic"], losses = run_epochs(exp, exp.synthetic, states["synthetic"], data,
-                                             [WindowSource(exp.train_windows, REAL, 1.0)], epochs, -1,
-                                             PHASE_WARMUP, progress)
-    return states, {"cycle": -1, "warmup_epoch_losses": losses}
+    t = time.perf_counter()
+    synthetic, losses = run_epochs(exp, exp.synthetic, states["synthetic"], exp.data(),
+                                   [WindowSource(exp.train_windows, REAL, 1.0)], exp.cfg.trainer.hybrid.warmup_epochs,
+                                   None, PHASE_WARMUP, progress)
+    return {**states, "synthetic": synthetic}, WarmupResult(losses, time.perf_counter() - t)
 
 
-def train_cycles(exp: Experiment, states: dict[str, TrainState], start_cycle: int = 0,
-                 progress: bool = True) -> Iterator[tuple[int, dict[str, TrainState], dict]]:
-    """Run cycles `start_cycle`.. of the config, yielding (cycle, states, metrics) after each.
-
-    The warm-up (if any) is yielded as cycle -1 before cycle 0.
-    """
+def train_cycles(exp: Experiment, states: States, start_cycle: int = 0,
+                 progress: bool = True) -> Iterator[tuple[States, WarmupResult | CycleResult]]:
+    """Run cycles `start_cycle`.. of the config, yielding (states, result) after each; the warm-up
+    (if configured, hybrid mode) runs before cycle 0 and is yielded as its own result."""
     cfg = exp.cfg
     if start_cycle == 0 and cfg.mode == "hybrid" and cfg.trainer.hybrid.warmup_epochs:
-        states, metrics = warmup(exp, states, progress)
-        yield -1, states, metrics
+        states, result = warmup(exp, states, progress)
+        yield states, result
     for cycle in tqdm(range(start_cycle, cfg.trainer.hybrid.cycles), desc=f"{cfg.mode} cycles",
                       initial=start_cycle, total=cfg.trainer.hybrid.cycles, disable=None if progress else True):
-        t = time.perf_counter()
-        states, metrics = hybrid_cycle(exp, states, cycle, progress)
-        metrics["timings_s"]["cycle"] = time.perf_counter() - t
-        yield cycle, states, metrics
+        states, result = hybrid_cycle(exp, states, cycle, progress)
+        yield states, result

@@ -8,7 +8,7 @@ re-traces, and gathers the windows of an index batch on the device.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -17,15 +17,33 @@ import optax
 from hybrid_jax.data.sources import materialize
 from hybrid_jax.losses import per_sample_loss, weighted_loss
 
-Predict = Callable[[object, jax.Array, int], jax.Array]
+Params = Any  # a pytree of arrays: the network's NNX state, or the physical model's optimised parameters
+Data = dict[str, jax.Array]  # {real, real_mask, generated}, see `materialize`
+IndexBatch = dict[str, jax.Array]  # {source, sim, t, weight}, each [B]
+
+Predict = Callable[[Params, jax.Array, int], jax.Array]
+"""``predict(params, x0 [B, *spatial, C], K) -> [B, K, *spatial, C]``."""
+EvalStep = Callable[[Params, Data, IndexBatch], jax.Array]
+"""``eval(params, data, index_batch) -> per-sample loss [B]``."""
+Generate = Callable[[Params, jax.Array], jax.Array]
+"""``generate(params, x0 [M, *spatial, C]) -> [M, K+1, *spatial, C]`` (x0 first)."""
+Restart = Callable[[Params], optax.OptState]
+"""``restart(params) -> a fresh optimiser state``."""
 
 
 class TrainState(NamedTuple):
     """Parameters and optimiser state of one model, plus its count of consecutive failed steps."""
 
-    params: object
-    opt_state: object
+    params: Params
+    opt_state: optax.OptState
     failures: jax.Array  # int32 scalar
+
+
+class TrainStep(Protocol):
+    """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, see `make_train_step`."""
+
+    def __call__(self, state: TrainState, data: Data, index_batch: IndexBatch,
+                 fresh: bool = True) -> tuple[TrainState, dict[str, jax.Array]]: ...
 
 
 def _narrow(x):
@@ -54,14 +72,14 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
-def batch_loss(predict: Predict, params, batch: dict, num_dynamic: int, horizon: int) -> jax.Array:
+def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int) -> jax.Array:
     """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels."""
     pred = predict(params, batch["x0"], horizon)
     return weighted_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"], batch["weight"])
 
 
 def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
-                    penalty: Callable[[object], jax.Array] | None = None, linesearch: bool = False):
+                    penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False) -> TrainStep:
     """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
 
     The objective is the batch loss plus ``penalty(params)`` (if given); the reported `loss` is the
@@ -80,7 +98,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     `progress` says whether the step lowered the objective (always `ok` without a line search).
     """
 
-    def step(state: TrainState, data: dict, index_batch: dict, fresh=True):
+    def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True):
         batch = materialize(data, index_batch, horizon)
 
         def objective(p):
@@ -115,10 +133,10 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     return jax.jit(step)
 
 
-def make_eval_step(predict: Predict, num_dynamic: int, horizon: int):
+def make_eval_step(predict: Predict, num_dynamic: int, horizon: int) -> EvalStep:
     """``eval(params, data, index_batch) -> per-sample loss [B]``, jitted (no gradient)."""
 
-    def evaluate(params, data: dict, index_batch: dict):
+    def evaluate(params, data: Data, index_batch: IndexBatch):
         batch = materialize(data, index_batch, horizon)
         pred = predict(params, batch["x0"], horizon)
         return per_sample_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"])
@@ -126,7 +144,7 @@ def make_eval_step(predict: Predict, num_dynamic: int, horizon: int):
     return jax.jit(evaluate)
 
 
-def make_generate(predict: Predict, horizon: int):
+def make_generate(predict: Predict, horizon: int) -> Generate:
     """``generate(params, x0 [M, *spatial, C]) -> [M, K+1, *spatial, C]`` (x0 first), jitted."""
 
     def generate(params, x0):

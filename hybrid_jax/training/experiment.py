@@ -1,0 +1,70 @@
+"""What one run trains: the experiment (config, PDE, device data, windows) and each model's jitted functions.
+
+Shared by the training loop and the evaluation, which builds on it without importing the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import jax
+import numpy as np
+
+from hybrid_jax.config import Config
+from hybrid_jax.physics.base import PDE
+from hybrid_jax.training.steps import EvalStep, Generate, Params, Predict, Restart, TrainStep
+
+ModelName = Literal["synthetic", "physical"]
+
+GenerationStates = Callable[[jax.Array, int], jax.Array]
+"""``states(real [N, T, *spatial, C], cycle) -> [M, *spatial, C]``: initial states of a cycle's generated rollouts."""
+
+
+@dataclass
+class ModelFns:
+    """The jitted functions of one model."""
+
+    name: ModelName
+    predict: Predict
+    train_step: TrainStep
+    eval_step: EvalStep
+    generate: Generate
+    full_batch: bool = False  # each epoch one step on all windows, in a fixed order
+    restart: Restart | None = None  # a line search restarts its optimiser state per training phase
+
+
+@dataclass
+class Experiment:
+    """Everything fixed for one run: config, PDE, device data, windows and jitted functions."""
+
+    cfg: Config
+    pde: PDE
+    mesh: jax.sharding.Mesh  # 1-D data-parallel mesh
+    real: jax.Array  # [N, T, *spatial, C] on every device
+    real_mask: jax.Array  # [T, *spatial] observed cells of real data
+    train_windows: np.ndarray  # [W, 2] (sim, t)
+    val_windows: np.ndarray
+    num_generated: int
+    synthetic: ModelFns
+    physical: ModelFns
+    init_params: dict[ModelName, Params]
+    txs: dict  # model name -> optax.GradientTransformation
+    no_generated: jax.Array  # [max(M, 1), K+1, *spatial, C] zeros: the generated slot when there is none
+    generation_states: GenerationStates  # jitted once per run
+
+    def data(self) -> dict:
+        """The arrays every jitted step reads (real trajectories and mask, generated rollouts)."""
+        return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated}
+
+    def model(self, name: ModelName) -> ModelFns:
+        return {"synthetic": self.synthetic, "physical": self.physical}[name]
+
+    @property
+    def horizon(self) -> int:
+        return self.cfg.data.rollout_steps
+
+
+def trained_models(cfg: Config) -> tuple[ModelName, ...]:
+    """The models a run of `cfg` trains, in training order."""
+    return {"synthetic": ("synthetic",), "physical": ("physical",), "hybrid": ("synthetic", "physical")}[cfg.mode]
