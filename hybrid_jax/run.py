@@ -8,6 +8,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, rollout GIF, errors, parameters, losses
     summary.json       final losses, learned vs true parameters, wall and compile times
+    events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
 """
 
@@ -27,6 +28,7 @@ from hybrid_jax.data.store import load_files, load_or_generate
 from hybrid_jax.evaluate import describe_params, evaluate, learned_params, parameter_errors, validation_rollouts
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
+from hybrid_jax.tracking import Tracker
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
 
 log = logging.getLogger("hybrid_jax")
@@ -125,15 +127,19 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         start = meta["next_cycle"]
         log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
+    tracker = Tracker(cfg, run_dir, start)
     try:
         for cycle, states, metrics in train_cycles(exp, states, start, progress):
             for record in _cycle_records(metrics):
                 metrics_log.write(record)
+                tracker.write(record)
             if cycle >= 0:
                 ckpts.save(cycle + 1, states, {"next_cycle": cycle + 1, "config_hash": run_hash(cfg)})
+                tracker.cycle(cycle, exp, states)
                 log.info(_cycle_line(exp, states, metrics))
     finally:
         ckpts.close()
+        tracker.close()
     return states
 
 
