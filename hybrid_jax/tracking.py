@@ -17,6 +17,7 @@ W&B / MLflow continue the same run (its id is kept in the run directory).
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,9 @@ class TensorBoardBackend:
     def __init__(self, log_dir: Path, purge_step: int, cfg: Config):
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(log_dir), purge_step=purge_step, flush_secs=10)
+        # a file name unique below tensorboardX's one-second resolution, in the order of writing
+        self.writer = SummaryWriter(str(log_dir), purge_step=purge_step, flush_secs=10,
+                                    filename_suffix=f".{time.time_ns()}")
         self.writer.add_text("config", "```\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False) + "```", purge_step)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
