@@ -63,7 +63,7 @@ def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
 
 def load_trajectories(cfg: Config, pde) -> np.ndarray:
     if cfg.data.source == "files":
-        return load_files(cfg.data.path, pde, cfg.data.rollout_steps)
+        return load_files(cfg.data.path, pde, cfg.data.rollout_steps, cfg.data.format)
     if not is_primary():
         sync("data")  # process 0 generates the store, the others read it
     traj, folder = load_or_generate(cfg, pde)
