@@ -688,7 +688,12 @@ def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
-if __name__ == "__main__":  # python -m hybrid_jax.config: print the key reference as Markdown
+def print_reference() -> None:
+    """Print the key reference as a Markdown table (docs/config.md)."""
     print("| key | type | default | meaning |\n|---|---|---|---|")
     for row in reference():
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+
+
+if __name__ == "__main__":  # python -m hybrid_jax.config
+    print_reference()
