@@ -53,8 +53,9 @@ def test_train_then_inspect_the_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     r = _cli("inspect", run_dir)
     assert r.returncode == 2 and "not a run directory" in r.stderr
-    r = _cli("train", "--config", config, "--out", run_dir)
-    assert r.returncode == 0, r.stderr
+    from hybrid_jax.cli import main
+
+    assert main(["train", "--config", str(config), "--out", str(run_dir)]) == 0  # in-process: the same function
     r = _cli("inspect", run_dir)
     assert r.returncode == 0, r.stderr
     assert "tiny (hybrid), burgers [16]" in r.stdout and "cycles: 1 of 1 recorded; checkpoints [1]" in r.stdout
