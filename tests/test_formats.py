@@ -95,6 +95,10 @@ def test_phiflow_scenes_round_trip_with_vector_fields_split_into_channels(tmp_pa
     _write_scenes(tmp_path / "novel", frames, names=("smoke",))
     with pytest.raises(DataError, match=r"scene lacks channels \['vel_x', 'vel_y'\]"):
         load_files(tmp_path / "novel", pde, 2)
+    (tmp_path / "ok" / "sim_000001" / "vel_000002.npz").write_bytes(b"PK truncated")
+    with pytest.raises(DataError, match="sim_000001: unreadable scene field") as e:
+        load_files(tmp_path / "ok", pde, 2)
+    assert "\n" not in str(e.value)
     (tmp_path / "none").mkdir()
     with pytest.raises(DataError, match="no PhiFlow scenes"):
         load_files(tmp_path / "none", pde, 2, fmt="scene")

@@ -9,6 +9,7 @@ of the data must be one physics step.
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -167,8 +168,9 @@ def _read_one_scene(scene, pde) -> np.ndarray:
                         channels.setdefault(f"{name}_{c}", []).append(values[..., i])
                 else:
                     channels.setdefault(name, []).append(grid.values.numpy(",".join(dims)))
-    except (OSError, ValueError, KeyError, AssertionError) as e:
-        raise DataError(f"{where}: unreadable scene field ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError, KeyError, AssertionError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        first_line = (str(e).splitlines() or [""])[0]
+        raise DataError(f"{where}: unreadable scene field ({type(e).__name__}: {first_line})") from None
     missing = [c for c in pde.layout.names if c not in channels]
     if missing:
         raise DataError(f"{where}: scene lacks channels {missing} of this PDE (has {sorted(channels)}; a vector "
