@@ -119,18 +119,16 @@ def run_points(points: list[Point], out: Path, devices: int) -> dict[str, str]:
             todo.append((i, p))
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
+    if devices > 1:
+        _generate_stores([p for _, p in todo], out)
     running: dict[int, tuple] = {}  # slot -> (process, point, start time, log file)
     while todo or running:
         free = [s for s in range(devices) if s not in running]
         while todo and free:
             slot = free.pop(0)
             i, p = todo.pop(0)
-            config_file = out / "configs" / f"{p.name}.yaml"
-            save_config(p.cfg, config_file)
-            log_file = open(out / "logs" / f"{p.name}.log", "a")
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(slot)} if devices > 1 else None
-            proc = subprocess.Popen([sys.executable, "-m", "hybrid_jax.train", "--config", str(config_file),
-                                     "--out", str(out / p.name)], stdout=log_file, stderr=subprocess.STDOUT, env=env)
+            proc, log_file = _start_train(p, out, [], env)
             log.info("point %d/%d %s: started (log in %s)", i + 1, len(points), p.name, log_file.name)
             running[slot] = (proc, p, time.perf_counter(), log_file)
         time.sleep(0.2)
@@ -142,6 +140,30 @@ def run_points(points: list[Point], out: Path, devices: int) -> dict[str, str]:
             status[p.name] = "done" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
             log.info("point %s: %s in %.1f s", p.name, status[p.name], time.perf_counter() - t0)
     return status
+
+
+def _start_train(point: Point, out: Path, overrides: list[str], env) -> tuple[subprocess.Popen, object]:
+    """``python -m hybrid_jax.train`` of a point into ``<out>/<point>/``, its output appended to its log."""
+    config_file = out / "configs" / f"{point.name}.yaml"
+    save_config(point.cfg, config_file)
+    log_file = open(out / "logs" / f"{point.name}.log", "a")
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid_jax.train", "--config", str(config_file),
+                             "--out", str(out / point.name), *overrides], stdout=log_file, stderr=subprocess.STDOUT,
+                            env=env)
+    return proc, log_file
+
+
+def _generate_stores(points: list[Point], out: Path) -> None:
+    """Before points run in parallel: generate each distinct data store once, one at a time, so that
+    no two processes write the same store."""
+    from hybrid_jax.data.store import store_path
+
+    stores = {store_path(p.cfg): p for p in points if p.cfg.data.source == "generate"}
+    for folder, p in stores.items():
+        log.info("sweep: generating the data store %s", folder)
+        proc, log_file = _start_train(p, out, ["tasks=[generate]"], {**os.environ, "CUDA_VISIBLE_DEVICES": "0"})
+        proc.wait()
+        log_file.close()
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

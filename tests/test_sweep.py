@@ -81,3 +81,20 @@ def test_sweep_killed_after_its_first_point_skips_it_on_restart(tmp_path):
     assert all(float(r["final.synthetic_val_loss"]) > 0 for r in rows)
     assert "| trainer.hybrid.alpha | status |" in (out / "sweep.md").read_text() and "| 0.5 | done |" in stdout
     assert (out / "sweep.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_parallel_sweep_generates_the_shared_store_once_then_runs_points_at_once(tmp_path):
+    d = tiny_dict(tmp_path, tasks=["generate", "train"], trainer__hybrid__cycles=1,
+                  output__plots=False, output__tensorboard=False)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(d))
+    out = tmp_path / "sweep"
+    r = subprocess.run([sys.executable, "-m", "hybrid_jax.sweep", "--config", str(config), "--out", str(out),
+                        "--devices", "2", "--metric", "final.physical_val_loss", "trainer.hybrid.alpha=0.0,0.5"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("generating the data store") == 1  # both points share one store
+    assert len(list((tmp_path / "store").iterdir())) == 1
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [r["status"] for r in rows] == ["done", "done"] and all(float(r["final.physical_val_loss"]) > 0 for r in rows)
