@@ -361,8 +361,11 @@ class ObservationConfig:
 @dataclass(frozen=True)
 class DataConfig:
     source: Literal["generate", "files"] = _opt("generate", "simulate trajectories, or read them from `path`")
-    path: Optional[str] = _opt(None, "`.npz` with `trajectories` [N, T, *spatial, C] float32 and `fields` "
-                                     "(channel names); required when source = files")
+    path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
+                                     "[N, T, *spatial, C] float32 and `fields`, PDEBench HDF5, a PhiFlow Scene "
+                                     "directory or a `.npy` (memory-mapped); required when source = files")
+    format: Literal["auto", "npz", "hdf5", "scene", "npy"] = _opt(
+        "auto", "format of data.path; auto: by extension (.npz, .h5/.hdf5, .npy; a directory is a Scene)")
     store_dir: str = _opt("data", "directory of generated trajectory stores (one subfolder per config hash)")
     num_trajectories: int = _opt(8, "number of simulated trajectories N", lambda v: v >= 2, "must be >= 2")
     num_frames: int = _opt(16, "frames per trajectory T, the initial state included",
@@ -471,6 +474,12 @@ class OutputConfig:
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
     progress: bool = _opt(True, "show progress bars")
     plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after evaluation")
+    tensorboard: bool = _opt(True, "write TensorBoard event files into the run directory (`tensorboard --logdir runs`)")
+    tracker: Literal["none", "wandb", "mlflow"] = _opt(
+        "none", "also log to Weights & Biases or MLflow (the package must be installed)")
+    project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is experiment_name)")
+    tracking_uri: Optional[str] = _opt(None, "MLflow tracking URI; default: MLflow's own ($MLFLOW_TRACKING_URI)")
+    track_images: bool = _opt(True, "log images of a validation rollout and of learned fields once per cycle")
 
 
 @dataclass(frozen=True)
@@ -679,7 +688,12 @@ def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
-if __name__ == "__main__":  # python -m hybrid_jax.config: print the key reference as Markdown
+def print_reference() -> None:
+    """Print the key reference as a Markdown table (docs/config.md)."""
     print("| key | type | default | meaning |\n|---|---|---|---|")
     for row in reference():
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+
+
+if __name__ == "__main__":  # python -m hybrid_jax.config
+    print_reference()

@@ -8,6 +8,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, rollout GIF, errors, parameters, losses
     summary.json       final losses, learned vs true parameters, wall and compile times
+    events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
 """
 
@@ -27,6 +28,7 @@ from hybrid_jax.data.store import load_files, load_or_generate
 from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
+from hybrid_jax.tracking import Tracker
 from hybrid_jax.training.experiment import trained_models
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult
@@ -63,7 +65,7 @@ def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
 
 def load_trajectories(cfg: Config, pde) -> np.ndarray:
     if cfg.data.source == "files":
-        return load_files(cfg.data.path, pde, cfg.data.rollout_steps)
+        return load_files(cfg.data.path, pde, cfg.data.rollout_steps, cfg.data.format)
     if not is_primary():
         sync("data")  # process 0 generates the store, the others read it
     traj, folder = load_or_generate(cfg, pde)
@@ -114,15 +116,19 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         start = meta["next_cycle"]
         log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
+    tracker = Tracker(cfg, run_dir, start)
     try:
         for states, result in train_cycles(exp, states, start, progress):
             for line in result.lines():
                 metrics_log.write(line)
+                tracker.write(line)
             if isinstance(result, CycleResult):
                 ckpts.save(result.cycle + 1, states, {"next_cycle": result.cycle + 1, "config_hash": run_hash(cfg)})
+                tracker.cycle(result.cycle, exp, states)
                 log.info(_cycle_line(exp, states, result))
     finally:
         ckpts.close()
+        tracker.close()
     return states
 
 

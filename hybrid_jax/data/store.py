@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import zipfile
 from pathlib import Path
 
 import jax
@@ -111,31 +110,24 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
     return traj, folder
 
 
-def load_files(path: str | Path, pde: PDE, horizon: int) -> np.ndarray:
-    """Validate and load user trajectories from an `.npz` (`trajectories`, `fields`); see README."""
+def load_files(path: str | Path, pde: PDE, horizon: int, fmt: str = "auto") -> np.ndarray:
+    """Validate and load user trajectories in `fmt` (data.format: auto, npz, hdf5, scene, npy; see
+    data.formats and the README's Data formats). A `.npy` stays memory-mapped."""
+    from hybrid_jax.data.formats import all_finite, read_trajectories
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data.path: file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "trajectories" not in npz or "fields" not in npz:
-                raise DataError(f"{path}: must hold arrays 'trajectories' and 'fields', has {sorted(npz.files)}")
-            traj, fields = npz["trajectories"], [str(f) for f in npz["fields"]]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        if isinstance(e, DataError):
-            raise
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    traj, fields = read_trajectories(path, fmt, pde)
     expected = (pde.spatial_shape, pde.layout.names)
     if traj.ndim != 2 + len(pde.spatial_shape) + 1 or tuple(traj.shape[2:]) != expected[0] + (len(expected[1]),):
         raise DataError(f"{path}: trajectories must have shape [N, T, {', '.join(map(str, expected[0]))}, "
                         f"{len(expected[1])}] for this config, got {list(traj.shape)}")
-    if tuple(fields) != expected[1]:
+    if fields is not None and tuple(fields) != expected[1]:
         raise DataError(f"{path}: fields must be {list(expected[1])} (in this order), got {fields}")
     if traj.dtype != np.float32:
         raise DataError(f"{path}: trajectories must be float32, got {traj.dtype}")
     if traj.shape[0] < 2 or traj.shape[1] < horizon + 1:
         raise DataError(f"{path}: need >= 2 trajectories of >= {horizon + 1} frames (data.rollout_steps + 1), "
                         f"got {traj.shape[0]} of {traj.shape[1]}")
-    if not np.all(np.isfinite(traj)):
+    if not all_finite(traj):
         raise DataError(f"{path}: trajectories contain NaN or inf")
     return traj
