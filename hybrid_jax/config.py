@@ -407,7 +407,8 @@ def load_plugins(plugins: tuple[str, ...]) -> None:
             else:
                 importlib.import_module(plugin)
         except Exception as e:  # the plugin's own error, reported on one line
-            raise ConfigError(f"plugins[{i}]: cannot import {plugin!r} ({type(e).__name__}: {e})") from None
+            first = (str(e).splitlines() or [""])[0]
+            raise ConfigError(f"plugins[{i}]: cannot import {plugin!r} ({type(e).__name__}: {first})") from None
 
 
 def to_dict(cfg) -> dict:

@@ -43,6 +43,15 @@ def _worker(config, out, env, *overrides, wait=True):
     return proc
 
 
+def _two_processes(launch) -> list[subprocess.Popen]:
+    """`launch(env)` for processes 0 and 1 of a 2-process run coordinated on a free localhost port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [launch(_env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid), JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}"))
+            for pid in (0, 1)]
+
+
 def _check(proc):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
@@ -78,12 +87,7 @@ def test_sharded_hybrid_cycle_on_4_devices_matches_one_device(tmp_path):
 def test_two_processes_on_localhost_match_the_single_process_run(tmp_path):
     config = _config(tmp_path)
     _worker(config, tmp_path / "single", _env())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = [_worker(config, tmp_path / "multi", _env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid),
-                                                      JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}"), wait=False)
-             for pid in (0, 1)]
+    procs = _two_processes(lambda env: _worker(config, tmp_path / "multi", env, wait=False))
     for p in procs:
         _check(p)
     p0, p1 = _load(tmp_path / "multi", 0), _load(tmp_path / "multi", 1)
@@ -112,12 +116,7 @@ def test_the_documented_multi_process_command_works_through_the_cli(tmp_path):
     processes: both finish, agree with each other and with the single-process run."""
     config = _config(tmp_path)
     single = _cli(config, tmp_path / "single", _env())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = [_cli(config, tmp_path / "multi", _env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid),
-                                                   JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}"), wait=False)
-             for pid in (0, 1)]
+    procs = _two_processes(lambda env: _cli(config, tmp_path / "multi", env, wait=False))
     texts = []
     for p in procs:
         text, _ = p.communicate(timeout=300)
