@@ -2,6 +2,43 @@
 
 A learnable PDE solver (PhiFlow on its JAX backend) and a Flax NNX emulator trained together:
 each cycle, each model's rollouts join the other's real training data with weight alpha.
+
+The names below are the stable public API (README, "Use as a library"); they are imported on
+first use, so ``import hybrid_jax`` loads neither PhiFlow nor an XLA backend.
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_API = {
+    # configs
+    "Config": "hybrid_jax.config", "ConfigError": "hybrid_jax.config", "PhysicsConfig": "hybrid_jax.config",
+    "load_config": "hybrid_jax.config", "apply_overrides": "hybrid_jax.config",
+    "config_from_dict": "hybrid_jax.config", "to_dict": "hybrid_jax.config",
+    "option": "hybrid_jax.config", "section": "hybrid_jax.config",
+    # runs
+    "run_experiment": "hybrid_jax.api", "RunResult": "hybrid_jax.api", "load_run": "hybrid_jax.api",
+    "LoadedRun": "hybrid_jax.api", "simulate": "hybrid_jax.api", "setup": "hybrid_jax.backend",
+    # extension: PDE families and networks
+    "build_pde": "hybrid_jax.physics", "register_family": "hybrid_jax.physics", "Family": "hybrid_jax.physics.base",
+    "FieldLayout": "hybrid_jax.physics.base", "PeriodicGridConfig": "hybrid_jax.physics.base",
+    "coefficient": "hybrid_jax.physics.coefficients", "LearnedCoefficients": "hybrid_jax.physics.coefficients",
+    "register_network": "hybrid_jax.networks", "build_network": "hybrid_jax.networks",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hybrid_jax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

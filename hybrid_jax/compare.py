@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from hybrid_jax.backend import setup
 from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
 from hybrid_jax.data.store import DataError
@@ -96,8 +97,9 @@ def markdown(rows: list[dict], checks: dict, title: str) -> str:
 
 def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
     """Run the baselines into `out/<mode>/` and write the comparison table; return its JSON."""
-    from hybrid_jax.run import prepare_run_dir, run  # imports JAX/PhiFlow
+    from hybrid_jax.run import prepare_run_dir, run
 
+    setup()
     if "evaluate" not in cfg.tasks or "train" not in cfg.tasks:
         raise ConfigError("tasks: compare needs the train and evaluate tasks")
     runs = {}

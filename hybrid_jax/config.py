@@ -11,329 +11,61 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import importlib
+import importlib.util
 import json
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 import yaml
+
+from hybrid_jax.networks import architectures
+from hybrid_jax.physics import families
 
 
 class ConfigError(ValueError):
     """A config value is missing, unknown, of the wrong type or out of range."""
 
 
-def _opt(default, doc, check=None, message=""):
+def option(default, doc, check=None, message=""):
+    """A config field: its default, its `doc` (the key reference) and an optional `check`
+    (predicate on the typed value) with the `message` of a failed check."""
     return field(default=default, metadata={"doc": doc, "check": check, "message": message})
 
 
-def _sub(cls, doc):
+def section(cls, doc):
+    """A config field holding a nested section (a dataclass, default-constructed)."""
     return field(default_factory=cls, metadata={"doc": doc})
 
 
-_POS = (lambda v: v > 0, "must be > 0")
-_NONNEG = (lambda v: v >= 0, "must be >= 0")
+def positive(default, doc):
+    return option(default, doc, lambda v: v > 0, "must be > 0")
 
 
-def _pos(default, doc):
-    return _opt(default, doc, *_POS)
+def nonnegative(default, doc):
+    return option(default, doc, lambda v: v >= 0, "must be >= 0")
 
 
-def _nonneg(default, doc):
-    return _opt(default, doc, *_NONNEG)
+_opt, _sub, _pos, _nonneg = option, section, positive, nonnegative  # short names of the sections below
 
 
 # ----------------------------------------------------------------------------- physics
 
 
-@dataclass(frozen=True)
-class ViscosityConfig:
-    true: float = _pos(0.01, "true viscosity ν (domain units² / time unit) that generates the data")
-    bump: float = _opt(0.0, "relative amplitude of a Gaussian bump added to the true field "
-                            "(ν(x) = true·(1 + bump·exp(-|x-c|²/(2w²))), c the centre, w = 0.15·L)",
-                       lambda v: v > -1, "must be > -1 (viscosity stays positive)")
-    init: float = _pos(0.03, "initial guess of ν for the learnable parameter")
-    learnable: Literal["scalar", "field"] = _opt("scalar", "learn ν as one scalar or as a field on the grid")
+class PhysicsConfig:
+    """Base of every PDE family's config dataclass: the ``physics`` section is a union tagged by
+    its ``name``, resolved through the family registry (`hybrid_jax.physics.families`); a
+    family's module, hence PhiFlow, is imported only when its name is used."""
+
+    name: str
 
 
-@dataclass(frozen=True)
-class InitialStateConfig:
-    modes: int = _opt(3, "highest Fourier wavenumber of the random smooth initial states",
-                      lambda v: v >= 1, "must be >= 1")
-    amplitude: float = _pos(1.0, "peak amplitude of the initial velocity (domain units / time unit)")
-
-
-@dataclass(frozen=True)
-class BurgersConfig:
-    name: Literal["burgers"] = _opt("burgers", "PDE family")
-    resolution: tuple[int, ...] = _opt((32, 32), "cells per spatial dimension (1, 2 or 3 entries)",
-                                       lambda v: 1 <= len(v) <= 3 and all(n >= 4 for n in v),
-                                       "must have 1-3 entries, each >= 4")
-    domain: tuple[float, ...] = _opt((1.0, 1.0), "physical size per dimension (periodic box)",
-                                     lambda v: all(x > 0 for x in v), "must be > 0 in every dimension")
-    dt: float = _pos(0.01, "time step of one solver step (time units)")
-    substeps: int = _opt(2, "explicit diffusion substeps per step", lambda v: v >= 1, "must be >= 1")
-    advection: Literal["maccormack", "semi_lagrangian"] = _opt(
-        "maccormack", "advection scheme: MacCormack (second order in space; far less numerical diffusion) "
-                      "or first-order semi-Lagrangian")
-    viscosity: ViscosityConfig = _sub(ViscosityConfig, "learnable viscosity")
-    initial_state: InitialStateConfig = _sub(InitialStateConfig, "random smooth initial states")
-
-
-def _check_grid(cfg, dims: tuple[int, ...] = (1, 2, 3)) -> None:
-    """Shared checks of a physics section's grid, naming the dotted key."""
-    if len(cfg.resolution) not in dims:
-        raise ConfigError(f"physics.resolution: must have {' or '.join(map(str, dims))} entries, "
-                          f"got {len(cfg.resolution)}")
-    if len(cfg.domain) != len(cfg.resolution):
-        raise ConfigError(f"physics.domain: must have as many entries as physics.resolution "
-                          f"({len(cfg.resolution)}), got {len(cfg.domain)}")
-
-
-def _diffusion_bound(cfg, substeps: int) -> float:
-    """Forward-Euler stability bound D ≤ 1/(2·dt_sub·Σ 1/dx_d²) (see physics.operators)."""
-    dt_sub = cfg.dt / substeps
-    return 1.0 / (2.0 * dt_sub * sum((n / length) ** 2 for n, length in zip(cfg.resolution, cfg.domain)))
-
-
-def _check_bound(key: str, value: float, bound: float) -> None:
-    if value > bound:
-        raise ConfigError(f"{key}: must be <= the explicit stability bound {bound:.4g} of this grid and time step "
-                          f"(docs/physics.md; lower it, or raise physics.substeps), got {value!r}")
-
-
-_RESOLUTION_DOC = "cells per spatial dimension (1, 2 or 3 entries)"
-_RES_CHECK = (lambda v: all(n >= 4 for n in v), "must have entries >= 4")
-_DOMAIN_CHECK = (lambda v: all(x > 0 for x in v), "must be > 0 in every dimension")
-
-
-@dataclass(frozen=True)
-class DiffusivityConfig:
-    true: float = _pos(0.01, "true diffusivity κ (domain units² / time unit) that generates the data")
-    bump: float = _opt(0.0, "relative amplitude of a Gaussian bump added to the true field "
-                            "(κ(x) = true·(1 + bump·exp(-|x-c|²/(2w²))), c the centre, w = 0.15·L)",
-                       lambda v: v > -1, "must be > -1 (diffusivity stays positive)")
-    init: float = _pos(0.05, "initial guess of κ for the learnable parameter")
-    learnable: Literal["scalar", "field"] = _opt("scalar", "learn κ as one scalar or as a field on the grid")
-
-
-@dataclass(frozen=True)
-class PrescribedVelocityConfig:
-    kind: Literal["zero", "constant", "vortex"] = _opt(
-        "constant", "the prescribed (static) velocity: zero, the constant `value`, or a periodic cellular "
-                    "vortex flow (2D only) of peak speed `amplitude`")
-    value: tuple[float, ...] = _opt((0.5, 0.25), "kind = constant: the velocity, one entry per dimension "
-                                                 "(domain units / time unit)")
-    amplitude: float = _nonneg(0.5, "kind = vortex: peak speed (domain units / time unit)")
-
-
-@dataclass(frozen=True)
-class ScalarInitialStateConfig:
-    modes: int = _opt(3, "highest Fourier wavenumber of the random smooth initial fields",
-                      lambda v: v >= 1, "must be >= 1")
-    amplitude: float = _pos(1.0, "peak of |u - offset| of the initial field")
-    offset: float = _opt(0.0, "mean of the initial field")
-
-
-@dataclass(frozen=True)
-class AdvectionDiffusionConfig:
-    """u_t + v·∇u = ∇·(κ∇u), periodic; v a prescribed static velocity, κ learnable."""
-
-    name: Literal["advection_diffusion"] = _opt("advection_diffusion", "PDE family")
-    resolution: tuple[int, ...] = _opt((32, 32), _RESOLUTION_DOC, *_RES_CHECK)
-    domain: tuple[float, ...] = _opt((1.0, 1.0), "physical size per dimension (periodic box)", *_DOMAIN_CHECK)
-    dt: float = _pos(0.01, "time step of one solver step (time units)")
-    substeps: int = _opt(1, "explicit diffusion substeps per step", lambda v: v >= 1, "must be >= 1")
-    diffusivity: DiffusivityConfig = _sub(DiffusivityConfig, "learnable diffusivity κ")
-    velocity: PrescribedVelocityConfig = _sub(PrescribedVelocityConfig, "prescribed advecting velocity")
-    initial_state: ScalarInitialStateConfig = _sub(ScalarInitialStateConfig, "random smooth initial states")
-
-    def __post_init__(self):
-        _check_grid(self)
-        v = self.velocity
-        if v.kind == "constant" and len(v.value) != len(self.resolution):
-            raise ConfigError(f"physics.velocity.value: must have one entry per dimension "
-                              f"({len(self.resolution)}), got {list(v.value)}")
-        if v.kind == "vortex" and len(self.resolution) != 2:
-            raise ConfigError("physics.velocity.kind: vortex needs a 2D grid (physics.resolution with 2 entries)")
-        # SSP-RK3 with central fluxes is stable for Σ_d |v_d|·dt/dx_d ≤ √3 (imaginary-axis reach of RK3).
-        speeds = {"zero": [0.0] * len(self.resolution), "constant": [abs(x) for x in v.value],
-                  "vortex": [v.amplitude] * len(self.resolution)}[v.kind]
-        cfl = sum(s * self.dt * n / length for s, n, length in zip(speeds, self.resolution, self.domain))
-        if cfl > 3**0.5:
-            raise ConfigError(f"physics.dt: advective CFL number Σ|v_d|·dt/dx_d = {cfl:.3g} exceeds √3, "
-                              f"the RK3 stability limit; got {self.dt!r}")
-        d = self.diffusivity
-        peak = d.true * max(1.0, 1.0 + d.bump)
-        _check_bound("physics.diffusivity.true", peak, _diffusion_bound(self, self.substeps))
-
-
-@dataclass(frozen=True)
-class PotentialConfig:
-    wavevectors: tuple[tuple[int, ...], ...] = _opt(
-        ((1, 0), (0, 1), (1, 1)), "integer wavevectors k_j of the true potential "
-                                  "φ(x) = Σ_j a_j cos(2π Σ_d k_jd x_d / L_d + p_j), one entry per dimension each")
-    amplitudes: tuple[float, ...] = _opt((0.1, 0.06, -0.04), "amplitudes a_j of φ, one per wavevector "
-                                                            "(domain units² / time unit²)")
-    phases: tuple[float, ...] = _opt((), "phases p_j in radians, one per wavevector; empty: all zero")
-
-
-@dataclass(frozen=True)
-class BurgersPotentialConfig:
-    """Inviscid Burgers with a learnable potential force, u_t + (u·∇)u = -∇φ(x), periodic."""
-
-    name: Literal["burgers_potential"] = _opt("burgers_potential", "PDE family")
-    resolution: tuple[int, ...] = _opt((32, 32), _RESOLUTION_DOC, *_RES_CHECK)
-    domain: tuple[float, ...] = _opt((1.0, 1.0), "physical size per dimension (periodic box)", *_DOMAIN_CHECK)
-    dt: float = _pos(0.01, "time step of one solver step (time units)")
-    advection: Literal["maccormack", "semi_lagrangian"] = _opt(
-        "maccormack", "advection scheme: MacCormack (second order, clamped) or first-order semi-Lagrangian")
-    potential: PotentialConfig = _sub(PotentialConfig, "true potential φ (the learnable field starts at 0)")
-    initial_state: InitialStateConfig = _sub(InitialStateConfig, "random smooth initial velocities")
-
-    def __post_init__(self):
-        _check_grid(self)
-        p = self.potential
-        for i, k in enumerate(p.wavevectors):
-            if len(k) != len(self.resolution):
-                raise ConfigError(f"physics.potential.wavevectors[{i}]: must have one entry per dimension "
-                                  f"({len(self.resolution)}), got {list(k)}")
-            if not any(k):
-                raise ConfigError(f"physics.potential.wavevectors[{i}]: must not be all zero (a constant "
-                                  f"potential exerts no force)")
-        if len(p.amplitudes) != len(p.wavevectors):
-            raise ConfigError(f"physics.potential.amplitudes: must have one entry per wavevector "
-                              f"({len(p.wavevectors)}), got {len(p.amplitudes)}")
-        if p.phases and len(p.phases) != len(p.wavevectors):
-            raise ConfigError(f"physics.potential.phases: must be empty or have one entry per wavevector "
-                              f"({len(p.wavevectors)}), got {len(p.phases)}")
-
-
-@dataclass(frozen=True)
-class DiffusivityUConfig:
-    true: float = _pos(0.16, "true diffusivity D_u of u (domain units² / time unit)")
-    init: float = _pos(0.1, "initial guess of D_u")
-
-
-@dataclass(frozen=True)
-class DiffusivityVConfig:
-    true: float = _pos(0.08, "true diffusivity D_v of v (domain units² / time unit)")
-    init: float = _pos(0.05, "initial guess of D_v")
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    true: float = _pos(0.037, "true feed rate f (1 / time unit)")
-    init: float = _pos(0.03, "initial guess of f (used when physics.learn_rates)")
-
-
-@dataclass(frozen=True)
-class KillConfig:
-    true: float = _pos(0.06, "true kill rate k (1 / time unit)")
-    init: float = _pos(0.05, "initial guess of k (used when physics.learn_rates)")
-
-
-@dataclass(frozen=True)
-class GrayScottInitialStateConfig:
-    num_squares: int = _pos(3, "random squares per initial state where (u, v) = (0.5, 0.25)")
-    square_size: float = _opt(0.15, "side of a square, as a fraction of the domain side",
-                              lambda v: 0 < v < 1, "must be in (0, 1)")
-    noise: float = _nonneg(0.02, "amplitude of the uniform noise added to u and v")
-
-
-@dataclass(frozen=True)
-class GrayScottConfig:
-    """u_t = D_u Δu - uv² + f(1-u),  v_t = D_v Δv + uv² - (f+k)v, periodic."""
-
-    name: Literal["gray_scott"] = _opt("gray_scott", "PDE family")
-    resolution: tuple[int, ...] = _opt((32, 32), _RESOLUTION_DOC, *_RES_CHECK)
-    domain: tuple[float, ...] = _opt((32.0, 32.0), "physical size per dimension (periodic box)", *_DOMAIN_CHECK)
-    dt: float = _pos(10.0, "time step of one solver step (time units)")
-    substeps: int = _opt(10, "forward-Euler substeps per step", lambda v: v >= 1, "must be >= 1")
-    diffusivity_u: DiffusivityUConfig = _sub(DiffusivityUConfig, "learnable diffusivity D_u")
-    diffusivity_v: DiffusivityVConfig = _sub(DiffusivityVConfig, "learnable diffusivity D_v")
-    feed: FeedConfig = _sub(FeedConfig, "feed rate f")
-    kill: KillConfig = _sub(KillConfig, "kill rate k")
-    learn_rates: bool = _opt(False, "also learn f and k (otherwise they are known and fixed at their true values)")
-    initial_state: GrayScottInitialStateConfig = _sub(GrayScottInitialStateConfig, "seeded square perturbations")
-
-    def __post_init__(self):
-        _check_grid(self)
-        # Forward Euler about (u, v) = (1, 0): dt_sub·(4·D·Σ 1/dx² + decay rate) ≤ 2 (physics.gray_scott).
-        bound, dt_sub = _diffusion_bound(self, self.substeps), self.dt / self.substeps
-        f, k = self.feed.true, self.kill.true
-        _check_bound("physics.diffusivity_u.true", self.diffusivity_u.true, bound * (1 - dt_sub * f / 2))
-        _check_bound("physics.diffusivity_v.true", self.diffusivity_v.true, bound * (1 - dt_sub * (f + k) / 2))
-
-
-@dataclass(frozen=True)
-class BuoyancyConfig:
-    true: float = _pos(1.0, "true buoyancy b: upward acceleration per unit smoke density "
-                            "(domain units / time unit² per density unit)")
-    bump: float = _opt(0.0, "relative amplitude of a Gaussian bump added to the true field "
-                            "(b(x) = true·(1 + bump·exp(-|x-c|²/(2w²))), c the centre, w = 0.15·L)",
-                       lambda v: v > -1, "must be > -1 (buoyancy stays positive)")
-    init: float = _pos(0.5, "initial guess of b for the learnable parameter")
-    learnable: Literal["scalar", "field"] = _opt("scalar", "learn b as one scalar or as a field on the grid")
-
-
-@dataclass(frozen=True)
-class SmokeViscosityConfig:
-    true: float = _nonneg(0.0, "true kinematic viscosity ν (domain units² / time unit); 0: inviscid")
-    init: float = _pos(0.01, "initial guess of ν (used when learnable)")
-    learnable: bool = _opt(False, "learn ν as a scalar; otherwise `true` is known and fixed")
-
-
-@dataclass(frozen=True)
-class PressureSolveConfig:
-    tolerance: float = _pos(1e-5, "absolute and relative residual tolerance of the CG pressure solve "
-                                  "(velocity units / length)")
-    max_iterations: int = _pos(500, "iteration limit of the CG pressure solve")
-
-
-@dataclass(frozen=True)
-class SmokeInitialStateConfig:
-    num_blobs: int = _pos(2, "Gaussian smoke blobs per initial state, at random positions")
-    blob_radius: float = _opt(0.08, "standard deviation of a blob, as a fraction of the smaller domain side",
-                              lambda v: 0 < v < 0.5, "must be in (0, 0.5)")
-    density: float = _pos(1.0, "peak density of a blob")
-    velocity_amplitude: float = _nonneg(0.0, "peak speed of a random smooth divergence-free initial velocity "
-                                             "(0: fluid at rest)")
-    velocity_modes: int = _opt(2, "highest Fourier wavenumber of the initial stream function",
-                               lambda v: v >= 1, "must be >= 1")
-
-
-@dataclass(frozen=True)
-class SmokeConfig:
-    """Incompressible buoyant smoke in a 2D periodic box, learnable buoyancy (and viscosity)."""
-
-    name: Literal["smoke"] = _opt("smoke", "PDE family")
-    resolution: tuple[int, ...] = _opt((32, 32), "cells per spatial dimension (2 entries)", *_RES_CHECK)
-    domain: tuple[float, ...] = _opt((1.0, 1.0), "physical size per dimension (periodic box)", *_DOMAIN_CHECK)
-    dt: float = _pos(0.02, "time step of one solver step (time units)")
-    substeps: int = _opt(1, "explicit viscosity substeps per step", lambda v: v >= 1, "must be >= 1")
-    advection: Literal["maccormack", "semi_lagrangian"] = _opt(
-        "maccormack", "advection scheme of velocity and smoke: MacCormack (clamped) or semi-Lagrangian")
-    buoyancy: BuoyancyConfig = _sub(BuoyancyConfig, "learnable buoyancy b")
-    viscosity: SmokeViscosityConfig = _sub(SmokeViscosityConfig, "viscosity ν (optional, optionally learnable)")
-    pressure: PressureSolveConfig = _sub(PressureSolveConfig, "pressure projection")
-    initial_state: SmokeInitialStateConfig = _sub(SmokeInitialStateConfig, "random smoke blobs")
-
-    def __post_init__(self):
-        _check_grid(self, dims=(2,))
-        _check_bound("physics.viscosity.true", self.viscosity.true, _diffusion_bound(self, self.substeps))
-
-
-PHYSICS_CONFIGS: dict[str, type] = {
-    "burgers": BurgersConfig,
-    "advection_diffusion": AdvectionDiffusionConfig,
-    "burgers_potential": BurgersPotentialConfig,
-    "gray_scott": GrayScottConfig,
-    "smoke": SmokeConfig,
-}
-PhysicsConfig = Union[BurgersConfig, AdvectionDiffusionConfig, BurgersPotentialConfig, GrayScottConfig, SmokeConfig]
+def _default_physics() -> PhysicsConfig:
+    return families.get("burgers").config()
 
 
 # ----------------------------------------------------------------------------- data / network
@@ -380,13 +112,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    architecture: Literal["unet", "convnet"] = _opt("unet", "Flax NNX architecture")
+    architecture: str = _opt("unet", "Flax NNX architecture: unet, convnet or a registered one "
+                                    "(hybrid_jax.register_network)")
     levels: int = _pos(2, "UNet: resolution levels (each halves the grid; the resolution must divide by 2^(levels-1))")
     filters: int = _pos(16, "channels of the first level (doubled per level) / of every ConvNet layer")
     layers: int = _pos(3, "ConvNet: number of hidden convolutions")
     kernel_size: int = _opt(3, "convolution kernel size", lambda v: v >= 1 and v % 2 == 1, "must be odd and >= 1")
     prediction: Literal["residual", "next_state"] = _opt(
         "residual", "predict the increment (x + f(x)) or the next state directly")
+
+    def __post_init__(self):
+        if self.architecture not in architectures:
+            _coerce(Literal[architectures.names()], self.architecture, "network.architecture")
 
 
 # ----------------------------------------------------------------------------- trainers
@@ -395,7 +132,7 @@ class NetworkConfig:
 @dataclass(frozen=True)
 class SyntheticTrainerConfig:
     learning_rate: float = _pos(1e-3, "Adam learning rate of the network")
-    epochs: int = _nonneg(3, "epochs per hybrid cycle (or in total in synthetic mode)")
+    epochs: int = _nonneg(3, "epochs per cycle, in every mode (a run trains trainer.hybrid.cycles × epochs)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
 
 
@@ -409,8 +146,10 @@ class RegularizationConfig:
 
 @dataclass(frozen=True)
 class PhysicalTrainerConfig:
-    learning_rate: float = _pos(5e-2, "Adam learning rate of the PDE parameters (on log ν); unused by lbfgs")
-    epochs: int = _nonneg(8, "epochs per hybrid cycle (or in total in physical mode)")
+    learning_rate: float = _pos(5e-2, "Adam learning rate of the optimised PDE parameters: the log of each "
+                                       "positive coefficient (ν, κ, D, b, ...), other parameters (φ) as they are; "
+                                       "unused by lbfgs")
+    epochs: int = _nonneg(8, "epochs per cycle, in every mode (a run trains trainer.hybrid.cycles × epochs)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
     optimizer: Literal["adam", "lbfgs"] = _opt(
         "adam", "optax Adam, or L-BFGS with a zoom line search (best with batching = full)")
@@ -430,15 +169,17 @@ class AlphaScheduleConfig:
 
 @dataclass(frozen=True)
 class HybridConfig:
-    cycles: int = _pos(3, "number of hybrid cycles")
+    cycles: int = _pos(3, "number of cycles (in synthetic and physical mode: rounds of `epochs` epochs of the "
+                           "one model, each followed by validation and a checkpoint)")
     alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1)")
     schedule: AlphaScheduleConfig = _sub(AlphaScheduleConfig, "alpha schedule over cycles")
     generated_fraction: Optional[float] = _opt(
-        None, "generated samples per real window; default: alpha (count proportional to alpha)",
+        None, "generated rollouts per real training window: ceil(fraction × windows), rounded up to a "
+              "multiple of the device count; default: max(alpha, schedule.final) (count proportional to alpha)",
         lambda v: v is None or v >= 0, "must be >= 0")
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")
-    warmup_epochs: int = _nonneg(2, "synthetic epochs on real data only, before the first cycle")
+    warmup_epochs: int = _nonneg(2, "hybrid mode: synthetic epochs on real data only, before the first cycle")
 
 
 @dataclass(frozen=True)
@@ -488,9 +229,12 @@ class Config:
                                 lambda v: bool(v) and "/" not in v, "must be a non-empty name without '/'")
     seed: int = _opt(0, "seed of every PRNG key and shuffle")
     mode: Literal["synthetic", "physical", "hybrid"] = _opt("hybrid", "which models are trained")
+    plugins: tuple[str, ...] = _opt(
+        (), "modules (dotted names) or .py files (paths relative to the working directory) imported before the "
+            "rest of the config is read: they register PDE families or networks (hybrid_jax.register_family)")
     tasks: tuple[Literal["generate", "train", "evaluate"], ...] = _opt(
         ("generate", "train", "evaluate"), "tasks run in order", lambda v: len(v) > 0, "must not be empty")
-    physics: PhysicsConfig = _sub(BurgersConfig, "the PDE (section keys depend on `name`)")
+    physics: PhysicsConfig = _sub(_default_physics, "the PDE (section keys depend on `name`)")
     data: DataConfig = _sub(DataConfig, "trajectories and windows")
     network: NetworkConfig = _sub(NetworkConfig, "synthetic model")
     trainer: TrainerConfig = _sub(TrainerConfig, "optimisers, epochs, hybrid cycle")
@@ -513,10 +257,7 @@ def _coerce(tp, value, key: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) > 1 and all(a in PHYSICS_CONFIGS.values() for a in inner):
-            return from_dict(inner[0], value, key)  # the physics section: from_dict dispatches on `name`
-        (inner,) = inner
+        (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, key)
     if origin is Literal:
         if value not in args:
@@ -528,7 +269,7 @@ def _coerce(tp, value, key: str):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: must be a list, got {value!r}")
         return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) or tp is PhysicsConfig:
         return from_dict(tp, value, key)
     if tp is bool:
         if not isinstance(value, bool):
@@ -558,11 +299,11 @@ def from_dict(cls, data: Any, prefix: str = ""):
         raise ConfigError(f"{where}: must be a mapping, got {data!r}")
     # YAML 1.1 reads a bare `true:` / `false:` key (e.g. viscosity.true) as a boolean
     data = {({True: "true", False: "false"}[k] if isinstance(k, bool) else k): v for k, v in data.items()}
-    if cls is BurgersConfig or cls in PHYSICS_CONFIGS.values():
+    if issubclass(cls, PhysicsConfig):  # the tagged union: the family named by `name`
         name = data.get("name", "burgers")
-        if not isinstance(name, str) or name not in PHYSICS_CONFIGS:
-            _coerce(Literal[tuple(PHYSICS_CONFIGS)], name, _join(prefix, "name"))
-        cls = PHYSICS_CONFIGS[name]
+        if not isinstance(name, str) or name not in families:
+            _coerce(Literal[families.names()], name, _join(prefix, "name"))
+        cls = families.get(name).config
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
@@ -591,9 +332,6 @@ def _join(prefix: str, key) -> str:
 def _check_consistency(cfg: Config) -> None:
     """Cross-field checks that one key alone cannot express."""
     p = cfg.physics
-    if len(p.domain) != len(p.resolution):
-        raise ConfigError(f"physics.domain: must have as many entries as physics.resolution "
-                          f"({len(p.resolution)}), got {len(p.domain)}")
     if cfg.data.source == "files" and not cfg.data.path:
         raise ConfigError("data.path: required when data.source = files")
     if cfg.data.source == "generate" and cfg.data.rollout_steps >= cfg.data.num_frames:
@@ -649,9 +387,37 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
 
 
 def config_from_dict(data: dict) -> Config:
+    if isinstance(data, dict) and "plugins" in data:
+        load_plugins(_coerce(tuple[str, ...], data["plugins"], "plugins"))
     cfg = from_dict(Config, data)
     _check_consistency(cfg)
     return cfg
+
+
+def load_plugins(plugins: tuple[str, ...]) -> None:
+    """Import each plugin once: a dotted module name, or a ``.py`` file (relative to the working
+    directory), which registers its families/networks when imported."""
+    for i, plugin in enumerate(plugins):
+        try:
+            if plugin.endswith(".py"):
+                path = Path(plugin).resolve()
+                name = f"hybrid_jax_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+                if name not in sys.modules:
+                    spec = importlib.util.spec_from_file_location(name, path)
+                    if spec is None or not path.is_file():
+                        raise FileNotFoundError(f"no such file: {path}")
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules[name] = module
+                    try:
+                        spec.loader.exec_module(module)
+                    except BaseException:
+                        del sys.modules[name]
+                        raise
+            else:
+                importlib.import_module(plugin)
+        except Exception as e:  # the plugin's own error, reported on one line
+            first = (str(e).splitlines() or [""])[0]
+            raise ConfigError(f"plugins[{i}]: cannot import {plugin!r} ({type(e).__name__}: {first})") from None
 
 
 def to_dict(cfg) -> dict:
@@ -677,8 +443,8 @@ def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:
     for f in dataclasses.fields(cls):
         key, tp = _join(prefix, f.name), hints[f.name]
         if cls is Config and f.name == "physics":
-            for name, sub in PHYSICS_CONFIGS.items():
-                rows += reference(sub, f"{key}[{name}]")
+            for name in families.names():
+                rows += reference(families.get(name).config, f"{key}[{name}]")
         elif dataclasses.is_dataclass(tp):
             rows += reference(tp, key)
         else:

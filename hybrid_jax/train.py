@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from hybrid_jax.backend import setup
 from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, load_config
 from hybrid_jax.data.store import DataError
@@ -32,7 +33,8 @@ def main(argv=None) -> int:
         run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
         from hybrid_jax.parallel import initialize, is_primary
 
-        initialize(cfg.parallel)  # before PhiFlow's JAX backend starts XLA
+        initialize(cfg.parallel)  # before anything starts XLA
+        setup()
         from hybrid_jax.run import prepare_run_dir, run  # imports JAX/PhiFlow: after the config is valid
 
         prepare_run_dir(cfg, run_dir, args.overwrite)

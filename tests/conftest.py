@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import hybrid_jax.physics  # noqa: F401  (PhiFlow's JAX backend; turns on x64, as in real use)
+from hybrid_jax.backend import setup
 from hybrid_jax.config import config_from_dict
+
+setup()  # PhiFlow's JAX backend (turns on x64), as the entry points do
 
 
 def tiny_dict(tmp_path, **sections) -> dict:

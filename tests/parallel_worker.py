@@ -14,17 +14,18 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from hybrid_jax.backend import setup
 from hybrid_jax.config import load_config
 from hybrid_jax.parallel import initialize, to_host
+from hybrid_jax.physics import build_pde
+from hybrid_jax.run import load_trajectories
+from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 
 
 def main(config: str, out: str, *overrides: str) -> None:
     cfg = load_config(config, list(overrides))
-    initialize(cfg.parallel)  # before PhiFlow's JAX backend starts XLA
-    from hybrid_jax.physics import build_pde
-    from hybrid_jax.run import load_trajectories
-    from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
-
+    initialize(cfg.parallel)  # importing hybrid_jax starts no XLA: the processes connect first
+    setup()
     pde = build_pde(cfg.physics)
     exp = build_experiment(cfg, pde, load_trajectories(cfg, pde))
     metrics = []

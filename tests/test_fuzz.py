@@ -63,7 +63,7 @@ def test_fuzz_window_index_stays_inside_trajectories(n_sims, frames, horizon, st
        drop=st.sampled_from([None, "trajectories", "fields"]), garbage=st.booleans())
 def test_fuzz_data_file_reader_validates(tmp_path_factory, n, t, nx, c, extra_dim, dtype, bad_value, fields, drop,
                                          garbage):
-    from hybrid_jax.config import BurgersConfig
+    from hybrid_jax.physics.burgers import BurgersConfig
 
     pde = build_pde(BurgersConfig(resolution=(16,), domain=(1.0,)))
     path = tmp_path_factory.mktemp("f") / "d.npz"

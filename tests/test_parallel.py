@@ -43,6 +43,15 @@ def _worker(config, out, env, *overrides, wait=True):
     return proc
 
 
+def _two_processes(launch) -> list[subprocess.Popen]:
+    """`launch(env)` for processes 0 and 1 of a 2-process run coordinated on a free localhost port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [launch(_env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid), JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}"))
+            for pid in (0, 1)]
+
+
 def _check(proc):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
@@ -78,12 +87,7 @@ def test_sharded_hybrid_cycle_on_4_devices_matches_one_device(tmp_path):
 def test_two_processes_on_localhost_match_the_single_process_run(tmp_path):
     config = _config(tmp_path)
     _worker(config, tmp_path / "single", _env())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = [_worker(config, tmp_path / "multi", _env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid),
-                                                      JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}"), wait=False)
-             for pid in (0, 1)]
+    procs = _two_processes(lambda env: _worker(config, tmp_path / "multi", env, wait=False))
     for p in procs:
         _check(p)
     p0, p1 = _load(tmp_path / "multi", 0), _load(tmp_path / "multi", 1)
@@ -91,3 +95,39 @@ def test_two_processes_on_localhost_match_the_single_process_run(tmp_path):
     for x, y in zip(p0[0], p1[0]):
         np.testing.assert_array_equal(x, y)  # both processes end with the same parameters
     _assert_close(p0, _load(tmp_path / "single"))
+
+
+def _cli(config, out, env, wait=True):
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid_jax.train", "--config", str(config), "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return proc
+    out_text, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out_text[-3000:]
+    return out_text
+
+
+def _learned_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ": learned " in ln]
+
+
+def test_the_documented_multi_process_command_works_through_the_cli(tmp_path):
+    """docs/parallel.md's `JAX_NUM_PROCESSES=2 … python -m hybrid_jax.train …`, as 2 localhost
+    processes: both finish, agree with each other and with the single-process run."""
+    config = _config(tmp_path)
+    single = _cli(config, tmp_path / "single", _env())
+    procs = _two_processes(lambda env: _cli(config, tmp_path / "multi", env, wait=False))
+    texts = []
+    for p in procs:
+        text, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, text[-3000:]
+        texts.append(text)
+    assert _learned_lines(texts[0]) == _learned_lines(texts[1]) != []  # both processes report the same result
+    one = json.loads((tmp_path / "single" / "summary.json").read_text())
+    two = json.loads((tmp_path / "multi" / "summary.json").read_text())
+    assert one["cycles_done"] == two["cycles_done"] == HYBRID["cycles"]
+    for key in one["final"]:
+        np.testing.assert_allclose(two["final"][key], one["final"][key], rtol=1e-5)
+    for name, value in one["parameters"]["learned"].items():
+        np.testing.assert_allclose(two["parameters"]["learned"][name], value, rtol=1e-5)
+    assert _learned_lines(single)

@@ -9,10 +9,10 @@ import pytest
 from flax import nnx
 from phiml.backend import NUMPY
 
-from hybrid_jax.config import BurgersConfig, ViscosityConfig
 from hybrid_jax.data.store import load_or_generate
 from hybrid_jax.networks import ConvNet, UNet
 from hybrid_jax.physics import build_pde
+from hybrid_jax.physics.burgers import BurgersConfig, Viscosity
 from hybrid_jax.rollout import batched_physics_step, network_step, rollout
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 
@@ -62,7 +62,7 @@ def test_rollout_network_step_keeps_static_channels():
     ((32, 32), "maccormack", "scalar"), ((32, 32), "semi_lagrangian", "field"), ((64,), "maccormack", "field"),
 ])
 def test_rollout_jax_step_equals_numpy_backend_step(res, advection, learnable):
-    pde = _burgers(res, advection=advection, viscosity=ViscosityConfig(true=0.01, bump=1.0, learnable=learnable))
+    pde = _burgers(res, advection=advection, viscosity=Viscosity(true=0.01, bump=1.0, learnable=learnable))
     params = pde.true_params()
     x = pde.sample_initial_state(jax.random.PRNGKey(3), 1)[0]
     jax_out = np.asarray(jax.jit(pde.step)(x, params))

@@ -17,7 +17,7 @@ import phiml
 import pytest
 from phi import math
 
-from hybrid_jax.config import PHYSICS_CONFIGS, from_dict
+from hybrid_jax.config import PhysicsConfig, from_dict
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.smoke import central_divergence
 
@@ -26,7 +26,7 @@ from hybrid_jax.physics.smoke import central_divergence
 
 def make(name: str, **physics):
     """A PDE object from a physics section (validated like a config file's)."""
-    return build_pde(from_dict(PHYSICS_CONFIGS[name], {"name": name, **physics}, "physics"))
+    return build_pde(from_dict(PhysicsConfig, {"name": name, **physics}, "physics"))
 
 
 def check(label: str, error: float, tol: float) -> None:

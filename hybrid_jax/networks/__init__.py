@@ -1,18 +1,46 @@
-"""Flax NNX architectures of the synthetic model."""
+"""Flax NNX architectures of the synthetic model, found by name in a lazy registry.
 
-from flax import nnx
+An architecture is a builder ``(net_cfg, *, in_channels, out_channels, ndim, periodic, rngs) ->
+nnx.Module`` mapping ``[B, *spatial, in]`` -> ``[B, *spatial, out]``; `register_network` adds
+one under a new ``network.architecture`` (installed packages: the entry-point group
+``hybrid_jax.networks``). Importing this package imports neither Flax nor an architecture.
+"""
 
-from hybrid_jax.networks.convnet import ConvNet
-from hybrid_jax.networks.unet import UNet
+from __future__ import annotations
+
+import importlib
+
+from hybrid_jax._registry import Registry
 
 
-def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool,
-                  rngs: nnx.Rngs) -> nnx.Module:
+def _check(name, builder):
+    if not callable(builder):
+        raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
+
+
+architectures = Registry("network architecture", "hybrid_jax.networks", {
+    "unet": "hybrid_jax.networks.unet:build",
+    "convnet": "hybrid_jax.networks.convnet:build",
+}, _check)
+
+
+def register_network(name: str, builder) -> None:
+    """Make `builder` (or its import path ``"package.module:function"``) available as
+    ``network.architecture: <name>``; it is called as ``builder(net_cfg, *, in_channels,
+    out_channels, ndim, periodic, rngs)`` and returns an ``nnx.Module``."""
+    architectures.register(name, builder)
+
+
+def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs):
     """The network a `NetworkConfig` describes, mapping ``[B, *spatial, in]`` -> ``[B, *spatial, out]``."""
-    common = dict(ndim=ndim, filters=net_cfg.filters, kernel_size=net_cfg.kernel_size, periodic=periodic, rngs=rngs)
-    if net_cfg.architecture == "unet":
-        return UNet(in_channels, out_channels, levels=net_cfg.levels, **common)
-    return ConvNet(in_channels, out_channels, layers=net_cfg.layers, **common)
+    return architectures.get(net_cfg.architecture)(net_cfg, in_channels=in_channels, out_channels=out_channels,
+                                                   ndim=ndim, periodic=periodic, rngs=rngs)
 
 
-__all__ = ["ConvNet", "UNet", "build_network"]
+def __getattr__(name):
+    if name in ("ConvNet", "UNet"):
+        return getattr(importlib.import_module(f"hybrid_jax.networks.{name.lower()}"), name)
+    raise AttributeError(f"module 'hybrid_jax.networks' has no attribute {name!r}")
+
+
+__all__ = ["ConvNet", "UNet", "architectures", "build_network", "register_network"]

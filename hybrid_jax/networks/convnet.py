@@ -22,3 +22,9 @@ class ConvNet(nnx.Module):
         for layer in self.hidden:
             x = nnx.gelu(layer(x))
         return self.out(x)
+
+
+def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> ConvNet:
+    """The registry's builder of ``network.architecture: convnet``."""
+    return ConvNet(in_channels, out_channels, ndim=ndim, filters=net_cfg.filters, layers=net_cfg.layers,
+                   kernel_size=net_cfg.kernel_size, periodic=periodic, rngs=rngs)

@@ -58,3 +58,9 @@ class UNet(nnx.Module):
         for block, skip in zip(reversed(self.up), reversed(skips[:-1])):
             x = block(jnp.concatenate([upsample(x), skip], axis=-1))
         return self.out(x)
+
+
+def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> UNet:
+    """The registry's builder of ``network.architecture: unet``."""
+    return UNet(in_channels, out_channels, ndim=ndim, filters=net_cfg.filters, levels=net_cfg.levels,
+                kernel_size=net_cfg.kernel_size, periodic=periodic, rngs=rngs)

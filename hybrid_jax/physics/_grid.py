@@ -13,10 +13,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 from phi import math
-from phi.math import extrapolation
-
-import phi.jax.flow  # noqa: F401  (JAX becomes PhiFlow's default backend)
 from phi.flow import Box
+from phi.math import extrapolation
 
 from hybrid_jax.physics.operators import SPATIAL_NAMES
 
@@ -34,21 +32,8 @@ class PeriodicBox:
         self.cfg = cfg
         self.dims = SPATIAL_NAMES[: len(cfg.resolution)]
         self.spatial_shape = tuple(cfg.resolution)
-        self.dx = tuple(length / n for length, n in zip(cfg.domain, cfg.resolution))
+        self.dx = cfg.dx
         self._bounds = Box(**{d: length for d, length in zip(self.dims, cfg.domain)})
-
-
-def cell_centres(shape: tuple[int, ...], dx: tuple[float, ...]) -> list[np.ndarray]:
-    """Coordinates of the cell centres, one ``[*shape]`` float64 array per dimension."""
-    axes = [(np.arange(n) + 0.5) * h for n, h in zip(shape, dx)]
-    return np.meshgrid(*axes, indexing="ij")
-
-
-def gaussian_bump(shape: tuple[int, ...], dx: tuple[float, ...], domain: tuple[float, ...]) -> np.ndarray:
-    """exp(-|x-c|²/(2w²)) with c the domain centre and w = 0.15·L per dimension (the Burgers bump)."""
-    mesh = cell_centres(shape, dx)
-    r2 = sum((m - length / 2) ** 2 / (0.15 * length) ** 2 for m, length in zip(mesh, domain))
-    return np.exp(-r2 / 2)
 
 
 def central_diff(c: math.Tensor, h: float, dim: str) -> math.Tensor:

@@ -14,22 +14,72 @@ Units: lengths in domain units, time in the units of dt, κ in length²/time, v 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from phi import math
 from phi.flow import channel, spatial
 
-from hybrid_jax.config import AdvectionDiffusionConfig
-from hybrid_jax.physics._grid import PeriodicBox, cell_centres, flux_divergence, gaussian_bump, iterate
-from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
+from hybrid_jax.config import ConfigError, nonnegative, option, positive, section
+from hybrid_jax.physics._grid import PeriodicBox, flux_divergence, iterate
+from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
+from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient
+from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+
+Diffusivity = coefficient("diffusivity", "κ", "domain units² / time unit", true=0.01, init=0.05, bump=True,
+                          learnable="shape")
 
 
-class AdvectionDiffusion(PeriodicBox):
+@dataclass(frozen=True)
+class PrescribedVelocity:
+    kind: Literal["zero", "constant", "vortex"] = option(
+        "constant", "the prescribed (static) velocity: zero, the constant `value`, or a periodic cellular "
+                    "vortex flow (2D only) of peak speed `amplitude`")
+    value: tuple[float, ...] = option((0.5, 0.25), "kind = constant: the velocity, one entry per dimension "
+                                                   "(domain units / time unit)")
+    amplitude: float = nonnegative(0.5, "kind = vortex: peak speed (domain units / time unit)")
+
+
+@dataclass(frozen=True)
+class ScalarPrior:
+    modes: int = option(3, "highest Fourier wavenumber of the random smooth initial fields",
+                        lambda v: v >= 1, "must be >= 1")
+    amplitude: float = positive(1.0, "peak of |u - offset| of the initial field")
+    offset: float = option(0.0, "mean of the initial field")
+
+
+@dataclass(frozen=True)
+class AdvectionDiffusionConfig(PeriodicGridConfig):
+    """u_t + v·∇u = ∇·(κ∇u), periodic; v a prescribed static velocity, κ learnable."""
+
+    name: Literal["advection_diffusion"] = option("advection_diffusion", "PDE family")
+    substeps: int = substeps_option(1, "explicit diffusion substeps per step")
+    diffusivity: Diffusivity = section(Diffusivity, "learnable diffusivity κ")
+    velocity: PrescribedVelocity = section(PrescribedVelocity, "prescribed advecting velocity")
+    initial_state: ScalarPrior = section(ScalarPrior, "random smooth initial states")
+
+    def validate(self):
+        v = self.velocity
+        if v.kind == "constant" and len(v.value) != len(self.resolution):
+            raise ConfigError(f"physics.velocity.value: must have one entry per dimension "
+                              f"({len(self.resolution)}), got {list(v.value)}")
+        if v.kind == "vortex" and len(self.resolution) != 2:
+            raise ConfigError("physics.velocity.kind: vortex needs a 2D grid (physics.resolution with 2 entries)")
+        # SSP-RK3 with central fluxes is stable for Σ_d |v_d|·dt/dx_d ≤ √3 (imaginary-axis reach of RK3).
+        speeds = {"zero": [0.0] * len(self.resolution), "constant": [abs(x) for x in v.value],
+                  "vortex": [v.amplitude] * len(self.resolution)}[v.kind]
+        cfl = sum(s * self.dt / h for s, h in zip(speeds, self.dx))
+        if cfl > 3**0.5:
+            raise ConfigError(f"physics.dt: advective CFL number Σ|v_d|·dt/dx_d = {cfl:.3g} exceeds √3, "
+                              f"the RK3 stability limit; got {self.dt!r}")
+        self.diffusivity.check("physics.diffusivity", self.diffusion_bound())
+
+
+class AdvectionDiffusion(PeriodicBox, LearnedCoefficients):
     """Advection–diffusion PDE built from an `AdvectionDiffusionConfig` (see the module docstring)."""
-
-    positive_params = ("diffusivity",)
 
     def __init__(self, cfg: AdvectionDiffusionConfig):
         super().__init__(cfg)
@@ -41,28 +91,13 @@ class AdvectionDiffusion(PeriodicBox):
     @property
     def diffusivity_bound(self) -> float:
         """Stability bound of explicit diffusion per substep: κ ≤ 1/(2·dt_sub·Σ 1/dx_d²)."""
-        return explicit_diffusion_bound(self.dx, self.cfg.dt / self.cfg.substeps)
+        return self.cfg.diffusion_bound()
 
-    def _field_or_scalar(self, value) -> jax.Array:
-        if self.cfg.diffusivity.learnable == "field":
-            return jnp.full(self.spatial_shape, value, jnp.float32)
-        return jnp.asarray(value, jnp.float32)
+    def coefficients(self):
+        return {"diffusivity": self.cfg.diffusivity}
 
-    def init_params(self) -> Params:
-        return {"diffusivity": self._field_or_scalar(self.cfg.diffusivity.init)}
-
-    def true_params(self) -> Params:
-        """True κ: a scalar, or a field when a bump is configured or the learnable κ is a field."""
-        d = self.cfg.diffusivity
-        if d.bump == 0.0:
-            return {"diffusivity": self._field_or_scalar(d.true)}
-        bump = gaussian_bump(self.spatial_shape, self.dx, self.cfg.domain)
-        return {"diffusivity": jnp.asarray(d.true * (1 + d.bump * bump), jnp.float32)}
-
-    def constrain(self, params: Params) -> Params:
-        """Clip κ into (0, stability bound]."""
-        kappa = jnp.clip(params["diffusivity"], 1e-8, self.diffusivity_bound)
-        return {**params, "diffusivity": kappa.astype(jnp.float32)}
+    def bounds(self, params):
+        return {"diffusivity": self.diffusivity_bound}
 
     # ---------------------------------------------------------------- velocity and initial states
 
@@ -121,3 +156,6 @@ class AdvectionDiffusion(PeriodicBox):
         u = iterate(diffuse, self.cfg.substeps, u.native(self.dims).astype(state.dtype))
         out = math.concat([math.expand(math.tensor(u, spatial(names)), channel(c=1)), s.c[1:]], "c")
         return out.native(self.dims + ("c",)).astype(state.dtype)
+
+
+FAMILY = Family("advection_diffusion", AdvectionDiffusionConfig, AdvectionDiffusion)

@@ -10,21 +10,59 @@ Units: lengths in domain units, time in the units of dt, ν in length²/time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import BurgersConfig
-from hybrid_jax.physics._grid import PeriodicBox, gaussian_bump, iterate
-from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
+from hybrid_jax.config import option, positive, section
+from hybrid_jax.physics._grid import PeriodicBox, iterate
+from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
+from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
+from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+
+Viscosity = coefficient("viscosity", "ν", "domain units² / time unit", true=0.01, init=0.03, bump=True,
+                        learnable="shape")
 
 
-class Burgers(PeriodicBox):
+@dataclass(frozen=True)
+class VelocityPrior:
+    """Random smooth periodic initial velocities (shared with `burgers_potential`)."""
+
+    modes: int = option(3, "highest Fourier wavenumber of the random smooth initial states",
+                        lambda v: v >= 1, "must be >= 1")
+    amplitude: float = positive(1.0, "peak amplitude of the initial velocity (domain units / time unit)")
+
+    def sample(self, basis: np.ndarray, key: jax.Array, n: int, ndim: int) -> jax.Array:
+        """`n` random combinations of `basis` ``[M, *spatial]`` per component: ``[n, *spatial, ndim]``,
+        peak |u| = amplitude."""
+        basis = jnp.asarray(basis)
+        coeffs = jax.random.normal(key, (n, ndim, basis.shape[0]), jnp.float32)
+        u = jnp.einsum("ncm,m...->n...c", coeffs, basis)
+        peak = jnp.max(jnp.abs(u), axis=tuple(range(1, u.ndim)), keepdims=True)
+        return (self.amplitude * u / peak).astype(jnp.float32)
+
+
+@dataclass(frozen=True)
+class BurgersConfig(PeriodicGridConfig):
+    name: Literal["burgers"] = option("burgers", "PDE family")
+    substeps: int = substeps_option(2, "explicit diffusion substeps per step")
+    advection: Literal["maccormack", "semi_lagrangian"] = option(
+        "maccormack", "advection scheme: MacCormack (second order in space; far less numerical diffusion) "
+                      "or first-order semi-Lagrangian")
+    viscosity: Viscosity = section(Viscosity, "learnable viscosity")
+    initial_state: VelocityPrior = section(VelocityPrior, "random smooth initial states")
+
+    def validate(self):
+        self.viscosity.check("physics.viscosity", self.diffusion_bound())
+
+
+class Burgers(PeriodicBox, LearnedCoefficients):
     """Burgers PDE built from a `BurgersConfig`; see the module docstring for the scheme."""
-
-    positive_params = ("viscosity",)
 
     def __init__(self, cfg: BurgersConfig):
         super().__init__(cfg)
@@ -36,38 +74,19 @@ class Burgers(PeriodicBox):
     @property
     def viscosity_bound(self) -> float:
         """Stability bound of explicit diffusion per substep: ν ≤ 1/(2·dt_sub·Σ 1/dx_d²)."""
-        return explicit_diffusion_bound(self.dx, self.cfg.dt / self.cfg.substeps)
+        return self.cfg.diffusion_bound()
 
-    def _field_or_scalar(self, value) -> jax.Array:
-        if self.cfg.viscosity.learnable == "field":
-            return jnp.full(self.spatial_shape, value, jnp.float32)
-        return jnp.asarray(value, jnp.float32)
+    def coefficients(self):
+        return {"viscosity": self.cfg.viscosity}
 
-    def init_params(self) -> Params:
-        return {"viscosity": self._field_or_scalar(self.cfg.viscosity.init)}
-
-    def true_params(self) -> Params:
-        """True ν: a scalar, or a field when a bump is configured or the learnable ν is a field."""
-        v = self.cfg.viscosity
-        if v.bump == 0.0:
-            return {"viscosity": self._field_or_scalar(v.true)}
-        bump = gaussian_bump(self.spatial_shape, self.dx, self.cfg.domain)
-        return {"viscosity": jnp.asarray(v.true * (1 + v.bump * bump), jnp.float32)}
-
-    def constrain(self, params: Params) -> Params:
-        """Clip ν into (0, stability bound]."""
-        nu = jnp.clip(params["viscosity"], 1e-8, self.viscosity_bound)
-        return {**params, "viscosity": nu.astype(jnp.float32)}
+    def bounds(self, params):
+        return {"viscosity": self.viscosity_bound}
 
     # ---------------------------------------------------------------- dynamics
 
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
         """`n` random smooth periodic velocity fields ``[n, *spatial, d]``, peak |u| = amplitude."""
-        basis = jnp.asarray(self._basis)
-        coeffs = jax.random.normal(key, (n, len(self.dims), basis.shape[0]), jnp.float32)
-        u = jnp.einsum("ncm,m...->n...c", coeffs, basis)
-        peak = jnp.max(jnp.abs(u), axis=tuple(range(1, u.ndim)), keepdims=True)
-        return (self.cfg.initial_state.amplitude * u / peak).astype(jnp.float32)
+        return self.cfg.initial_state.sample(self._basis, key, n, len(self.dims))
 
     def step(self, state: jax.Array, params: Params) -> jax.Array:
         """One time step of a single state ``[*spatial, d]`` -> ``[*spatial, d]``."""
@@ -85,3 +104,6 @@ class Burgers(PeriodicBox):
             return (v + dt_sub * div_k_grad(v, nu, self.dx, self.dims)).native(order).astype(state.dtype)
 
         return iterate(diffuse, self.cfg.substeps, advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype))
+
+
+FAMILY = Family("burgers", BurgersConfig, Burgers)

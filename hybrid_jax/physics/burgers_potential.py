@@ -14,16 +14,58 @@ mean. Units: lengths in domain units, time in the units of dt, φ in length²/ti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import BurgersPotentialConfig
-from hybrid_jax.physics._grid import PeriodicBox, cell_centres, central_diff
-from hybrid_jax.physics.base import FieldLayout, Params
+from hybrid_jax.config import ConfigError, option, section
+from hybrid_jax.physics._grid import PeriodicBox, central_diff
+from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
+from hybrid_jax.physics.burgers import VelocityPrior
+from hybrid_jax.physics.coefficients import cell_centres
 from hybrid_jax.physics.operators import fourier_basis
+
+
+@dataclass(frozen=True)
+class Potential:
+    wavevectors: tuple[tuple[int, ...], ...] = option(
+        ((1, 0), (0, 1), (1, 1)), "integer wavevectors k_j of the true potential "
+                                  "φ(x) = Σ_j a_j cos(2π Σ_d k_jd x_d / L_d + p_j), one entry per dimension each")
+    amplitudes: tuple[float, ...] = option((0.1, 0.06, -0.04), "amplitudes a_j of φ, one per wavevector "
+                                                              "(domain units² / time unit²)")
+    phases: tuple[float, ...] = option((), "phases p_j in radians, one per wavevector; empty: all zero")
+
+
+@dataclass(frozen=True)
+class BurgersPotentialConfig(PeriodicGridConfig):
+    """Inviscid Burgers with a learnable potential force, u_t + (u·∇)u = -∇φ(x), periodic."""
+
+    name: Literal["burgers_potential"] = option("burgers_potential", "PDE family")
+    advection: Literal["maccormack", "semi_lagrangian"] = option(
+        "maccormack", "advection scheme: MacCormack (second order, clamped) or first-order semi-Lagrangian")
+    potential: Potential = section(Potential, "true potential φ (the learnable field starts at 0)")
+    initial_state: VelocityPrior = section(VelocityPrior, "random smooth initial velocities")
+
+    def validate(self):
+        p = self.potential
+        for i, k in enumerate(p.wavevectors):
+            if len(k) != len(self.resolution):
+                raise ConfigError(f"physics.potential.wavevectors[{i}]: must have one entry per dimension "
+                                  f"({len(self.resolution)}), got {list(k)}")
+            if not any(k):
+                raise ConfigError(f"physics.potential.wavevectors[{i}]: must not be all zero (a constant "
+                                  f"potential exerts no force)")
+        if len(p.amplitudes) != len(p.wavevectors):
+            raise ConfigError(f"physics.potential.amplitudes: must have one entry per wavevector "
+                              f"({len(p.wavevectors)}), got {len(p.amplitudes)}")
+        if p.phases and len(p.phases) != len(p.wavevectors):
+            raise ConfigError(f"physics.potential.phases: must be empty or have one entry per wavevector "
+                              f"({len(p.wavevectors)}), got {len(p.phases)}")
 
 
 class BurgersPotential(PeriodicBox):
@@ -61,11 +103,7 @@ class BurgersPotential(PeriodicBox):
 
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
         """`n` random smooth periodic velocity fields ``[n, *spatial, d]``, peak |u| = amplitude."""
-        basis = jnp.asarray(self._basis)
-        coeffs = jax.random.normal(key, (n, len(self.dims), basis.shape[0]), jnp.float32)
-        u = jnp.einsum("ncm,m...->n...c", coeffs, basis)
-        peak = jnp.max(jnp.abs(u), axis=tuple(range(1, u.ndim)), keepdims=True)
-        return (self.cfg.initial_state.amplitude * u / peak).astype(jnp.float32)
+        return self.cfg.initial_state.sample(self._basis, key, n, len(self.dims))
 
     def force(self, potential) -> math.Tensor:
         """-∇φ at the cell centres (central differences), a PhiML tensor with a `vector` channel."""
@@ -81,3 +119,6 @@ class BurgersPotential(PeriodicBox):
         advect_fn = advect.mac_cormack if self.cfg.advection == "maccormack" else advect.semi_lagrangian
         values = advect_fn(u, u, self.cfg.dt).values + self.cfg.dt * self.force(params["potential"])
         return values.native(self.dims + ("vector",)).astype(state.dtype)
+
+
+FAMILY = Family("burgers_potential", BurgersPotentialConfig, BurgersPotential)

@@ -16,66 +16,96 @@ Units: lengths in domain units, time in the units of dt, D in length²/time, f a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 from phi import math
 from phi.flow import channel, spatial
 
-from hybrid_jax.config import GrayScottConfig
+from hybrid_jax.config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
-from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound
+from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, domain_option, substeps_option
+from hybrid_jax.physics.coefficients import Coefficient, LearnedCoefficients, coefficient
+from hybrid_jax.physics.operators import div_k_grad
 
 _SQUARE_U, _SQUARE_V = 0.5, 0.25  # (u, v) inside a seeded square (Pearson 1993)
+_D_UNIT = "domain units² / time unit"
+DiffusivityU = coefficient("diffusivity", "D_u", _D_UNIT, true=0.16, init=0.1)
+DiffusivityV = coefficient("diffusivity", "D_v", _D_UNIT, true=0.08, init=0.05)
+Feed = coefficient("feed rate", "f", "1 / time unit", true=0.037, init=0.03)
+Kill = coefficient("kill rate", "k", "1 / time unit", true=0.06, init=0.05)
 
 
-class GrayScott(PeriodicBox):
+@dataclass(frozen=True)
+class SquaresPrior:
+    num_squares: int = positive(3, "random squares per initial state where (u, v) = (0.5, 0.25)")
+    square_size: float = option(0.15, "side of a square, as a fraction of the domain side",
+                                lambda v: 0 < v < 1, "must be in (0, 1)")
+    noise: float = nonnegative(0.02, "amplitude of the uniform noise added to u and v")
+
+
+@dataclass(frozen=True)
+class GrayScottConfig(PeriodicGridConfig):
+    """u_t = D_u Δu - uv² + f(1-u),  v_t = D_v Δv + uv² - (f+k)v, periodic."""
+
+    name: Literal["gray_scott"] = option("gray_scott", "PDE family")
+    domain: tuple[float, ...] = domain_option((32.0, 32.0))
+    dt: float = positive(10.0, "time step of one solver step (time units)")
+    substeps: int = substeps_option(10, "forward-Euler substeps per step")
+    diffusivity_u: DiffusivityU = section(DiffusivityU, "learnable diffusivity D_u")
+    diffusivity_v: DiffusivityV = section(DiffusivityV, "learnable diffusivity D_v")
+    feed: Feed = section(Feed, "feed rate f (learned when physics.learn_rates)")
+    kill: Kill = section(Kill, "kill rate k (learned when physics.learn_rates)")
+    learn_rates: bool = option(False, "also learn f and k (otherwise they are known and fixed at their true values)")
+    initial_state: SquaresPrior = section(SquaresPrior, "seeded square perturbations")
+
+    @property
+    def rate_bound(self) -> float:
+        """Largest feed or kill rate: keeps dt_sub·(f + k) ≤ 2, so the diffusivity bounds stay ≥ 0."""
+        return self.substeps / self.dt
+
+    def diffusivity_bounds(self, feed, kill):
+        """Bounds on (D_u, D_v) for which a forward-Euler substep is stable about the homogeneous
+        state (u, v) = (1, 0), where the linear decay rates are f for u and f + k for v:
+        dt_sub·(4 D Σ 1/dx_d² + rate) ≤ 2, i.e. D ≤ diffusion_bound · (1 - dt_sub·rate/2).
+        With f = k = 0 both reduce to `diffusion_bound`."""
+        dt_sub, bound = self.dt / self.substeps, self.diffusion_bound()
+        return bound * (1 - dt_sub * feed / 2), bound * (1 - dt_sub * (feed + kill) / 2)
+
+    def validate(self):
+        bound_u, bound_v = self.diffusivity_bounds(self.feed.true, self.kill.true)
+        self.diffusivity_u.check("physics.diffusivity_u", bound_u)
+        self.diffusivity_v.check("physics.diffusivity_v", bound_v)
+
+
+class GrayScott(PeriodicBox, LearnedCoefficients):
     """Gray–Scott PDE built from a `GrayScottConfig` (see the module docstring)."""
 
     def __init__(self, cfg: GrayScottConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("u", "v"))
-        self.learned = ("diffusivity_u", "diffusivity_v") + (("feed", "kill") if cfg.learn_rates else ())
-        self.positive_params = self.learned
 
     # ---------------------------------------------------------------- parameters
 
     @property
     def diffusivity_bound(self) -> float:
         """Stability bound of explicit diffusion alone per substep: D ≤ 1/(2·dt_sub·Σ 1/dx_d²)."""
-        return explicit_diffusion_bound(self.dx, self.cfg.dt / self.cfg.substeps)
+        return self.cfg.diffusion_bound()
 
-    def diffusivity_bounds(self, feed, kill):
-        """Bounds on (D_u, D_v) for which a forward-Euler substep is stable about the homogeneous
-        state (u, v) = (1, 0), where the linear decay rates are f for u and f + k for v:
-        dt_sub·(4 D Σ 1/dx_d² + rate) ≤ 2, i.e. D ≤ diffusivity_bound · (1 - dt_sub·rate/2).
-        With f = k = 0 both reduce to `diffusivity_bound`."""
-        dt_sub = self.cfg.dt / self.cfg.substeps
-        return (self.diffusivity_bound * (1 - dt_sub * feed / 2),
-                self.diffusivity_bound * (1 - dt_sub * (feed + kill) / 2))
+    def coefficients(self):
+        names = ("diffusivity_u", "diffusivity_v") + (("feed", "kill") if self.cfg.learn_rates else ())
+        return {name: getattr(self.cfg, name) for name in names}
 
-    def _params(self, which: str) -> Params:
-        return {name: jnp.asarray(getattr(getattr(self.cfg, name), which), jnp.float32) for name in self.learned}
-
-    def init_params(self) -> Params:
-        return self._params("init")
-
-    def true_params(self) -> Params:
-        return self._params("true")
-
-    def constrain(self, params: Params) -> Params:
-        """f and k (if learned) into (0, 1/dt_sub]; then D_u, D_v into (0, `diffusivity_bounds(f, k)`]."""
-        out = dict(params)
-        rate_max = self.cfg.substeps / self.cfg.dt  # keeps dt_sub·(f + k) ≤ 2, so the D bounds stay ≥ 0
-        for name in ("feed", "kill"):
-            if name in params:
-                out[name] = jnp.clip(params[name], 1e-8, rate_max).astype(jnp.float32)
-        f = out["feed"] if "feed" in out else self.cfg.feed.true
-        k = out["kill"] if "kill" in out else self.cfg.kill.true
-        bound_u, bound_v = self.diffusivity_bounds(f, k)
-        out["diffusivity_u"] = jnp.clip(params["diffusivity_u"], 1e-8, bound_u).astype(jnp.float32)
-        out["diffusivity_v"] = jnp.clip(params["diffusivity_v"], 1e-8, bound_v).astype(jnp.float32)
-        return out
+    def bounds(self, params):
+        """f and k (if learned) ≤ `rate_bound`; D_u, D_v ≤ the config's `diffusivity_bounds` at the
+        constrained f and k."""
+        rate = self.cfg.rate_bound
+        f, k = (Coefficient.constrain(params[n], rate) if n in params else getattr(self.cfg, n).true
+                for n in ("feed", "kill"))
+        bound_u, bound_v = self.cfg.diffusivity_bounds(f, k)
+        return {"feed": rate, "kill": rate, "diffusivity_u": bound_u, "diffusivity_v": bound_v}
 
     # ---------------------------------------------------------------- dynamics
 
@@ -118,3 +148,6 @@ class GrayScott(PeriodicBox):
             return math.stack([u_new, v_new], channel("c")).native(self.dims + ("c",)).astype(x.dtype)
 
         return iterate(substep, self.cfg.substeps, state)
+
+
+FAMILY = Family("gray_scott", GrayScottConfig, GrayScott)

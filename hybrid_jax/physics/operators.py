@@ -10,10 +10,6 @@ import numpy as np
 from phi import math
 from phi.math import extrapolation
 
-# Imported for its side effect: makes JAX PhiFlow's default backend, so that math.tensor
-# accepts tracers inside jax.jit (it also enables JAX x64 globally; we keep float32 explicitly).
-import phi.jax.flow  # noqa: F401
-
 SPATIAL_NAMES = ("x", "y", "z")
 
 
@@ -33,14 +29,6 @@ def div_k_grad(c: math.Tensor, k: math.Tensor | float, dx: tuple[float, ...], di
             grad = k * grad
         out = out + math.spatial_gradient(grad, h, "backward", padding=extrapolation.PERIODIC, dims=d, stack_dim=None)
     return out
-
-
-def explicit_diffusion_bound(dx: tuple[float, ...], dt: float) -> float:
-    """Largest diffusivity for which forward-Euler ∇·(k∇·) with step `dt` is stable.
-
-    Von Neumann: k·dt·Σ_d 4/dx_d² ≤ 2, i.e. k ≤ 1 / (2·dt·Σ_d 1/dx_d²) = dx²/(2·d·dt) for equal dx.
-    """
-    return 1.0 / (2.0 * dt * sum(1.0 / h**2 for h in dx))
 
 
 def fourier_basis(shape: tuple[int, ...], modes: int) -> np.ndarray:

@@ -27,6 +27,8 @@ Units: lengths in domain units, time in the units of dt, b in length/time² per 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -34,19 +36,63 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, Solve, advect, channel, extrapolation, fluid, spatial
 
-from hybrid_jax.config import SmokeConfig
-from hybrid_jax.physics._grid import PeriodicBox, gaussian_bump, iterate
-from hybrid_jax.physics.base import FieldLayout, Params
-from hybrid_jax.physics.operators import div_k_grad, explicit_diffusion_bound, fourier_basis
+from hybrid_jax.config import nonnegative, option, positive, section
+from hybrid_jax.physics._grid import PeriodicBox, iterate
+from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
+from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
+from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+
+Buoyancy = coefficient("buoyancy", "b", "upward acceleration per unit smoke density: domain units / time unit² "
+                                        "per density unit", true=1.0, init=0.5, bump=True, learnable="shape")
+SmokeViscosity = coefficient("kinematic viscosity", "ν", "domain units² / time unit", true=0.0, init=0.01,
+                             learnable="switch", zero_true=True)
 
 
-class Smoke(PeriodicBox):
+@dataclass(frozen=True)
+class PressureSolve:
+    tolerance: float = positive(1e-5, "absolute and relative residual tolerance of the CG pressure solve "
+                                      "(velocity units / length)")
+    max_iterations: int = positive(500, "iteration limit of the CG pressure solve")
+
+
+@dataclass(frozen=True)
+class BlobsPrior:
+    num_blobs: int = positive(2, "Gaussian smoke blobs per initial state, at random positions")
+    blob_radius: float = option(0.08, "standard deviation of a blob, as a fraction of the smaller domain side",
+                                lambda v: 0 < v < 0.5, "must be in (0, 0.5)")
+    density: float = positive(1.0, "peak density of a blob")
+    velocity_amplitude: float = nonnegative(0.0, "peak speed of a random smooth divergence-free initial velocity "
+                                                 "(0: fluid at rest)")
+    velocity_modes: int = option(2, "highest Fourier wavenumber of the initial stream function",
+                                 lambda v: v >= 1, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class SmokeConfig(PeriodicGridConfig):
+    """Incompressible buoyant smoke in a 2D periodic box, learnable buoyancy (and viscosity)."""
+
+    ndims = (2,)
+
+    name: Literal["smoke"] = option("smoke", "PDE family")
+    dt: float = positive(0.02, "time step of one solver step (time units)")
+    substeps: int = substeps_option(1, "explicit viscosity substeps per step")
+    advection: Literal["maccormack", "semi_lagrangian"] = option(
+        "maccormack", "advection scheme of velocity and smoke: MacCormack (clamped) or semi-Lagrangian")
+    buoyancy: Buoyancy = section(Buoyancy, "learnable buoyancy b")
+    viscosity: SmokeViscosity = section(SmokeViscosity, "viscosity ν (optional, optionally learnable)")
+    pressure: PressureSolve = section(PressureSolve, "pressure projection")
+    initial_state: BlobsPrior = section(BlobsPrior, "random smoke blobs")
+
+    def validate(self):
+        self.viscosity.check("physics.viscosity", self.diffusion_bound())
+
+
+class Smoke(PeriodicBox, LearnedCoefficients):
     """Buoyant incompressible smoke built from a `SmokeConfig` (see the module docstring)."""
 
     def __init__(self, cfg: SmokeConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("vel_x", "vel_y", "smoke"))
-        self.positive_params = ("buoyancy",) + (("viscosity",) if cfg.viscosity.learnable else ())
         self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.velocity_modes)
 
     # ---------------------------------------------------------------- parameters
@@ -54,37 +100,14 @@ class Smoke(PeriodicBox):
     @property
     def viscosity_bound(self) -> float:
         """Stability bound of explicit viscosity per substep: ν ≤ 1/(2·dt_sub·Σ 1/dx_d²)."""
-        return explicit_diffusion_bound(self.dx, self.cfg.dt / self.cfg.substeps)
+        return self.cfg.diffusion_bound()
 
-    def _buoyancy(self, value) -> jax.Array:
-        if self.cfg.buoyancy.learnable == "field":
-            return jnp.full(self.spatial_shape, value, jnp.float32)
-        return jnp.asarray(value, jnp.float32)
+    def coefficients(self):
+        v = self.cfg.viscosity
+        return {"buoyancy": self.cfg.buoyancy, **({"viscosity": v} if v.learned else {})}
 
-    def init_params(self) -> Params:
-        params = {"buoyancy": self._buoyancy(self.cfg.buoyancy.init)}
-        if self.cfg.viscosity.learnable:
-            params["viscosity"] = jnp.asarray(self.cfg.viscosity.init, jnp.float32)
-        return params
-
-    def true_params(self) -> Params:
-        """True b (a field when a bump is configured or b is learned as a field) and, if learned, ν."""
-        b = self.cfg.buoyancy
-        if b.bump == 0.0:
-            params = {"buoyancy": self._buoyancy(b.true)}
-        else:
-            bump = gaussian_bump(self.spatial_shape, self.dx, self.cfg.domain)
-            params = {"buoyancy": jnp.asarray(b.true * (1 + b.bump * bump), jnp.float32)}
-        if self.cfg.viscosity.learnable:
-            params["viscosity"] = jnp.asarray(self.cfg.viscosity.true, jnp.float32)
-        return params
-
-    def constrain(self, params: Params) -> Params:
-        """b > 0; ν (if learned) into (0, stability bound]."""
-        out = {**params, "buoyancy": jnp.maximum(params["buoyancy"], 1e-8).astype(jnp.float32)}
-        if "viscosity" in params:
-            out["viscosity"] = jnp.clip(params["viscosity"], 1e-8, self.viscosity_bound).astype(jnp.float32)
-        return out
+    def bounds(self, params):
+        return {"viscosity": self.viscosity_bound}
 
     # ---------------------------------------------------------------- initial states
 
@@ -167,3 +190,6 @@ def central_divergence(state, dx: tuple[float, float]) -> np.ndarray:
     u, v = state[..., 0], state[..., 1]
     return ((np.roll(u, -1, 0) - np.roll(u, 1, 0)) / (2 * dx[0])
             + (np.roll(v, -1, 1) - np.roll(v, 1, 1)) / (2 * dx[1]))
+
+
+FAMILY = Family("smoke", SmokeConfig, Smoke)

@@ -1,0 +1,67 @@
+"""A lazy name → object registry, extensible by users and by installed packages (private).
+
+An entry is an object, or an import path ``"package.module:attribute"`` that is imported on
+first use. Besides the built-in and the registered entries, a registry reads the package
+entry-point group it is given (``importlib.metadata``), so an installed distribution adds one
+with, in its ``pyproject.toml``::
+
+    [project.entry-points."hybrid_jax.families"]
+    fisher_kpp = "my_package.fisher_kpp:FAMILY"
+
+Nothing is imported until a name is looked up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any, Callable
+
+
+class Registry:
+    """Names of one kind (PDE families, network architectures) and the objects they stand for."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], check: Callable[[str, Any], None]):
+        self.kind, self.group = kind, group
+        self._entries: dict[str, Any] = dict(builtins)  # name -> object, or "module:attribute" not yet imported
+        self._check = check  # (name, object) -> None, raises TypeError/ValueError for a malformed entry
+        self._plugins_read = False
+
+    def register(self, name: str, entry: Any) -> None:
+        """Add (or replace) `name`: an object, or a ``"module:attribute"`` path imported when first used."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{self.kind} name must be an identifier, got {name!r}")
+        if not isinstance(entry, str):
+            self._check(name, entry)
+        self._entries[name] = entry
+
+    def _read_plugins(self) -> None:
+        """Add the installed packages' entry points (once; registered names take precedence)."""
+        if self._plugins_read:
+            return
+        self._plugins_read = True
+        for ep in importlib.metadata.entry_points(group=self.group):
+            self._entries.setdefault(ep.name, ep)
+
+    def names(self) -> tuple[str, ...]:
+        self._read_plugins()
+        return tuple(self._entries)
+
+    def __contains__(self, name) -> bool:
+        return name in self.names()
+
+    def get(self, name: str) -> Any:
+        """The object of `name`, imported on first use; KeyError for an unknown name."""
+        if name not in self:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        entry = self._entries[name]
+        if isinstance(entry, importlib.metadata.EntryPoint):
+            entry = entry.load()
+        elif isinstance(entry, str):
+            module, _, attribute = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attribute)
+        else:
+            return entry
+        self._check(name, entry)
+        self._entries[name] = entry
+        return entry
