@@ -20,9 +20,8 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config value is missing, unknown, of the wrong type or out of range."""
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.files import atomic_write, is_plain_name
 
 
 def _opt(default, doc, check=None, message=""):
@@ -475,9 +474,9 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class Config:
-    experiment_name: str = _opt("experiment", "name of the run directory",
-                                lambda v: bool(v) and "/" not in v, "must be a non-empty name without '/'")
-    seed: int = _opt(0, "seed of every PRNG key and shuffle")
+    experiment_name: str = _opt("experiment", "name of the run directory", is_plain_name,
+                                "must be a plain name (not '.' or '..', no path separator or control character)")
+    seed: int = _opt(0, "seed of every PRNG key and shuffle", lambda v: 0 <= v < 2**32, "must be in [0, 2^32)")
     mode: Literal["synthetic", "physical", "hybrid"] = _opt("hybrid", "which models are trained")
     tasks: tuple[Literal["generate", "train", "evaluate"], ...] = _opt(
         ("generate", "train", "evaluate"), "tasks run in order", lambda v: len(v) > 0, "must not be empty")
@@ -657,7 +656,7 @@ def config_hash(section) -> str:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:

@@ -15,48 +15,21 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
-from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
+from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate
 from hybrid_jax.evaluate import describe_params, evaluate, learned_params, parameter_errors, validation_rollouts
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
+from hybrid_jax.rundir import prepare_run_dir, run_hash  # noqa: F401 (prepare_run_dir: public here too)
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
 
 log = logging.getLogger("hybrid_jax")
-
-
-def run_hash(cfg: Config) -> str:
-    """Hash of what determines a run's results (tasks, evaluation, output and parallel settings
-    excluded: a run may resume on another number of devices)."""
-    d = to_dict(cfg)
-    for key in ("tasks", "evaluation", "output", "parallel"):
-        d.pop(key)
-    return config_hash(d)
-
-
-def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
-    """Create the run directory; refuse to reuse one that holds a run of a different config.
-    In a multi-process run only process 0 writes; the others wait for it."""
-    if not is_primary():
-        return sync("run_dir")
-    h = run_hash(cfg)
-    hash_file = run_dir / "config_hash"
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    elif hash_file.is_file() and hash_file.read_text().strip() != h:
-        raise ConfigError(f"{run_dir}: holds a run of a different config; pass --overwrite to replace it "
-                          f"or --out to choose another directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    hash_file.write_text(h + "\n")
-    sync("run_dir")
 
 
 def load_trajectories(cfg: Config, pde) -> np.ndarray:

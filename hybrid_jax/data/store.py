@@ -21,14 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.config import Config, config_hash, to_dict
+from hybrid_jax.errors import DataError
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.rollout import batched_physics_step, rollout
 
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Trajectory data is missing, corrupt or does not match the config."""
 
 
 def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int) -> jax.Array:

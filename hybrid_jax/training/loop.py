@@ -25,6 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hybrid_jax.config import Config, ConfigError
+from hybrid_jax.errors import TrainingDiverged
+from hybrid_jax.interrupts import check_stop
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
 from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
@@ -37,10 +39,6 @@ from hybrid_jax.training.steps import (TrainState, init_optimizer, init_state, m
 log = logging.getLogger(__name__)
 
 PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
-
-
-class TrainingDiverged(RuntimeError):
-    """Too many consecutive steps had NaN/inf loss, gradients or parameters."""
 
 
 @dataclass
@@ -169,6 +167,7 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         step_losses, oks = [], []
         for idx in tqdm(batches, desc=f"cycle {cycle} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
+            check_stop()  # SIGINT/SIGTERM: stop between steps
             fresh = not fns.full_batch or epoch == 0
             state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
             step_losses.append(m["loss"])
