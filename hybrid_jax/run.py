@@ -90,9 +90,9 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
     states = initial_states(exp)
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     start = 0
-    latest = ckpts.latest()
-    if latest is not None:
-        states, meta = ckpts.restore(latest, states)
+    found = ckpts.restore_intact(states)
+    if found is not None:
+        latest, states, meta = found
         if meta["config_hash"] != run_hash(cfg):
             raise ConfigError(f"{run_dir}: checkpoints belong to a different config; pass --overwrite")
         start = meta["next_cycle"]
@@ -128,10 +128,10 @@ def _short(v) -> str:
 def restore_latest(cfg: Config, exp, run_dir: Path):
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     try:
-        latest = ckpts.latest()
-        if latest is None:
+        found = ckpts.restore_intact(initial_states(exp))
+        if found is None:
             raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        states, _ = ckpts.restore(latest, initial_states(exp))
+        _, states, _ = found
     finally:
         ckpts.close()
     return states
