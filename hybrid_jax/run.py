@@ -24,8 +24,10 @@ from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate
 from hybrid_jax.evaluate import describe_params, evaluate, learned_params, parameter_errors, validation_rollouts
+from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
+from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import prepare_run_dir, run_hash  # noqa: F401 (prepare_run_dir: public here too)
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, trained_models
 
@@ -51,7 +53,7 @@ class MetricsLog:
         self.path = path
         kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle]
         if is_primary():
-            path.write_text("".join(ln + "\n" for ln in kept))
+            atomic_write(path, "".join(ln + "\n" for ln in kept))
 
     def write(self, record: dict) -> None:
         if not is_primary():
@@ -156,7 +158,7 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}
     if is_primary():
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -164,6 +166,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
+    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
     traj = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
@@ -176,7 +179,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon)
         evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
         if is_primary():
-            (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+            atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
     if cfg.output.plots and is_primary():
         t = time.perf_counter()
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting

@@ -95,6 +95,10 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     if not len(train_w) or not len(val_w):
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
+    per_batch = cfg.mode != "physical" or cfg.trainer.physical.batching != "full"
+    if per_batch and cfg.trainer.batch_size > len(train_w):
+        raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {len(train_w)} "
+                          f"training windows of this data")
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
