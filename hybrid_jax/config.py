@@ -657,8 +657,9 @@ def _expanded_size(root) -> int:
 
 def parse_yaml(text: str, where: str) -> Any:
     """Parse one YAML document safely (no tags, bounded aliases, no duplicate keys); errors name `where`."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -671,7 +672,8 @@ def parse_yaml(text: str, where: str) -> Any:
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
