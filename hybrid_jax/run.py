@@ -47,11 +47,12 @@ def load_trajectories(cfg: Config, pde) -> np.ndarray:
 
 
 class MetricsLog:
-    """Append-only ``metrics.jsonl``; on resume, lines of cycles not yet checkpointed are dropped."""
+    """Append-only ``metrics.jsonl``; on resume, lines of cycles not yet checkpointed are dropped
+    (the warm-up's too when no cycle was checkpointed: it runs again)."""
 
     def __init__(self, path: Path, keep_before_cycle: int):
         self.path = path
-        kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle]
+        kept = [json.dumps(r) for r in read_metrics(path) if r["cycle"] < keep_before_cycle] if keep_before_cycle else []
         if is_primary():
             atomic_write(path, "".join(ln + "\n" for ln in kept))
 

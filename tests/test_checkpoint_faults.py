@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_dict
-from test_reliability import _assert_same_run
+from test_reliability import _assert_same_run, _metrics
 
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.errors import DataError
@@ -82,3 +82,17 @@ def test_no_intact_checkpoint_is_refused_clearly(reference, tmp_path):
         (out / "checkpoints" / step / "meta" / "metadata").write_text('{"next_cycle": 9')
     with pytest.raises(DataError, match="no intact checkpoint .*checkpoint 3 is unreadable"):
         run(cfg, out)
+
+
+def test_a_restart_before_the_first_checkpoint_writes_the_warmup_lines_once(tmp_path):
+    cfg = config_from_dict(tiny_dict(tmp_path, tasks=["generate", "train"],
+                                     trainer__hybrid={"cycles": 1, "alpha": 0.5, "warmup_epochs": 2}))
+    prepare_run_dir(cfg, tmp_path / "ref", overwrite=False).release()
+    run(cfg, tmp_path / "ref")
+    out = tmp_path / "run"
+    shutil.copytree(tmp_path / "ref", out)
+    shutil.rmtree(out / "checkpoints")  # as if killed between the warm-up and the first checkpoint
+    run(cfg, out)
+    warmup = [r for r in _metrics(out) if r["cycle"] == -1]
+    assert len(warmup) == 2 + 1  # two epoch lines and one warm-up line, not twice that
+    assert _metrics(out) == _metrics(tmp_path / "ref")
