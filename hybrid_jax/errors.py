@@ -73,8 +73,12 @@ def as_user_error(e: BaseException) -> HybridJaxError | None:
     if isinstance(e, OSError):
         what = _DISK.get(e.errno, e.strerror or type(e).__name__)
         return ResourceError(f"{what}: {e.filename}" if e.filename else f"{what} ({e})")
+    first_line = (str(e).strip().splitlines() or [""])[0][:300]
     if "RESOURCE_EXHAUSTED" in str(e):  # XLA: device out of memory
-        return ResourceError("device out of memory: " + str(e).strip().splitlines()[0][:300])
+        return ResourceError("device out of memory: " + first_line)
+    for text in ("No space left on device", "Read-only file system", "Permission denied"):
+        if text in str(e):  # Orbax/TensorStore report file errors as ValueError with the OS message
+            return ResourceError(f"{text.lower()}: {first_line}")
     return None
 
 

@@ -12,6 +12,7 @@ import fcntl
 import os
 import unicodedata
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from hybrid_jax.errors import RunDirError
 
@@ -22,13 +23,13 @@ def is_plain_name(name: str) -> bool:
             and not any(unicodedata.category(c).startswith("C") for c in name))
 
 
-def atomic_write(path: str | Path, data: str | bytes) -> None:
-    """Write `data` to `path` atomically (temporary file + fsync + os.replace)."""
+def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], None]) -> None:
+    """Write `data` (or what `data(file)` writes) to `path` atomically (temporary file + fsync + os.replace)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            data(f) if callable(data) else f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -125,6 +125,8 @@ def test_yaml_1_1_quirks_and_overrides_anywhere(tmp_path):
     (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9.5GiB"),
      "error: device out of memory: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9.5GiB"),
     (MemoryError(), "error: out of host memory"),
+    (ValueError("DATA_LOSS: Error writing local file \"/r/checkpoints/3/d/x\": No space left on device"),
+     "error: no space left on device: DATA_LOSS: Error writing local file \"/r/checkpoints/3/d/x\""),
 ])
 def test_resource_errors_become_one_line_with_exit_3(tmp_path, capsys, monkeypatch, err, message):
     import hybrid_jax.run
@@ -161,6 +163,8 @@ def test_full_disk_leaves_no_half_written_file(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "open", Full, raising=False)
     with pytest.raises(OSError):
         files.atomic_write(target, "new")
+    with pytest.raises(OSError):
+        files.atomic_write(target, lambda f: np.save(f, np.zeros(3)))
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -89,12 +88,7 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
 def _write_store(folder: Path, traj: np.ndarray, identity: dict, fields: tuple[str, ...]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)
-    tmp = folder / "trajectories.npy.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, traj)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / "trajectories.npy")
+    atomic_write(folder / "trajectories.npy", lambda f: np.save(f, traj))
     meta = {"identity": identity, "sha256": _sha256(folder / "trajectories.npy"), "fields": list(fields),
             "shape": list(traj.shape), "dtype": str(traj.dtype)}
     atomic_write(folder / "meta.json", json.dumps(meta, indent=1))
