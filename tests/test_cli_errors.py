@@ -196,3 +196,16 @@ def test_signal_stops_at_a_step_boundary_and_resume_is_exact(tmp_path, sig):
     assert r.returncode == 0, r.stderr
     _assert_same_run(ref, out)
     assert json.loads((out / "summary.json").read_text())["cycles_done"] == 4
+
+
+def test_batch_size_counts_generated_windows_only_when_every_epoch_mixes_them(tiny_config):
+    from hybrid_jax.errors import ConfigError
+    from hybrid_jax.physics import build_pde
+    from hybrid_jax.training.loop import build_experiment
+
+    cfg = tiny_config(data__window_stride=1000)  # 3 real windows + 2 generated, batch 4
+    traj = np.zeros((4, 6, 16, 1), np.float32)
+    assert build_experiment(cfg, build_pde(cfg.physics), traj).num_generated == 2
+    cfg = tiny_config(data__window_stride=1000, trainer__hybrid={"warmup_epochs": 1})  # warm-up: real only
+    with pytest.raises(ConfigError, match="trainer.batch_size: 4 is larger than the 3 training windows of"):
+        build_experiment(cfg, build_pde(cfg.physics), traj)

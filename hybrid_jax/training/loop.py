@@ -95,13 +95,15 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     if not len(train_w) or not len(val_w):
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
-    per_batch = cfg.mode != "physical" or cfg.trainer.physical.batching != "full"
-    if per_batch and cfg.trainer.batch_size > len(train_w):
-        raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {len(train_w)} "
-                          f"training windows of this data")
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
+    real_only_epochs = (cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or h.alpha == 0
+                        or (h.schedule.kind == "linear" and h.schedule.final == 0))
+    windows = len(train_w) + (0 if real_only_epochs else n_gen)
+    if (cfg.mode != "physical" or cfg.trainer.physical.batching != "full") and cfg.trainer.batch_size > windows:
+        raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {windows} training "
+                          f"windows{'' if real_only_epochs else ' (real and generated)'} of this data")
     mesh = make_mesh(cfg.parallel)
     n_dev = mesh.devices.size
     if cfg.trainer.batch_size % n_dev:
