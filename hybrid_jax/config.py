@@ -713,7 +713,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: must be a mapping of config sections (key: value) at the top level, "
-                              f"got a {type(data).__name__}")
+                              f"got a value of type {type(data).__name__}")
     return config_from_dict(apply_overrides(data, list(overrides)))
 
 
