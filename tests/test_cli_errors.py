@@ -158,11 +158,12 @@ def test_full_disk_leaves_no_half_written_file(tmp_path, monkeypatch):
             return False
 
         def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+            raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files, "open", Full, raising=False)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as e:
         files.atomic_write(target, "new")
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)  # the error names the file
     with pytest.raises(OSError):
         files.atomic_write(target, lambda f: np.save(f, np.zeros(3)))
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
