@@ -74,14 +74,15 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
     dotted `overrides`) in `run_dir` (default ``<output.dir>/<experiment_name>``), as the CLI does."""
     from hybrid_jax.backend import setup
     from hybrid_jax.parallel import initialize
-    from hybrid_jax.run import prepare_run_dir, run as run_tasks
+    from hybrid_jax.run import run as run_tasks
+    from hybrid_jax.rundir import prepare_run_dir
 
     cfg = _as_config(config, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output.dir) / cfg.experiment_name
     initialize(cfg.parallel)
     setup()
-    prepare_run_dir(cfg, run_dir, overwrite)
-    summary = run_tasks(cfg, run_dir)
+    with prepare_run_dir(cfg, run_dir, overwrite):  # the run directory stays locked while the run writes it
+        summary = run_tasks(cfg, run_dir)
     learned = {}
     if (run_dir / "checkpoints").is_dir() and any(p.name.isdigit() for p in (run_dir / "checkpoints").iterdir()):
         learned = {k: np.asarray(v) for k, v in load_run(run_dir).params.items()}

@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from hybrid_jax.backend import setup
-from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
-from hybrid_jax.data.store import DataError
-from hybrid_jax.training.loop import TrainingDiverged
+from hybrid_jax.errors import parse_cli, run_cli
+from hybrid_jax.files import atomic_write
+from hybrid_jax.logs import log_to_file, setup_logging
 
 MODES = ("physical", "synthetic", "hybrid")
 
@@ -97,16 +98,18 @@ def markdown(rows: list[dict], checks: dict, title: str) -> str:
 
 def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
     """Run the baselines into `out/<mode>/` and write the comparison table; return its JSON."""
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run  # imports JAX/PhiFlow
+    from hybrid_jax.rundir import claim_dir, prepare_run_dir
 
     setup()
     if "evaluate" not in cfg.tasks or "train" not in cfg.tasks:
         raise ConfigError("tasks: compare needs the train and evaluate tasks")
+    claim_dir(out, overwrite)
     runs = {}
     for mode in modes:
         mcfg = mode_config(cfg, mode)
         run_dir = out / mode
-        prepare_run_dir(mcfg, run_dir, overwrite)
+        lock = prepare_run_dir(mcfg, run_dir, overwrite)
         handler = log_to_file(run_dir / "train.log")
         t = time.perf_counter()
         try:
@@ -114,6 +117,8 @@ def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
         finally:
             logging.getLogger().removeHandler(handler)
             handler.close()
+            if lock is not None:
+                lock.release()
         logging.getLogger("hybrid_jax").info("compare: %s done in %.1f s", mode, time.perf_counter() - t)
         runs[mode] = {"config": mcfg, "summary": summary,
                       "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
@@ -121,34 +126,33 @@ def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
     checks = claims(rows)
     result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
               "rows": rows, "claims": checks}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(result, indent=1))
-    (out / "comparison.md").write_text(markdown(rows, checks, f"{cfg.experiment_name}: baselines"))
+    atomic_write(out / "comparison.json", json.dumps(result, indent=1))
+    atomic_write(out / "comparison.md", markdown(rows, checks, f"{cfg.experiment_name}: baselines"))
     return result
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    again = shlex.join(["python", "-m", "hybrid_jax.compare", *argv])
+    return run_cli(lambda: _main(argv), lambda: f"finished runs are kept and an interrupted one resumes from its "
+                                                f"last checkpoint (its unfinished cycle restarts) with: {again}")
+
+
+def _main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m hybrid_jax.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="YAML config (its mode is replaced per baseline)")
     p.add_argument("--out", help="output directory (default: <output.dir>/<experiment_name>-compare)")
     p.add_argument("--overwrite", action="store_true", help="replace existing run directories")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of physical,synthetic,hybrid")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides applied to every run")
-    args = p.parse_args(argv)
+    args = parse_cli(p, argv)
     setup_logging()
-    try:
-        cfg = load_config(args.config, args.overrides)
-        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-        if not modes or any(m not in MODES for m in modes):
-            raise ConfigError(f"--modes: must be a comma-separated subset of {','.join(MODES)}, got {args.modes!r}")
-        out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
-        result = compare(cfg, out, args.overwrite, modes)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    cfg = load_config(args.config, args.overrides)
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not modes or any(m not in MODES for m in modes):
+        raise ConfigError(f"--modes: must be a comma-separated subset of {','.join(MODES)}, got {args.modes!r}")
+    out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
+    result = compare(cfg, out, args.overwrite, modes)
     print((out / "comparison.md").read_text())
     print(f"tables in {out}/comparison.md and comparison.json")
     return 0 if result else 1

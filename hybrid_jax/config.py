@@ -8,12 +8,15 @@ Bad input raises :class:`ConfigError` naming the dotted key, e.g.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import hashlib
 import importlib
 import importlib.util
 import json
+import math
+import re
 import sys
 import types
 import typing
@@ -23,12 +26,10 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.files import atomic_write, is_plain_name
 from hybrid_jax.networks import architectures
 from hybrid_jax.physics import families
-
-
-class ConfigError(ValueError):
-    """A config value is missing, unknown, of the wrong type or out of range."""
 
 
 def option(default, doc, check=None, message=""):
@@ -225,9 +226,9 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class Config:
-    experiment_name: str = _opt("experiment", "name of the run directory",
-                                lambda v: bool(v) and "/" not in v, "must be a non-empty name without '/'")
-    seed: int = _opt(0, "seed of every PRNG key and shuffle")
+    experiment_name: str = _opt("experiment", "name of the run directory", is_plain_name,
+                                "must be a plain name (not '.' or '..', no path separator or control character)")
+    seed: int = _opt(0, "seed of every PRNG key and shuffle", lambda v: 0 <= v < 2**32, "must be in [0, 2^32)")
     mode: Literal["synthetic", "physical", "hybrid"] = _opt("hybrid", "which models are trained")
     plugins: tuple[str, ...] = _opt(
         (), "modules (dotted names) or .py files (paths relative to the working directory) imported before the "
@@ -282,6 +283,8 @@ def _coerce(tp, value, key: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -354,21 +357,88 @@ def _check_consistency(cfg: Config) -> None:
                                   f"{factor} for the UNet, got {n}")
 
 
+MAX_YAML_NODES = 100_000  # a config expands to far fewer nodes; more is an alias bomb ("billion laughs")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys and reads `1e-3` (no dot) as a float, as YAML 1.2 does."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise ConfigError(f"duplicate key {key_node.value!r} (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                    list("-+0123456789"))
+
+
+def _expanded_size(root) -> int:
+    """Nodes of a composed YAML document once its aliases are expanded; refuses cycles and MAX_YAML_NODES."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node) -> int:
+        if id(node) in memo:
+            return memo[id(node)]
+        if id(node) in active:
+            raise ConfigError(f"circular alias (line {node.start_mark.line + 1})")
+        active.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
+        total = 1 + sum(size(c) for c in children)
+        active.discard(id(node))
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"expands to more than {MAX_YAML_NODES} values through aliases; refused")
+        memo[id(node)] = total
+        return total
+
+    return size(root)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse one YAML document safely (no tags, bounded aliases, no duplicate keys); errors name `where`."""
+    loader = None
+    try:
+        loader = _StrictLoader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({' '.join(str(e).split())})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Set dotted `key=value` overrides (values parsed as YAML) in a nested dict copy."""
-    data = json.loads(json.dumps(data))
+    data = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"{item}: an override must look like dotted.key=value")
+            raise ConfigError(f"{' '.join(item.split())}: an override must look like dotted.key=value")
         key, raw = item.split("=", 1)
         node = data
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"{' '.join(key.split())!r}: an override key must be dotted names, e.g. trainer.hybrid.alpha")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"{key}: '{part}' is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = parse_yaml(raw, f"override {key}")
     return data
 
 
@@ -379,10 +449,17 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
+        raw = path.read_bytes()
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+        data = parse_yaml(text, str(path))
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must be a mapping of config sections (key: value) at the top level, "
+                              f"got a value of type {type(data).__name__}")
     return config_from_dict(apply_overrides(data, list(overrides)))
 
 
@@ -432,7 +509,7 @@ def config_hash(section) -> str:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def reference(cls=None, prefix: str = "") -> list[tuple[str, str, str, str]]:

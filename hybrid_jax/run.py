@@ -16,51 +16,26 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
-from hybrid_jax.config import Config, ConfigError, config_hash, save_config, to_dict
+from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate
 from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
+from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync
 from hybrid_jax.physics import build_pde
+from hybrid_jax.preflight import preflight
+from hybrid_jax.rundir import run_hash
 from hybrid_jax.tracking import Tracker
 from hybrid_jax.training.experiment import trained_models
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult
 
 log = logging.getLogger("hybrid_jax")
-
-
-def run_hash(cfg: Config) -> str:
-    """Hash of what determines a run's results (tasks, evaluation, output and parallel settings
-    excluded: a run may resume on another number of devices)."""
-    d = to_dict(cfg)
-    for key in ("tasks", "evaluation", "output", "parallel"):
-        d.pop(key)
-    return config_hash(d)
-
-
-def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> None:
-    """Create the run directory; refuse to reuse one that holds a run of a different config.
-    In a multi-process run only process 0 writes; the others wait for it."""
-    if not is_primary():
-        return sync("run_dir")
-    h = run_hash(cfg)
-    hash_file = run_dir / "config_hash"
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    elif hash_file.is_file() and hash_file.read_text().strip() != h:
-        raise ConfigError(f"{run_dir}: holds a run of a different config; pass --overwrite to replace it "
-                          f"or --out to choose another directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    hash_file.write_text(h + "\n")
-    sync("run_dir")
 
 
 def load_trajectories(cfg: Config, pde) -> np.ndarray:
@@ -83,7 +58,7 @@ class MetricsLog:
         self.path = path
         kept = [json.dumps(r) for r in read_metrics(path) if keep_before_cycle > 0 and r["cycle"] < keep_before_cycle]
         if is_primary():
-            path.write_text("".join(ln + "\n" for ln in kept))
+            atomic_write(path, "".join(ln + "\n" for ln in kept))
 
     def write(self, record: dict) -> None:
         if not is_primary():
@@ -108,9 +83,9 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
     states = initial_states(exp)
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     start = 0
-    latest = ckpts.latest()
-    if latest is not None:
-        states, meta = ckpts.restore(latest, states)
+    found = ckpts.restore_intact(states)
+    if found is not None:
+        latest, states, meta = found
         if meta["config_hash"] != run_hash(cfg):
             raise ConfigError(f"{run_dir}: checkpoints belong to a different config; pass --overwrite")
         start = meta["next_cycle"]
@@ -151,10 +126,10 @@ def _short(v) -> str:
 def restore_latest(cfg: Config, exp, run_dir: Path):
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     try:
-        latest = ckpts.latest()
-        if latest is None:
+        found = ckpts.restore_intact(initial_states(exp))
+        if found is None:
             raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        states, _ = ckpts.restore(latest, initial_states(exp))
+        _, states, _ = found
     finally:
         ckpts.close()
     return states
@@ -178,7 +153,7 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}
     if is_primary():
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -186,6 +161,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
+    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
     traj = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
@@ -198,7 +174,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon)
         evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
         if is_primary():
-            (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+            atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
     if cfg.output.plots and is_primary():
         t = time.perf_counter()
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting

@@ -101,7 +101,7 @@ def grid_points(base: dict, fixed: list[str], swept: dict[str, list[str]], seeds
 
 def finished(point: Point, run_dir: Path) -> bool:
     """Whether `run_dir` holds a finished run (a summary.json) of this point's config."""
-    from hybrid_jax.run import run_hash
+    from hybrid_jax.rundir import run_hash
 
     hash_file = run_dir / "config_hash"
     return ((run_dir / "summary.json").is_file() and hash_file.is_file()

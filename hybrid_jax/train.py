@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
 from hybrid_jax.backend import setup
-from hybrid_jax.logs import log_to_file, setup_logging
 from hybrid_jax.config import ConfigError, load_config
-from hybrid_jax.data.store import DataError
-from hybrid_jax.training.loop import TrainingDiverged
+from hybrid_jax.errors import parse_cli, run_cli
+from hybrid_jax.logs import log_to_file, setup_logging
 
 
 def parse_args(argv):
@@ -22,33 +22,34 @@ def parse_args(argv):
     p.add_argument("--resume", action="store_true",
                    help="require a checkpoint to continue from (without it a run resumes when it finds one)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. trainer.hybrid.alpha=0.3")
-    return p.parse_args(argv)
+    return parse_cli(p, argv)
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    resume = shlex.join(["python", "-m", "hybrid_jax.train", *argv, *([] if "--resume" in argv else ["--resume"])])
+    return run_cli(lambda: _main(argv), lambda: f"checkpoints are saved; the unfinished cycle restarts from its "
+                                                f"beginning on resume: {resume}")
+
+
+def _main(argv) -> int:
     args = parse_args(argv)
     setup_logging()
-    try:
-        cfg = load_config(args.config, args.overrides)
-        run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
-        from hybrid_jax.parallel import initialize, is_primary
+    cfg = load_config(args.config, args.overrides)
+    run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
+    from hybrid_jax.parallel import initialize, is_primary
 
-        initialize(cfg.parallel)  # before anything starts XLA
-        setup()
-        from hybrid_jax.run import prepare_run_dir, run  # imports JAX/PhiFlow: after the config is valid
+    initialize(cfg.parallel)  # before anything starts XLA
+    setup()
+    from hybrid_jax.run import run  # imports JAX/PhiFlow: after the config is valid
+    from hybrid_jax.rundir import prepare_run_dir
 
-        prepare_run_dir(cfg, run_dir, args.overwrite)
-        if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
-            raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
-        if is_primary():
-            log_to_file(run_dir / "train.log")
-        summary = run(cfg, run_dir)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    lock = prepare_run_dir(cfg, run_dir, args.overwrite)  # noqa: F841 (held until the run ends)
+    if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
+        raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
+    if is_primary():
+        log_to_file(run_dir / "train.log")
+    summary = run(cfg, run_dir)
     if summary:
         print(_final_report(summary, run_dir))
     return 0

@@ -47,7 +47,8 @@ class _Killed(BaseException):
 
 
 def test_resume_after_a_kill_between_warmup_and_first_checkpoint_writes_the_warmup_once(tmp_path, monkeypatch):
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
 
     cfg = config_from_dict(tiny_dict(tmp_path, tasks=["generate", "train"],
                                      trainer__hybrid={"cycles": 1, "alpha": 0.5, "warmup_epochs": 1}))
@@ -73,7 +74,8 @@ def test_resume_after_a_kill_between_warmup_and_first_checkpoint_writes_the_warm
 
 
 def test_a_synthetic_only_run_reports_no_learned_physical_parameters(tmp_path):
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
     from hybrid_jax.train import _final_report
 
     cfg = config_from_dict(tiny_dict(tmp_path, mode="synthetic", trainer__hybrid={"cycles": 1}))

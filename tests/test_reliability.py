@@ -103,7 +103,8 @@ def test_run_killed_at_random_points_resumes_bitwise_identical(tmp_path, kills):
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
     from hybrid_jax.config import config_from_dict
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
 
     cfg = config_from_dict(tiny_dict(tmp_path, tasks=["generate", "train"]))
     for name in ("a", "b"):

@@ -15,7 +15,8 @@ from hybrid_jax.tracking import Tracker, field_image, record_step, rollout_image
 
 
 def _train(cfg, run_dir):
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
 
     prepare_run_dir(cfg, run_dir, overwrite=False)
     return run(cfg, run_dir)

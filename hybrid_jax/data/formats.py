@@ -9,18 +9,21 @@ of the data must be one physics step.
 
 from __future__ import annotations
 
+import math
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.data.store import DataError
+from hybrid_jax.errors import DataError, ResourceError
 
 FORMATS = ("npz", "hdf5", "scene", "npy")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
 _AXES = "xyz"
 _REL_TOL = 1e-3  # coordinates vs config
+MAX_ZIP_RATIO = 1000  # deflate reaches ~1000x only on near-constant data: a larger ratio is a zip bomb
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
@@ -47,17 +50,65 @@ def all_finite(traj: np.ndarray) -> bool:
     return all(np.isfinite(traj[i]).all() for i in range(traj.shape[0]))
 
 
+def check_layout(path: Path, shape: tuple[int, ...], dtype, pde) -> None:
+    """Refuse trajectories that are not float32 ``[N, T, *spatial, C]`` for `pde`."""
+    spatial, channels = tuple(pde.spatial_shape), len(pde.layout.names)
+    if len(shape) != 2 + len(spatial) + 1 or tuple(shape[2:]) != spatial + (channels,):
+        raise DataError(f"{path}: trajectories must have shape [N, T, {', '.join(map(str, spatial))}, "
+                        f"{channels}] for this config, got {list(shape)}")
+    if dtype != np.float32:
+        raise DataError(f"{path}: trajectories must be float32, got {dtype}")
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array of an `.npz`, read from its headers without decompressing the data.
+
+    Refuses object arrays (pickles), headers whose declared size differs from the stored size,
+    compression ratios beyond MAX_ZIP_RATIO and arrays larger than the available host memory.
+    """
+    from hybrid_jax.preflight import host_memory_available, size_text
+
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
+                raise DataError(f"{path}: {info.filename} would expand {info.file_size / max(info.compress_size, 1):.0f}x "
+                                f"to {size_text(info.file_size)} (a zip bomb?); refusing to decompress it")
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in read:
+                    raise DataError(f"{path}: {info.filename}: unsupported .npy format version {version}")
+                shape, _, dtype = read[version](f)
+                if dtype.hasobject:
+                    raise DataError(f"{path}: {info.filename} holds Python objects (a pickle); refused")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if info.file_size - f.tell() != nbytes:
+                    raise DataError(f"{path}: {info.filename}: its header declares shape {list(shape)} "
+                                    f"({size_text(nbytes)}) but it stores {size_text(info.file_size - f.tell())}")
+            if nbytes > host_memory_available():
+                raise ResourceError(f"{path}: {info.filename} needs {size_text(nbytes)} of host memory, "
+                                    f"{size_text(host_memory_available())} available")
+            out[name] = (tuple(shape), dtype)
+    return out
+
+
+
 def read_npz(path: Path, pde) -> tuple[np.ndarray, list[str]]:
-    """Our `.npz`: arrays `trajectories` [N, T, *spatial, C] float32 and `fields` (channel names)."""
+    """Our `.npz`: arrays `trajectories` [N, T, *spatial, C] float32 and `fields` (channel names).
+    Names, shape and dtype are checked from the file's headers before any array is decompressed."""
     try:
+        headers = npz_headers(path)
+        if "trajectories" not in headers or "fields" not in headers:
+            raise DataError(f"{path}: must hold arrays 'trajectories' and 'fields', has {sorted(headers)}")
+        check_layout(path, *headers["trajectories"], pde)
         with np.load(path, allow_pickle=False) as npz:
-            if "trajectories" not in npz or "fields" not in npz:
-                raise DataError(f"{path}: must hold arrays 'trajectories' and 'fields', has {sorted(npz.files)}")
             return npz["trajectories"], [str(f) for f in npz["fields"]]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         if isinstance(e, DataError):
             raise
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+        raise DataError(f"{path}: not a readable .npz file ({' '.join(str(e).split())[:200]})") from None
 
 
 def read_npy(path: Path, pde) -> tuple[np.ndarray, None]:

@@ -4,7 +4,11 @@ A generated store is a folder ``<store_dir>/<family>-<hash>/`` holding ``traject
 ``[N, T, *spatial, C]`` float32 and ``meta.json`` (written last, so a store without it is
 incomplete). The hash covers everything that determines the data (physics section, N, T,
 seed): a changed config gets a new store; a store whose metadata or file does not match is
-regenerated.
+regenerated. Generation holds an exclusive lock on the store folder; trajectories with NaN/inf or
+values that grow far beyond their initial states (an unstable scheme) are refused, not stored.
+
+User files (`load_files`) are checked from their zip directory and `.npy` headers (names, shape,
+dtype, declared versus stored size, compression ratio, memory) before anything is decompressed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import jax
@@ -20,14 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.config import Config, config_hash, to_dict
+from hybrid_jax.errors import DataError
+from hybrid_jax.files import FileLock, atomic_write
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.rollout import batched_physics_step, rollout
 
 log = logging.getLogger(__name__)
 
-
-class DataError(ValueError):
-    """Trajectory data is missing, corrupt or does not match the config."""
+GROWTH_LIMIT = 1e3  # refuse generated data whose max |value| exceeds this multiple of the initial states'
 
 
 def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int) -> jax.Array:
@@ -69,11 +72,11 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
         return None
     try:
         meta = json.loads(meta_file.read_text())
-        if meta.get("identity") != identity or meta.get("sha256") != _sha256(traj_file):
+        if not isinstance(meta, dict) or meta.get("identity") != identity or meta.get("sha256") != _sha256(traj_file):
             log.warning("data store %s does not match its metadata or the config; regenerating", folder)
             return None
         return np.load(traj_file)
-    except (ValueError, OSError) as e:
+    except (ValueError, UnicodeDecodeError) as e:
         log.warning("data store %s is unreadable (%s); regenerating", folder, e)
         return None
 
@@ -81,50 +84,53 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
 def _write_store(folder: Path, traj: np.ndarray, identity: dict, fields: tuple[str, ...]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)
-    tmp = folder / "trajectories.npy.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, traj)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / "trajectories.npy")
+    atomic_write(folder / "trajectories.npy", lambda f: np.save(f, traj))
     meta = {"identity": identity, "sha256": _sha256(folder / "trajectories.npy"), "fields": list(fields),
             "shape": list(traj.shape), "dtype": str(traj.dtype)}
-    tmp_meta = folder / "meta.json.tmp"
-    tmp_meta.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp_meta, folder / "meta.json")
+    atomic_write(folder / "meta.json", json.dumps(meta, indent=1))
+
+
+def check_generated(traj: np.ndarray) -> None:
+    """Refuse generated trajectories ``[N, T, ...]`` with NaN/inf or exploding values (see GROWTH_LIMIT)."""
+    if not np.all(np.isfinite(traj)):
+        raise DataError("generated trajectories contain NaN/inf: the true parameters or dt are unstable; not stored")
+    start, peak = float(np.abs(traj[:, 0]).max()), float(np.abs(traj).max())
+    if peak > GROWTH_LIMIT * max(start, 1e-6):
+        raise DataError(f"generated trajectories grow to max |value| {peak:.3g} from {start:.3g} at the initial "
+                        f"states: the true parameters or dt are unstable (an explicit scheme beyond its "
+                        f"stability bound?); not stored")
 
 
 def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
     """Trajectories of the config's generated store, simulated and stored if absent or stale."""
     folder, identity = store_path(cfg), _data_identity(cfg)
     traj = _read_store(folder, identity)
-    if traj is None:
-        log.info("generating %d trajectories of %d frames into %s", cfg.data.num_trajectories,
-                 cfg.data.num_frames, folder)
-        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
-        traj = np.asarray(generate_trajectories(pde, pde.true_params(), key, cfg.data.num_trajectories,
-                                                cfg.data.num_frames))
-        if not np.all(np.isfinite(traj)):
-            raise DataError("generated trajectories contain NaN/inf: the true parameters or dt are unstable")
-        _write_store(folder, traj, identity, pde.layout.names)
+    if traj is not None:
+        return traj, folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".lock", f"data store {folder}"):
+        traj = _read_store(folder, identity)  # another run may have written it meanwhile
+        if traj is None:
+            log.info("generating %d trajectories of %d frames into %s", cfg.data.num_trajectories,
+                     cfg.data.num_frames, folder)
+            key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
+            traj = np.asarray(generate_trajectories(pde, pde.true_params(), key, cfg.data.num_trajectories,
+                                                    cfg.data.num_frames))
+            check_generated(traj)
+            _write_store(folder, traj, identity, pde.layout.names)
     return traj, folder
 
 
 def load_files(path: str | Path, pde: PDE, horizon: int, fmt: str = "auto") -> np.ndarray:
     """Validate and load user trajectories in `fmt` (data.format: auto, npz, hdf5, scene, npy; see
     data.formats and the README's Data formats). A `.npy` stays memory-mapped."""
-    from hybrid_jax.data.formats import all_finite, read_trajectories
+    from hybrid_jax.data.formats import all_finite, check_layout, read_trajectories
 
     path = Path(path)
     traj, fields = read_trajectories(path, fmt, pde)
-    expected = (pde.spatial_shape, pde.layout.names)
-    if traj.ndim != 2 + len(pde.spatial_shape) + 1 or tuple(traj.shape[2:]) != expected[0] + (len(expected[1]),):
-        raise DataError(f"{path}: trajectories must have shape [N, T, {', '.join(map(str, expected[0]))}, "
-                        f"{len(expected[1])}] for this config, got {list(traj.shape)}")
-    if fields is not None and tuple(fields) != expected[1]:
-        raise DataError(f"{path}: fields must be {list(expected[1])} (in this order), got {fields}")
-    if traj.dtype != np.float32:
-        raise DataError(f"{path}: trajectories must be float32, got {traj.dtype}")
+    check_layout(path, traj.shape, traj.dtype, pde)
+    if fields is not None and tuple(fields) != pde.layout.names:
+        raise DataError(f"{path}: fields must be {list(pde.layout.names)} (in this order), got {fields}")
     if traj.shape[0] < 2 or traj.shape[1] < horizon + 1:
         raise DataError(f"{path}: need >= 2 trajectories of >= {horizon + 1} frames (data.rollout_steps + 1), "
                         f"got {traj.shape[0]} of {traj.shape[1]}")

@@ -24,6 +24,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hybrid_jax.config import Config, ConfigError
+from hybrid_jax.errors import TrainingDiverged
+from hybrid_jax.interrupts import check_stop
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
 from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
@@ -42,8 +44,6 @@ log = logging.getLogger(__name__)
 PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 
-class TrainingDiverged(RuntimeError):
-    """Too many consecutive steps had NaN/inf loss, gradients or parameters."""
 
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
@@ -63,6 +63,12 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
+    real_only_epochs = (cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or h.alpha == 0
+                        or (h.schedule.kind == "linear" and h.schedule.final == 0))
+    windows = len(train_w) + (0 if real_only_epochs else n_gen)
+    if (cfg.mode != "physical" or cfg.trainer.physical.batching != "full") and cfg.trainer.batch_size > windows:
+        raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {windows} training "
+                          f"windows{'' if real_only_epochs else ' (real and generated)'} of this data")
     mesh = make_mesh(cfg.parallel)
     n_dev = mesh.devices.size
     if cfg.trainer.batch_size % n_dev:
@@ -157,6 +163,7 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         step_losses, oks = [], []
         for idx in tqdm(batches, desc=f"{_where(cycle)} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
+            check_stop()  # SIGINT/SIGTERM: stop between steps
             fresh = not fns.full_batch or epoch == 0
             state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
             step_losses.append(m["loss"])
