@@ -109,16 +109,14 @@ def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
     for mode in modes:
         mcfg = mode_config(cfg, mode)
         run_dir = out / mode
-        lock = prepare_run_dir(mcfg, run_dir, overwrite)
-        handler = log_to_file(run_dir / "train.log")
         t = time.perf_counter()
-        try:
-            summary = run(mcfg, run_dir)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
-            if lock is not None:
-                lock.release()
+        with prepare_run_dir(mcfg, run_dir, overwrite):
+            handler = log_to_file(run_dir / "train.log")
+            try:
+                summary = run(mcfg, run_dir)
+            finally:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
         logging.getLogger("hybrid_jax").info("compare: %s done in %.1f s", mode, time.perf_counter() - t)
         runs[mode] = {"config": mcfg, "summary": summary,
                       "evaluation": json.loads((run_dir / "evaluation.json").read_text())}

@@ -9,6 +9,8 @@ the holder's pid.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import shutil
 from pathlib import Path
@@ -51,18 +53,18 @@ def claim_dir(folder: Path, overwrite: bool = False) -> None:
         atomic_write(folder / MARKER, json.dumps({"library": "hybrid_jax"}) + "\n")
 
 
-def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> FileLock | None:
+def prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> FileLock | contextlib.nullcontext:
     """Create or reuse the run directory and lock it; return the lock (keep it while the run writes).
 
     Refuses a directory that is not ours, one locked by another process, and (without `overwrite`)
     one holding a run of a different config. In a multi-process run only process 0 writes; the
-    others wait for it and get None.
+    others wait for it and get a lock that holds nothing.
     """
     from hybrid_jax.parallel import is_primary, sync  # imports JAX
 
     if not is_primary():
         sync("run_dir")
-        return None
+        return contextlib.nullcontext()
     run_dir = Path(run_dir)
     _check_writable_here(run_dir, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)

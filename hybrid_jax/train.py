@@ -44,12 +44,12 @@ def _main(argv) -> int:
     from hybrid_jax.run import run  # imports JAX/PhiFlow: after the config is valid
     from hybrid_jax.rundir import prepare_run_dir
 
-    lock = prepare_run_dir(cfg, run_dir, args.overwrite)  # noqa: F841 (held until the run ends)
-    if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
-        raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
-    if is_primary():
-        log_to_file(run_dir / "train.log")
-    summary = run(cfg, run_dir)
+    with prepare_run_dir(cfg, run_dir, args.overwrite):  # locked until the run ends
+        if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
+            raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
+        if is_primary():
+            log_to_file(run_dir / "train.log")
+        summary = run(cfg, run_dir)
     if summary:
         print(_final_report(summary, run_dir))
     return 0
