@@ -420,12 +420,14 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class LRScheduleConfig:
-    """Learning rate of optimiser update n (n = 0, 1, … counted over the whole run, warm-up epochs included;
-    a rejected NaN/inf step is not counted), with s = n - warmup_steps after the warm-up."""
+    """Learning rate of Adam's update n; n is optax's update count in the optimiser state (saved with every
+    checkpoint, so a resumed run goes on with the same rates); a rejected NaN/inf step is not counted."""
 
     kind: Literal["constant", "cosine", "step", "exponential"] = _opt(
-        "constant", "constant: lr; cosine: lr·(f + (1-f)·(1+cos(π·min(s, decay_steps)/decay_steps))/2); step: "
-                    "lr·factor^(number of boundaries <= s); exponential: lr·decay_rate^(s/decay_steps)")
+        "constant", "rate of update n (n counts the model's accepted updates over the whole run, warm-up epochs "
+                    "included; s = n - warmup_steps) — constant: lr; cosine: lr·(f + (1-f)·(1+cos(π·min(s, "
+                    "decay_steps)/decay_steps))/2); step: lr·factor^(number of boundaries <= s); exponential: "
+                    "lr·decay_rate^(s/decay_steps)")
     warmup_steps: int = _nonneg(0, "linear warm-up: update n < warmup_steps uses lr·(n+1)/warmup_steps")
     decay_steps: int = _pos(1000, "cosine: updates from the peak to the final rate; exponential: updates per "
                                   "factor decay_rate")
