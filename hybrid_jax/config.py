@@ -113,26 +113,75 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    architecture: str = _opt("unet", "Flax NNX architecture: unet, convnet or a registered one "
-                                    "(hybrid_jax.register_network)")
+    architecture: str = _opt("unet", "Flax NNX architecture: unet (levels, filters or widths), convnet (layers, "
+                                    "filters), resnet (blocks, filters) or a registered one (hybrid_jax.register_network)")
     levels: int = _pos(2, "UNet: resolution levels (each halves the grid; the resolution must divide by 2^(levels-1))")
-    filters: int = _pos(16, "channels of the first level (doubled per level) / of every ConvNet layer")
+    filters: int = _pos(16, "channels of the first UNet level (doubled per level, unless `widths` is given) / of "
+                            "every ConvNet layer / of every ResNet block")
+    widths: tuple[int, ...] = _opt((), "UNet: channels of each level, one entry per level (e.g. [32, 32] keeps one "
+                                       "width at every level); empty: filters·2^level",
+                                   lambda v: all(w >= 1 for w in v), "must be >= 1 in every entry")
     layers: int = _pos(3, "ConvNet: number of hidden convolutions")
+    blocks: int = _pos(2, "ResNet: residual blocks (two convolutions each) at full resolution")
     kernel_size: int = _opt(3, "convolution kernel size", lambda v: v >= 1 and v % 2 == 1, "must be odd and >= 1")
+    norm: Literal["none", "group", "layer"] = _opt(
+        "none", "normalisation before each hidden activation: none, GroupNorm (statistics over space and a "
+                "group of channels, per sample) or LayerNorm (over the channels of each cell)")
+    norm_groups: int = _pos(8, "norm = group: groups of every GroupNorm (must divide every hidden width)")
+    input_noise: float = _nonneg(
+        0.0, "σ of Gaussian noise added in training to the dynamic channels of the state each network step "
+             "starts from (field units; the target stays clean, so the network learns to undo it); drawn from "
+             "a key of (seed, step); off in evaluation and generation")
     prediction: Literal["residual", "next_state"] = _opt(
         "residual", "predict the increment (x + f(x)) or the next state directly")
+
+    def unet_widths(self) -> tuple[int, ...]:
+        """Channels of each UNet level: `widths`, or `filters` doubled per level."""
+        return self.widths or tuple(self.filters * 2**i for i in range(self.levels))
 
     def __post_init__(self):
         if self.architecture not in architectures:
             _coerce(Literal[architectures.names()], self.architecture, "network.architecture")
+        if self.widths and len(self.widths) != self.levels:
+            raise ConfigError(f"network.widths: must have one entry per UNet level (network.levels = {self.levels}), "
+                              f"got {list(self.widths)}")
+        if self.norm == "group":
+            hidden = self.unet_widths() if self.architecture == "unet" else (self.filters,)
+            if any(w % self.norm_groups for w in hidden):
+                raise ConfigError(f"network.norm_groups: must divide every hidden width {list(hidden)}, "
+                                  f"got {self.norm_groups}")
 
 
 # ----------------------------------------------------------------------------- trainers
 
 
 @dataclass(frozen=True)
+class LRScheduleConfig:
+    """Learning rate of Adam's update n; n is optax's update count in the optimiser state (saved with every
+    checkpoint, so a resumed run goes on with the same rates); a rejected NaN/inf step is not counted."""
+
+    kind: Literal["constant", "cosine", "step", "exponential"] = _opt(
+        "constant", "rate of update n (n counts the model's accepted updates over the whole run, warm-up epochs "
+                    "included; s = n - warmup_steps) — constant: lr; cosine: lr·(f + (1-f)·(1+cos(π·min(s, "
+                    "decay_steps)/decay_steps))/2); step: lr·factor^(number of boundaries <= s); exponential: "
+                    "lr·decay_rate^(s/decay_steps)")
+    warmup_steps: int = _nonneg(0, "linear warm-up: update n < warmup_steps uses lr·(n+1)/warmup_steps")
+    decay_steps: int = _pos(1000, "cosine: updates from the peak to the final rate; exponential: updates per "
+                                  "factor decay_rate")
+    final_fraction: float = _opt(0.0, "cosine: final rate f as a fraction of the learning rate",
+                                 lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    decay_rate: float = _pos(0.5, "exponential: factor per decay_steps updates (continuous, not staircase)")
+    boundaries: tuple[int, ...] = _opt((), "step: updates after the warm-up at which the rate is multiplied by "
+                                           "`factor` (increasing)",
+                                       lambda v: all(b > 0 for b in v) and list(v) == sorted(set(v)),
+                                       "must be strictly increasing integers > 0")
+    factor: float = _pos(0.1, "step: factor applied at each boundary")
+
+
+@dataclass(frozen=True)
 class SyntheticTrainerConfig:
-    learning_rate: float = _pos(1e-3, "Adam learning rate of the network")
+    learning_rate: float = _pos(1e-3, "Adam learning rate of the network (the peak of `lr_schedule`)")
+    lr_schedule: LRScheduleConfig = _sub(LRScheduleConfig, "learning-rate schedule of the network's Adam")
     epochs: int = _nonneg(3, "epochs per cycle, in every mode (a run trains trainer.hybrid.cycles × epochs)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
 
@@ -149,7 +198,9 @@ class RegularizationConfig:
 class PhysicalTrainerConfig:
     learning_rate: float = _pos(5e-2, "Adam learning rate of the optimised PDE parameters: the log of each "
                                        "positive coefficient (ν, κ, D, b, ...), other parameters (φ) as they are; "
-                                       "unused by lbfgs")
+                                       "the peak of `lr_schedule`; unused by lbfgs")
+    lr_schedule: LRScheduleConfig = _sub(LRScheduleConfig, "learning-rate schedule of the physical Adam "
+                                                           "(ignored by lbfgs, whose line search sets the step)")
     epochs: int = _nonneg(8, "epochs per cycle, in every mode (a run trains trainer.hybrid.cycles × epochs)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
     optimizer: Literal["adam", "lbfgs"] = _opt(

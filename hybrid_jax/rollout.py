@@ -7,13 +7,15 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-Step = Callable[[jax.Array], jax.Array]
+Step = Callable[..., jax.Array]
 
 
-def rollout(step: Step, x0: jax.Array, num_steps: int, *, remat: bool = False, unroll: bool = True) -> jax.Array:
+def rollout(step: Step, x0: jax.Array, num_steps: int, *, remat: bool = False, unroll: bool = True,
+            inputs: jax.Array | None = None) -> jax.Array:
     """Apply `step` `num_steps` times: unrolled, or with `lax.scan`.
 
     `step` maps a batch ``[B, *spatial, C]`` to the next batch; `x0` is ``[B, *spatial, C]``.
+    With `inputs` (leading axis `num_steps`), step i is called as ``step(x, inputs[i])``.
     Returns the trajectory without `x0`, batch first: ``[B, num_steps, *spatial, C]``.
     `remat=True` wraps each step in `jax.checkpoint`, so a differentiated rollout stores one
     state per step instead of every intermediate of every step. It implies a rolled loop: in an
@@ -26,19 +28,20 @@ def rollout(step: Step, x0: jax.Array, num_steps: int, *, remat: bool = False, u
     fast in a loop, and their unrolled compile time grows faster than linearly (1D Burgers, 128
     cells: 8 s for 7 steps, minutes for 31), so the physical model passes `unroll=False`.
     """
+    call = step if inputs is not None else (lambda x, _: step(x))
     if unroll and not remat:  # what lax.scan(unroll=True) does, minus the while loop it keeps for 1 step
         xs, x = [], x0
-        for _ in range(num_steps):
-            x = step(x)
+        for i in range(num_steps):
+            x = call(x, None if inputs is None else inputs[i])
             xs.append(x)
         return jnp.stack(xs, axis=1)
-    body = jax.checkpoint(step) if remat else step
+    body = jax.checkpoint(call) if remat else call
 
-    def scan_fn(x, _):
-        x = body(x)
+    def scan_fn(x, xi):
+        x = body(x, xi)
         return x, x
 
-    _, traj = jax.lax.scan(scan_fn, x0, None, length=num_steps)
+    _, traj = jax.lax.scan(scan_fn, x0, inputs, length=num_steps)
     return jnp.moveaxis(traj, 0, 1)
 
 
@@ -51,10 +54,14 @@ def network_step(model, num_dynamic: int, residual: bool) -> Step:
     """A network step: predict the dynamic channels, carry the static ones unchanged.
 
     The network sees all channels ``[B, *spatial, C]`` and outputs ``[B, *spatial, num_dynamic]``;
-    with `residual` the output is an increment added to the current dynamic channels.
+    with `residual` the output is an increment added to the current dynamic channels. A `noise`
+    ``[B, *spatial, num_dynamic]`` is added to the dynamic channels first (training input noise):
+    the step starts from the perturbed state, so a residual network learns to undo the perturbation.
     """
 
-    def step(x):
+    def step(x, noise=None):
+        if noise is not None:
+            x = jnp.concatenate([x[..., :num_dynamic] + noise.astype(x.dtype), x[..., num_dynamic:]], axis=-1)
         y = model(x)
         if residual:
             y = x[..., :num_dynamic] + y

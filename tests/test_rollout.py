@@ -38,7 +38,7 @@ def test_rollout_vmapped_equals_per_sample_loop(res):
 
 
 def test_rollout_scan_equals_unrolled_steps_for_a_network():
-    net = UNet(2, 2, ndim=2, levels=2, filters=4, rngs=nnx.Rngs(0))
+    net = UNet(2, 2, ndim=2, widths=(4, 8), rngs=nnx.Rngs(0))
     step = network_step(net, num_dynamic=2, residual=True)
     x0 = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 2), jnp.float32)
     traj = rollout(step, x0, 4)

@@ -21,6 +21,7 @@ def _check(name, builder):
 architectures = Registry("network architecture", "hybrid_jax.networks", {
     "unet": "hybrid_jax.networks.unet:build",
     "convnet": "hybrid_jax.networks.convnet:build",
+    "resnet": "hybrid_jax.networks.resnet:build",
 }, _check)
 
 
@@ -38,9 +39,9 @@ def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, pe
 
 
 def __getattr__(name):
-    if name in ("ConvNet", "UNet"):
+    if name in ("ConvNet", "ResNet", "UNet"):
         return getattr(importlib.import_module(f"hybrid_jax.networks.{name.lower()}"), name)
     raise AttributeError(f"module 'hybrid_jax.networks' has no attribute {name!r}")
 
 
-__all__ = ["ConvNet", "UNet", "architectures", "build_network", "register_network"]
+__all__ = ["ConvNet", "ResNet", "UNet", "architectures", "build_network", "register_network"]

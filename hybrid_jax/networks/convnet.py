@@ -5,26 +5,29 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from hybrid_jax.networks.layers import conv
+from hybrid_jax.networks.layers import ConvNormAct, conv
 
 
 class ConvNet(nnx.Module):
     """``[B, *spatial, in_channels]`` -> ``[B, *spatial, out_channels]``, any number of spatial dims."""
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, filters: int = 16, layers: int = 3,
-                 kernel_size: int = 3, periodic: bool = True, rngs: nnx.Rngs):
+                 kernel_size: int = 3, periodic: bool = True, norm: str = "none", norm_groups: int = 8,
+                 rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
         widths = [in_channels] + [filters] * layers
-        self.hidden = nnx.List([conv(a, b, ks, periodic, rngs) for a, b in zip(widths, widths[1:])])
+        self.hidden = nnx.List([ConvNormAct(a, b, ks, periodic, norm, norm_groups, rngs)
+                                for a, b in zip(widths, widths[1:])])
         self.out = conv(widths[-1], out_channels, ks, periodic, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for layer in self.hidden:
-            x = nnx.gelu(layer(x))
+            x = layer(x)
         return self.out(x)
 
 
 def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> ConvNet:
     """The registry's builder of ``network.architecture: convnet``."""
-    return ConvNet(in_channels, out_channels, ndim=ndim, filters=net_cfg.filters, layers=net_cfg.layers,
-                   kernel_size=net_cfg.kernel_size, periodic=periodic, rngs=rngs)
+    return ConvNet(in_channels, out_channels, filters=net_cfg.filters, layers=net_cfg.layers, ndim=ndim,
+                   kernel_size=net_cfg.kernel_size, periodic=periodic, norm=net_cfg.norm,
+                   norm_groups=net_cfg.norm_groups, rngs=rngs)

@@ -32,3 +32,34 @@ def conv(cin: int, cout: int, kernel: tuple[int, ...], periodic: bool, rngs: nnx
     if periodic:
         return PeriodicConv(cin, cout, kernel, rngs=rngs)
     return nnx.Conv(cin, cout, kernel, padding="SAME", rngs=rngs)
+
+
+class Identity(nnx.Module):
+    """``x -> x``: the normalisation of `norm = none`."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x
+
+
+def norm_layer(kind: str, channels: int, groups: int, rngs: nnx.Rngs) -> nnx.Module:
+    """A normalisation of ``[B, *spatial, C]``, per sample: GroupNorm (statistics over all cells and each
+    of `groups` channel groups), LayerNorm (over the channels of each cell), or none. Both are invariant
+    under circular shifts of the grid; BatchNorm is not offered (its statistics couple the samples of a
+    batch and need running state outside the parameters)."""
+    if kind == "group":
+        return nnx.GroupNorm(channels, num_groups=groups, rngs=rngs)
+    if kind == "layer":
+        return nnx.LayerNorm(channels, rngs=rngs)
+    return Identity()
+
+
+class ConvNormAct(nnx.Module):
+    """A convolution, a normalisation (or none) and GELU, same resolution."""
+
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, ...], periodic: bool, norm: str, groups: int,
+                 rngs: nnx.Rngs):
+        self.conv = conv(cin, cout, kernel, periodic, rngs)
+        self.norm = norm_layer(norm, cout, groups, rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nnx.gelu(self.norm(self.conv(x)))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from hybrid_jax.networks.layers import conv
+from hybrid_jax.networks.layers import ConvNormAct
 
 
 def upsample(x: jax.Array) -> jax.Array:
@@ -19,32 +21,35 @@ def upsample(x: jax.Array) -> jax.Array:
 
 
 class _Block(nnx.Module):
-    """Two convolutions with GELU, same resolution."""
+    """Two convolutions, each followed by the normalisation (if any) and GELU, same resolution."""
 
-    def __init__(self, cin: int, cout: int, ks: tuple[int, ...], periodic: bool, rngs: nnx.Rngs):
-        self.a = conv(cin, cout, ks, periodic, rngs)
-        self.b = conv(cout, cout, ks, periodic, rngs)
+    def __init__(self, cin: int, cout: int, ks: tuple[int, ...], periodic: bool, norm: str, groups: int,
+                 rngs: nnx.Rngs):
+        self.a = ConvNormAct(cin, cout, ks, periodic, norm, groups, rngs)
+        self.b = ConvNormAct(cout, cout, ks, periodic, norm, groups, rngs)
 
     def __call__(self, x):
-        return nnx.gelu(self.b(nnx.gelu(self.a(x))))
+        return self.b(self.a(x))
 
 
 class UNet(nnx.Module):
     """``[B, *spatial, in_channels]`` -> ``[B, *spatial, out_channels]``.
 
-    `levels` resolutions, each half the previous (average pooling down, nearest-neighbour
-    up, skip connections by concatenation); level i has ``filters·2^i`` channels. Every
-    spatial size must be divisible by ``2^(levels-1)``.
+    ``len(widths)`` resolutions, each half the previous (average pooling down, nearest-neighbour
+    up, skip connections by concatenation); level i has ``widths[i]`` channels. Every spatial
+    size must be divisible by ``2^(len(widths)-1)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, ndim: int, levels: int = 2, filters: int = 16,
-                 kernel_size: int = 3, periodic: bool = True, rngs: nnx.Rngs):
+    def __init__(self, in_channels: int, out_channels: int, *, ndim: int, widths: Sequence[int] = (16, 32),
+                 kernel_size: int = 3, periodic: bool = True, norm: str = "none", norm_groups: int = 8,
+                 rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
-        widths = [filters * 2**i for i in range(levels)]
+        widths = list(widths)
         self.ndim = ndim
-        self.down = nnx.List([_Block(cin, cout, ks, periodic, rngs) for cin, cout in zip([in_channels] + widths, widths)])
-        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, periodic, rngs)
-                            for i in range(levels - 1)])
+        self.down = nnx.List([_Block(cin, cout, ks, periodic, norm, norm_groups, rngs)
+                              for cin, cout in zip([in_channels] + widths, widths)])
+        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, periodic, norm, norm_groups, rngs)
+                            for i in range(len(widths) - 1)])
         self.out = nnx.Conv(widths[0], out_channels, (1,) * ndim, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -62,5 +67,5 @@ class UNet(nnx.Module):
 
 def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> UNet:
     """The registry's builder of ``network.architecture: unet``."""
-    return UNet(in_channels, out_channels, ndim=ndim, filters=net_cfg.filters, levels=net_cfg.levels,
-                kernel_size=net_cfg.kernel_size, periodic=periodic, rngs=rngs)
+    return UNet(in_channels, out_channels, widths=net_cfg.unet_widths(), ndim=ndim, kernel_size=net_cfg.kernel_size,
+                periodic=periodic, norm=net_cfg.norm, norm_groups=net_cfg.norm_groups, rngs=rngs)

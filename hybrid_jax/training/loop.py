@@ -32,7 +32,7 @@ from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
-from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
+from hybrid_jax.training.models import input_noise_key, physical_model, smoothness_penalty, synthetic_model
 from hybrid_jax.training.records import CycleResult, WarmupResult
 from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
                                        make_train_step)
@@ -79,7 +79,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy = cfg.trainer.physical
-    fns = {"synthetic": ModelFns("synthetic", syn_predict, make_train_step(syn_predict, syn_tx, nd, horizon),
+    fns = {"synthetic": ModelFns("synthetic", syn_predict,
+                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg)),
                                  make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon)),
            "physical": ModelFns("physical", phy_predict,
                                 make_train_step(phy_predict, phy_tx, nd, horizon, penalty=smoothness_penalty(pde, cfg),

@@ -11,6 +11,7 @@ from hybrid_jax.config import Config
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics.base import PDE, Params
 from hybrid_jax.rollout import batched_physics_step, network_step, rollout
+from hybrid_jax.training import schedules
 
 
 def encode_physical(pde: PDE, params: Params) -> Params:
@@ -55,7 +56,7 @@ def physical_optimizer(cfg: Config) -> optax.GradientTransformation:
             optax.scale(-1.0),
             optax.scale_by_zoom_linesearch(max_linesearch_steps=p.max_linesearch_steps, initial_guess_strategy="one"),
         )
-    return optax.adam(p.learning_rate)
+    return schedules.adam(p.learning_rate, p.lr_schedule)
 
 
 def unit_first_step() -> optax.GradientTransformation:
@@ -105,7 +106,11 @@ def smoothness_penalty(pde: PDE, cfg: Config):
 
 
 def synthetic_model(pde: PDE, cfg: Config):
-    """(graphdef, initial params, predict, optimiser) of the network, initialised from the config seed."""
+    """(graphdef, initial params, predict, optimiser) of the network, initialised from the config seed.
+
+    ``predict(params, x0, K, key=None)``: given a `key` (training) and ``network.input_noise = σ > 0``,
+    every step starts from its state plus Gaussian noise N(0, σ²) on the dynamic channels.
+    """
     layout = pde.layout
     net = build_network(cfg.network, in_channels=layout.num_channels, out_channels=layout.num_dynamic,
                         ndim=len(pde.spatial_shape), periodic=pde.periodic, rngs=nnx.Rngs(cfg.seed))
@@ -113,9 +118,24 @@ def synthetic_model(pde: PDE, cfg: Config):
     params = jax.tree.map(lambda x: x.astype(jnp.float32), params)
     residual = cfg.network.prediction == "residual"
     remat = cfg.trainer.synthetic.checkpoint_rollout
+    sigma = cfg.network.input_noise
 
-    def predict(params, x0, horizon):
-        model = nnx.merge(graphdef, params)
-        return rollout(network_step(model, layout.num_dynamic, residual), x0, horizon, remat=remat)
+    def predict(params, x0, horizon, key=None):
+        step = network_step(nnx.merge(graphdef, params), layout.num_dynamic, residual)
+        if key is None or not sigma:
+            return rollout(step, x0, horizon, remat=remat)
+        noise = sigma * jax.random.normal(key, (horizon, *x0.shape[:-1], layout.num_dynamic), jnp.float32)
+        return rollout(step, x0, horizon, remat=remat, inputs=noise)
 
-    return graphdef, params, predict, optax.adam(cfg.trainer.synthetic.learning_rate)
+    syn = cfg.trainer.synthetic
+    return graphdef, params, predict, schedules.adam(syn.learning_rate, syn.lr_schedule)
+
+
+NOISE_STREAM = 7  # folded into the seed's key: input noise draws from its own stream
+
+
+def input_noise_key(cfg: Config) -> jax.Array | None:
+    """Base key of the network's training input noise (the train step folds in its step count), or None if off."""
+    if not cfg.network.input_noise:
+        return None
+    return jax.random.fold_in(jax.random.PRNGKey(cfg.seed), NOISE_STREAM)

@@ -32,11 +32,12 @@ Restart = Callable[[Params], optax.OptState]
 
 
 class TrainState(NamedTuple):
-    """Parameters and optimiser state of one model, plus its count of consecutive failed steps."""
+    """Parameters and optimiser state of one model, its count of consecutive failed steps and of all steps."""
 
     params: Params
     opt_state: optax.OptState
     failures: jax.Array  # int32 scalar
+    step: jax.Array  # int32 scalar: train steps taken (accepted or not); folded into the input-noise key
 
 
 class TrainStep(Protocol):
@@ -60,7 +61,7 @@ def init_optimizer(tx: optax.GradientTransformation, params):
 
 
 def init_state(params, tx: optax.GradientTransformation) -> TrainState:
-    return TrainState(params, init_optimizer(tx, params), jnp.zeros((), jnp.int32))
+    return TrainState(params, init_optimizer(tx, params), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
 def _all_finite(tree) -> jax.Array:
@@ -72,15 +73,22 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
-def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int) -> jax.Array:
-    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels."""
-    pred = predict(params, batch["x0"], horizon)
+def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int,
+               key: jax.Array | None = None) -> jax.Array:
+    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels
+    (`key`, if given, goes to ``predict(params, x0, K, key)``: training input noise)."""
+    pred = predict(params, batch["x0"], horizon) if key is None else predict(params, batch["x0"], horizon, key)
     return weighted_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"], batch["weight"])
 
 
 def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
-                    penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False) -> TrainStep:
+                    penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False,
+                    noise_key: jax.Array | None = None) -> TrainStep:
     """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
+
+    With a `noise_key`, the step calls ``predict(params, x0, K, key)`` with the key
+    ``fold_in(noise_key, state.step)``: a pure function of the step count, so a resumed run draws
+    the same noise.
 
     The objective is the batch loss plus ``penalty(params)`` (if given); the reported `loss` is the
     data term alone. With `linesearch` (optax L-BFGS and its zoom line search), `update` gets the
@@ -100,9 +108,10 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
 
     def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True):
         batch = materialize(data, index_batch, horizon)
+        key = None if noise_key is None else jax.random.fold_in(noise_key, state.step)
 
         def objective(p):
-            loss = batch_loss(predict, p, batch, num_dynamic, horizon)
+            loss = batch_loss(predict, p, batch, num_dynamic, horizon, key)
             return (loss if penalty is None else loss + penalty(p)).astype(jnp.float32)
 
         if linesearch:
@@ -126,7 +135,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
             accept = ok & (new_value <= value)
             progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
         new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
-                         jnp.where(ok, 0, state.failures + 1).astype(jnp.int32))
+                         jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
         loss = value if penalty is None else value - penalty(state.params)
         return new, {"loss": loss, "ok": ok, "progress": progress}
 
