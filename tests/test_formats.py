@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from hybrid_jax.config import BurgersConfig, SmokeConfig
+from hybrid_jax.physics.burgers import BurgersConfig
+from hybrid_jax.physics.smoke import SmokeConfig
 from hybrid_jax.data.store import DataError, load_files
 from hybrid_jax.physics import build_pde
 
