@@ -72,7 +72,7 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
         overrides: tuple[str, ...] = (), overwrite: bool = False) -> RunResult:
     """Run the tasks of `config` (a Config, a YAML path, a dict, or None for the defaults, with
     dotted `overrides`) in `run_dir` (default ``<output.dir>/<experiment_name>``), as the CLI does."""
-    from hybrid_jax.backend import setup
+    from hybrid_jax.backend import enable_compilation_cache, setup
     from hybrid_jax.parallel import initialize
     from hybrid_jax.run import run as run_tasks
     from hybrid_jax.rundir import prepare_run_dir
@@ -81,6 +81,7 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output.dir) / cfg.experiment_name
     initialize(cfg.parallel)
     setup()
+    enable_compilation_cache(cfg.output.compilation_cache)
     with prepare_run_dir(cfg, run_dir, overwrite):  # the run directory stays locked while the run writes it
         summary = run_tasks(cfg, run_dir)
     learned = {}

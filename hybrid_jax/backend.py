@@ -7,6 +7,9 @@ points call it after `jax.distributed.initialize` (hybrid_jax.parallel.initializ
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 def setup() -> None:
     """Make JAX PhiFlow's default backend and PhiML's float precision 32 bits (idempotent).
@@ -18,3 +21,32 @@ def setup() -> None:
     from phiml import math
 
     math.set_global_precision(32)
+
+
+def default_compilation_cache() -> str:
+    """``$XDG_CACHE_HOME/hybrid_jax/xla`` (default ``~/.cache/hybrid_jax/xla``)."""
+    return str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hybrid_jax" / "xla")
+
+
+def enable_compilation_cache(directory: str | None) -> None:
+    """Keep compiled XLA executables in `directory` (``~`` expanded; "default":
+    `default_compilation_cache`) across processes, so a second run of the same shapes skips
+    compilation; None or "" turns the cache off. A directory that cannot be created turns it off
+    with a warning rather than failing the run."""
+    import jax
+
+    if directory == "default":
+        directory = default_compilation_cache()
+    if not directory:
+        jax.config.update("jax_compilation_cache_dir", None)
+        return
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        import logging
+
+        logging.getLogger("hybrid_jax").warning("compilation cache off: cannot create %s (%s)", path, e.strerror)
+        return
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # cache all but trivial programs

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from hybrid_jax.backend import setup
+from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
 from hybrid_jax.errors import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
@@ -102,6 +102,7 @@ def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
     from hybrid_jax.rundir import claim_dir, prepare_run_dir
 
     setup()
+    enable_compilation_cache(cfg.output.compilation_cache)
     if "evaluate" not in cfg.tasks or "train" not in cfg.tasks:
         raise ConfigError("tasks: compare needs the train and evaluate tasks")
     claim_dir(out, overwrite)

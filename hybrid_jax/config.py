@@ -273,6 +273,9 @@ class OutputConfig:
     project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is experiment_name)")
     tracking_uri: Optional[str] = _opt(None, "MLflow tracking URI; default: MLflow's own ($MLFLOW_TRACKING_URI)")
     track_images: bool = _opt(True, "log images of a validation rollout and of learned fields once per cycle")
+    compilation_cache: Optional[str] = _opt(
+        "default", "directory of the persistent XLA compilation cache (a second run of the same shapes skips "
+                   "compilation); default: $XDG_CACHE_HOME/hybrid_jax/xla (~/.cache/...); null: off")
 
 
 @dataclass(frozen=True)

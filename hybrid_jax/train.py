@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hybrid_jax.backend import setup
+from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, load_config
 from hybrid_jax.errors import parse_cli, run_cli
 from hybrid_jax.logs import log_to_file, setup_logging
@@ -41,6 +41,7 @@ def _main(argv) -> int:
 
     initialize(cfg.parallel)  # before anything starts XLA
     setup()
+    enable_compilation_cache(cfg.output.compilation_cache)
     from hybrid_jax.run import run  # imports JAX/PhiFlow: after the config is valid
     from hybrid_jax.rundir import prepare_run_dir
 
