@@ -16,7 +16,7 @@ from conftest import tiny_dict
 from hybrid_jax import train
 from hybrid_jax.config import reference
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name"]
 YAMLISH = st.text(alphabet=st.sampled_from(list("abcdeftrux019.-+_=:[]{},&*!|>'\"# \n\t\\%@`?<~") + ["\xe9", "\0"]),
