@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_compilations", "bench_generation", "bench_synthetic_step", "bench_physical_fit", "bench_memory",
-           "bench_hybrid_cycle"]
+           "bench_hybrid_cycle", "bench_startup"]
 
 
 def main():
