@@ -389,11 +389,30 @@ class NetworkConfig:
 # ----------------------------------------------------------------------------- trainers
 
 
+_WEIGHT = (lambda v: v is None or v >= 0, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CouplingConfig:
+    """How one model weighs its real data against the other model's generated data (hybrid mode)."""
+
+    real_weight: float = _nonneg(1.0, "loss weight of real samples in hybrid cycles (the warm-up and single-model "
+                                      "modes weigh them 1)")
+    generated_weight: Optional[float] = _opt(
+        None, "loss weight of the other model's generated samples; null: the cycle's alpha "
+              "(trainer.hybrid.alpha and its schedule); 0: this model trains on real data only", *_WEIGHT)
+    proportional: bool = _opt(
+        False, "rescale the generated-data term to generated_weight × the real-data term in value (per batch: "
+               "real term = real_weight × mean loss of its real samples, generated term = its generated samples' "
+               "mean loss × stop_gradient(real term / that mean), times generated_weight)")
+
+
 @dataclass(frozen=True)
 class SyntheticTrainerConfig:
     learning_rate: float = _pos(1e-3, "Adam learning rate of the network")
     epochs: int = _nonneg(3, "epochs per hybrid cycle (or in total in synthetic mode)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
+    coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the physical model's generated data")
 
 
 @dataclass(frozen=True)
@@ -417,6 +436,7 @@ class PhysicalTrainerConfig:
     memory_size: int = _pos(10, "lbfgs: number of past updates kept for the curvature estimate")
     max_linesearch_steps: int = _pos(20, "lbfgs: zoom line-search iterations per step")
     regularization: RegularizationConfig = _sub(RegularizationConfig, "smoothness of field parameters")
+    coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the synthetic model's generated data")
 
 
 @dataclass(frozen=True)
@@ -428,10 +448,12 @@ class AlphaScheduleConfig:
 @dataclass(frozen=True)
 class HybridConfig:
     cycles: int = _pos(3, "number of hybrid cycles")
-    alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1)")
+    alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1), for both models unless "
+                                "trainer.<model>.coupling.generated_weight is set")
     schedule: AlphaScheduleConfig = _sub(AlphaScheduleConfig, "alpha schedule over cycles")
     generated_fraction: Optional[float] = _opt(
-        None, "generated samples per real window; default: alpha (count proportional to alpha)",
+        None, "generated samples per real window; default: the largest generated weight of the run (alpha, "
+              "schedule.final, trainer.<model>.coupling.generated_weight): a count proportional to the weight",
         lambda v: v is None or v >= 0, "must be >= 0")
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")

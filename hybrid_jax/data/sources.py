@@ -59,7 +59,7 @@ def full_batch(sources: list[WindowSource]) -> dict:
 
 
 def materialize(data: dict, batch: dict, horizon: int) -> dict:
-    """Turn an index batch into ``{x0, targets, weight, mask}`` on the device (inside jit).
+    """Turn an index batch into ``{x0, targets, weight, mask, generated}`` on the device (inside jit).
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
     ``generated [M, K+1, *spatial, C]`` (fully observed). targets keep every channel;
@@ -76,4 +76,5 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
     masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated
     mask = masks[jnp.where(is_gen[:, None], n_frames, ts[:, None] + 1 + jnp.arange(horizon))]
-    return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32)}
+    return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32),
+            "generated": is_gen}

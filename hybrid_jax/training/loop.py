@@ -61,7 +61,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
+    fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
     n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
     mesh = make_mesh(cfg.parallel)
     n_dev = mesh.devices.size
@@ -73,11 +73,14 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy = cfg.trainer.physical
-    fns = {"synthetic": ModelFns("synthetic", syn_predict, make_train_step(syn_predict, syn_tx, nd, horizon),
+    fns = {"synthetic": ModelFns("synthetic", syn_predict,
+                                 make_train_step(syn_predict, syn_tx, nd, horizon,
+                                                 proportional=cfg.trainer.synthetic.coupling.proportional),
                                  make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon)),
            "physical": ModelFns("physical", phy_predict,
                                 make_train_step(phy_predict, phy_tx, nd, horizon, penalty=smoothness_penalty(pde, cfg),
-                                                linesearch=phy.optimizer == "lbfgs"),
+                                                linesearch=phy.optimizer == "lbfgs",
+                                                proportional=phy.coupling.proportional),
                                 make_eval_step(phy_predict, nd, horizon), make_generate(phy_predict, horizon),
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
@@ -123,6 +126,20 @@ def alpha_at(cfg: Config, cycle: int) -> float:
     if h.schedule.kind == "constant" or h.cycles == 1:
         return h.alpha
     return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
+
+
+def _generated_weights(cfg: Config) -> list[float]:
+    """Every weight generated samples may get in the run (alpha and its schedule's end where a model takes
+    its weight from alpha, and the models' explicit generated weights)."""
+    h = cfg.trainer.hybrid
+    explicit = [getattr(cfg.trainer, m).coupling.generated_weight for m in ("synthetic", "physical")]
+    return [w for w in explicit if w is not None] + ([h.alpha, h.schedule.final] if None in explicit else [])
+
+
+def coupling_weights(cfg: Config, name: ModelName, cycle: int) -> tuple[float, float]:
+    """(real weight, generated weight) of model `name`'s samples in `cycle` (hybrid mode)."""
+    c = getattr(cfg.trainer, name).coupling
+    return c.real_weight, alpha_at(cfg, cycle) if c.generated_weight is None else c.generated_weight
 
 
 def epoch_seed(seed: int, cycle: int | None, phase: int, epoch: int) -> int:
@@ -203,20 +220,24 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
     t_cycle = time.perf_counter()
     cfg = exp.cfg
     mode, alpha = cfg.mode, alpha_at(cfg, cycle)
-    use_generated = mode == "hybrid" and alpha > 0 and exp.num_generated > 0
-    real_src = WindowSource(exp.train_windows, REAL, 1.0)
-    gen_src = WindowSource(np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1), GENERATED, alpha)
-    sources = [real_src, gen_src] if use_generated else [real_src]
+    weights = {name: coupling_weights(cfg, name, cycle) if mode == "hybrid" else (1.0, 0.0)
+               for name in trained_models(cfg)}
+    uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
+    gen_windows = np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1)
     data = exp.data()
     states = dict(states)
     epoch_losses, timings = {}, {}
-    x0 = exp.generation_states(exp.real, cycle) if use_generated else None
+    x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
     for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
         if name not in trained_models(cfg):
             continue
-        if use_generated:
+        real_w, gen_w = weights[name]
+        sources = [WindowSource(exp.train_windows, REAL, real_w)]
+        data["generated"] = exp.no_generated
+        if uses_generated[name]:
+            sources.append(WindowSource(gen_windows, GENERATED, gen_w))
             t = time.perf_counter()
             data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t

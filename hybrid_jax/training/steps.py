@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from hybrid_jax.data.sources import materialize
-from hybrid_jax.losses import per_sample_loss, weighted_loss
+from hybrid_jax.losses import per_sample_loss, proportional_loss, weighted_loss
 
 Params = Any  # a pytree of arrays: the network's NNX state, or the physical model's optimised parameters
 Data = dict[str, jax.Array]  # {real, real_mask, generated}, see `materialize`
@@ -72,14 +72,19 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
-def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int) -> jax.Array:
-    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels."""
-    pred = predict(params, batch["x0"], horizon)
-    return weighted_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"], batch["weight"])
+def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int,
+               proportional: bool = False) -> jax.Array:
+    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels;
+    with `proportional`, the generated samples' term is rescaled to the real one (`proportional_loss`)."""
+    pred, targets = predict(params, batch["x0"], horizon)[..., :num_dynamic], batch["targets"][..., :num_dynamic]
+    if proportional:
+        return proportional_loss(per_sample_loss(pred, targets, batch["mask"]), batch["weight"], batch["generated"])
+    return weighted_loss(pred, targets, batch["mask"], batch["weight"])
 
 
 def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
-                    penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False) -> TrainStep:
+                    penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False,
+                    proportional: bool = False) -> TrainStep:
     """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
 
     The objective is the batch loss plus ``penalty(params)`` (if given); the reported `loss` is the
@@ -87,6 +92,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     objective's value, gradient and the objective itself; ``fresh=False`` reuses the value and
     gradient the line search stored in the optimiser state, which is valid only when the batch is
     the one of the previous step (full-batch training), so per-batch training passes True.
+    `proportional`: the data term is `proportional_loss` (generated term rescaled to the real one).
 
     A step whose loss, gradients or new parameters (and, with a line search, new objective value)
     are not finite is rejected: the previous parameters are kept and `failures` counts up (reset by
@@ -102,7 +108,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
         batch = materialize(data, index_batch, horizon)
 
         def objective(p):
-            loss = batch_loss(predict, p, batch, num_dynamic, horizon)
+            loss = batch_loss(predict, p, batch, num_dynamic, horizon, proportional)
             return (loss if penalty is None else loss + penalty(p)).astype(jnp.float32)
 
         if linesearch:
