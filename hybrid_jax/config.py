@@ -408,11 +408,27 @@ class CouplingConfig:
 
 
 @dataclass(frozen=True)
+class CurriculumConfig:
+    """Rollout horizon K of the synthetic model's loss per epoch, over all its epochs of the run (warm-up
+    included): p = e/(E-1) for epoch e of E (p**exponent if exponential), K = min(start + ⌊p·(end-start+1)⌋, end)."""
+
+    kind: Literal["none", "linear", "exponential"] = _opt(
+        "none", "none: K = data.rollout_steps every epoch; linear / exponential: from `start` to `end`")
+    start: int = _pos(1, "K of the first epoch")
+    end: Optional[int] = _opt(None, "K of the last epoch; default data.rollout_steps (at most that: the windows' "
+                                    "length)", lambda v: v is None or v >= 1, "must be >= 1")
+    exponent: float = _pos(2.0, "exponential: p**exponent (> 1 stays short longer)")
+
+
+@dataclass(frozen=True)
 class SyntheticTrainerConfig:
     learning_rate: float = _pos(1e-3, "Adam learning rate of the network")
     epochs: int = _nonneg(3, "epochs per hybrid cycle (or in total in synthetic mode)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
     coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the physical model's generated data")
+    rollout_curriculum: CurriculumConfig = _sub(CurriculumConfig, "rollout-horizon curriculum (one compilation: "
+                                                                  "the rollout runs to the final K, steps beyond "
+                                                                  "the epoch's K are masked out of the loss)")
 
 
 @dataclass(frozen=True)
@@ -437,6 +453,9 @@ class PhysicalTrainerConfig:
     max_linesearch_steps: int = _pos(20, "lbfgs: zoom line-search iterations per step")
     regularization: RegularizationConfig = _sub(RegularizationConfig, "smoothness of field parameters")
     coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the synthetic model's generated data")
+    rollout_steps: Optional[int] = _opt(None, "K of the physical model's training and validation loss (its first K "
+                                              "targets of each window); default data.rollout_steps (at most that)",
+                                        lambda v: v is None or v >= 1, "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -620,6 +639,17 @@ def _check_consistency(cfg: Config) -> None:
         for i, b in enumerate(obs.box):
             if len(b) != 2 or not 0 <= b[0] < b[1] <= 1:
                 raise ConfigError(f"data.observation.box[{i}]: must be [lo, hi] with 0 <= lo < hi <= 1, got {list(b)}")
+    k, cur = cfg.data.rollout_steps, cfg.trainer.synthetic.rollout_curriculum
+    end = k if cur.end is None else cur.end
+    if cur.kind != "none" and end > k:
+        raise ConfigError(f"trainer.synthetic.rollout_curriculum.end: must be <= data.rollout_steps ({k}, the "
+                          f"windows' length), got {end}")
+    if cur.kind != "none" and cur.start > end:
+        raise ConfigError(f"trainer.synthetic.rollout_curriculum.start: must be <= end ({end}), got {cur.start}")
+    kp = cfg.trainer.physical.rollout_steps
+    if kp is not None and kp > k:
+        raise ConfigError(f"trainer.physical.rollout_steps: must be <= data.rollout_steps ({k}, the windows' "
+                          f"length), got {kp}")
     net = cfg.network
     if net.architecture == "unet":
         factor = 2 ** (net.levels - 1)

@@ -30,6 +30,8 @@ class ModelFns:
     train_step: TrainStep
     eval_step: EvalStep
     generate: Generate
+    horizon: int  # K of its training loss (without a curriculum) and of its validation loss
+    horizon_at: Callable[[int], int] | None = None  # a curriculum: K of the model's e-th epoch of the run
     full_batch: bool = False  # each epoch one step on all windows, in a fixed order
     restart: Restart | None = None  # a line search restarts its optimiser state per training phase
 

@@ -72,16 +72,19 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
-    phy = cfg.trainer.physical
+    phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
+    k_phy = phy.rollout_steps or horizon
     fns = {"synthetic": ModelFns("synthetic", syn_predict,
                                  make_train_step(syn_predict, syn_tx, nd, horizon,
-                                                 proportional=cfg.trainer.synthetic.coupling.proportional),
-                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon)),
+                                                 proportional=syn.coupling.proportional),
+                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon),
+                                 horizon, None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
            "physical": ModelFns("physical", phy_predict,
-                                make_train_step(phy_predict, phy_tx, nd, horizon, penalty=smoothness_penalty(pde, cfg),
+                                make_train_step(phy_predict, phy_tx, nd, k_phy, penalty=smoothness_penalty(pde, cfg),
                                                 linesearch=phy.optimizer == "lbfgs",
-                                                proportional=phy.coupling.proportional),
-                                make_eval_step(phy_predict, nd, horizon), make_generate(phy_predict, horizon),
+                                                proportional=phy.coupling.proportional, window=horizon),
+                                make_eval_step(phy_predict, nd, k_phy, window=horizon),
+                                make_generate(phy_predict, horizon), k_phy,
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
                                 if phy.optimizer == "lbfgs" else None)}
@@ -128,6 +131,37 @@ def alpha_at(cfg: Config, cycle: int) -> float:
     return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
 
 
+def synthetic_epochs(cfg: Config) -> int:
+    """All synthetic epochs of the run: the warm-up's (hybrid mode) and every cycle's."""
+    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    return warmup + cfg.trainer.hybrid.cycles * cfg.trainer.synthetic.epochs
+
+
+def first_epoch(cfg: Config, cycle: int | None) -> int:
+    """Index among all of the run's synthetic epochs of the first one of `cycle` (None: the warm-up)."""
+    if cycle is None:
+        return 0
+    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    return warmup + cycle * cfg.trainer.synthetic.epochs
+
+
+def rollout_horizon(cfg: Config, epoch: int) -> int:
+    """K of the synthetic model's `epoch`-th epoch of the run (trainer.synthetic.rollout_curriculum): a pure
+    function of the epoch index (exact resume), reaching `end` at the run's last synthetic epoch."""
+    c = cfg.trainer.synthetic.rollout_curriculum
+    end = cfg.data.rollout_steps if c.end is None else c.end
+    total = synthetic_epochs(cfg)
+    p = min(epoch / (total - 1), 1.0) if total > 1 else 1.0
+    if c.kind == "exponential":
+        p = p**c.exponent
+    return min(c.start + math.floor(p * (end - c.start + 1)), end)
+
+
+def epoch_horizons(fns: ModelFns, first: int, count: int) -> list[int]:
+    """K of each of `count` epochs of a model starting at its run-wide epoch `first`."""
+    return [fns.horizon if fns.horizon_at is None else fns.horizon_at(first + e) for e in range(count)]
+
+
 def _generated_weights(cfg: Config) -> list[float]:
     """Every weight generated samples may get in the run (alpha and its schedule's end where a model takes
     its weight from alpha, and the models' explicit generated weights)."""
@@ -155,7 +189,7 @@ def _where(cycle: int | None) -> str:
 def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
                epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
     """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
-    the mean loss of each epoch.
+    the mean loss of each epoch. A model with a curriculum gets each epoch's K as a step mask.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
@@ -166,6 +200,7 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     if fns.restart is not None and epochs:
         state = state._replace(opt_state=fns.restart(state.params))
     stalled = 0
+    horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
         if fns.full_batch:  # the same batch every epoch: a line search may reuse its stored value after the first
             batches = [full_batch(sources)]
@@ -175,6 +210,8 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
         for idx in tqdm(batches, desc=f"{_where(cycle)} {fns.name} epoch {epoch}", leave=False,
                         disable=None if progress else True):
             fresh = not fns.full_batch or epoch == 0
+            if fns.horizon_at is not None:
+                idx = {**idx, "steps": np.full(len(idx["sim"]), horizons[epoch], np.int32)}
             state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
             step_losses.append(m["loss"])
             oks.append(m["ok"])
@@ -226,7 +263,7 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
     gen_windows = np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1)
     data = exp.data()
     states = dict(states)
-    epoch_losses, timings = {}, {}
+    epoch_losses, timings, horizons = {}, {}, {}
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
@@ -245,11 +282,13 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
         states[name], epoch_losses[name] = run_epochs(exp, exp.model(name), states[name], data, sources,
                                                       getattr(cfg.trainer, name).epochs, cycle, phase, progress)
         timings[f"train_{name}"] = time.perf_counter() - t
+        horizons[name] = epoch_horizons(exp.model(name), first_epoch(cfg, cycle), len(epoch_losses[name]))
     t = time.perf_counter()
     val_losses = {name: validate(exp, exp.model(name), states[name].params) for name in trained_models(cfg)}
     timings["validate"] = time.perf_counter() - t
     timings["cycle"] = time.perf_counter() - t_cycle
-    return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings)
+    return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings,
+                               horizons)
 
 
 def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, WarmupResult]:
@@ -258,7 +297,8 @@ def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, War
     synthetic, losses = run_epochs(exp, exp.synthetic, states["synthetic"], exp.data(),
                                    [WindowSource(exp.train_windows, REAL, 1.0)], exp.cfg.trainer.hybrid.warmup_epochs,
                                    None, PHASE_WARMUP, progress)
-    return {**states, "synthetic": synthetic}, WarmupResult(losses, time.perf_counter() - t)
+    return {**states, "synthetic": synthetic}, WarmupResult(losses, time.perf_counter() - t,
+                                                            epoch_horizons(exp.synthetic, 0, len(losses)))
 
 
 def train_cycles(exp: Experiment, states: States, start_cycle: int = 0,

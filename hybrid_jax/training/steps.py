@@ -72,6 +72,14 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+def window_batch(data: Data, index_batch: IndexBatch, window: int, horizon: int) -> dict:
+    """`materialize` windows of `window` targets, keeping the first `horizon` (<= window) of them."""
+    batch = materialize(data, index_batch, window)
+    if horizon == window:
+        return batch
+    return {**batch, "targets": batch["targets"][:, :horizon], "mask": batch["mask"][:, :horizon]}
+
+
 def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int,
                proportional: bool = False) -> jax.Array:
     """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels;
@@ -84,7 +92,7 @@ def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, 
 
 def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
                     penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False,
-                    proportional: bool = False) -> TrainStep:
+                    proportional: bool = False, window: int | None = None) -> TrainStep:
     """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
 
     The objective is the batch loss plus ``penalty(params)`` (if given); the reported `loss` is the
@@ -93,6 +101,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     gradient the line search stored in the optimiser state, which is valid only when the batch is
     the one of the previous step (full-batch training), so per-batch training passes True.
     `proportional`: the data term is `proportional_loss` (generated term rescaled to the real one).
+    `window` (default `horizon`): targets per gathered window, of which the loss uses the first `horizon`.
 
     A step whose loss, gradients or new parameters (and, with a line search, new objective value)
     are not finite is rejected: the previous parameters are kept and `failures` counts up (reset by
@@ -105,7 +114,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     """
 
     def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True):
-        batch = materialize(data, index_batch, horizon)
+        batch = window_batch(data, index_batch, window or horizon, horizon)
 
         def objective(p):
             loss = batch_loss(predict, p, batch, num_dynamic, horizon, proportional)
@@ -139,11 +148,12 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     return jax.jit(step)
 
 
-def make_eval_step(predict: Predict, num_dynamic: int, horizon: int) -> EvalStep:
-    """``eval(params, data, index_batch) -> per-sample loss [B]``, jitted (no gradient)."""
+def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int | None = None) -> EvalStep:
+    """``eval(params, data, index_batch) -> per-sample loss [B]`` of the first `horizon` targets of windows
+    of `window` (default `horizon`), jitted (no gradient)."""
 
     def evaluate(params, data: Data, index_batch: IndexBatch):
-        batch = materialize(data, index_batch, horizon)
+        batch = window_batch(data, index_batch, window or horizon, horizon)
         pred = predict(params, batch["x0"], horizon)
         return per_sample_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"])
 
