@@ -465,6 +465,22 @@ class AlphaScheduleConfig:
 
 
 @dataclass(frozen=True)
+class GenerationConfig:
+    """The generated rollouts of each cycle: each is cut into all windows of data.rollout_steps targets
+    (start frames 0, data.window_stride, ... of its frames)."""
+
+    num_rollouts: Optional[int] = _opt(
+        None, "rollouts per cycle and direction (rounded up to a multiple of the device count); default "
+              "⌈generated_fraction × #real training windows⌉", lambda v: v is None or v >= 1, "must be >= 1")
+    physical_length: Optional[int] = _opt(
+        None, "steps of each physical-model rollout (the synthetic model's generated data); default "
+              "data.rollout_steps (one window per rollout)", lambda v: v is None or v >= 1, "must be >= 1")
+    synthetic_length: Optional[int] = _opt(
+        None, "steps of each network rollout (the physical model's generated data); default data.rollout_steps",
+        lambda v: v is None or v >= 1, "must be >= 1")
+
+
+@dataclass(frozen=True)
 class HybridConfig:
     cycles: int = _pos(3, "number of hybrid cycles")
     alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1), for both models unless "
@@ -476,6 +492,7 @@ class HybridConfig:
         lambda v: v is None or v >= 0, "must be >= 0")
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")
+    generation: GenerationConfig = _sub(GenerationConfig, "number and length of the generated rollouts")
     warmup_epochs: int = _nonneg(2, "synthetic epochs on real data only, before the first cycle")
 
 
@@ -650,6 +667,12 @@ def _check_consistency(cfg: Config) -> None:
     if kp is not None and kp > k:
         raise ConfigError(f"trainer.physical.rollout_steps: must be <= data.rollout_steps ({k}, the windows' "
                           f"length), got {kp}")
+    gen = cfg.trainer.hybrid.generation
+    for name in ("physical_length", "synthetic_length"):
+        length = getattr(gen, name)
+        if length is not None and length < k:
+            raise ConfigError(f"trainer.hybrid.generation.{name}: must be >= data.rollout_steps ({k}, the windows' "
+                              f"length), got {length}")
     net = cfg.network
     if net.architecture == "unet":
         factor = 2 ** (net.levels - 1)

@@ -62,7 +62,7 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     """Turn an index batch into ``{x0, targets, weight, mask, generated}`` on the device (inside jit).
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
-    ``generated [M, K+1, *spatial, C]`` (fully observed). An optional ``steps [B]`` in the batch
+    ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data). An optional ``steps [B]`` in the batch
     masks out every target after a sample's first ``steps`` (a horizon below K without recompiling).
     targets keep every channel;
     losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
@@ -73,7 +73,7 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     is_gen = batch["source"] == GENERATED
     sims, ts = batch["sim"], batch["t"]
     frames = jnp.concatenate([real.reshape((-1,) + real.shape[2:]), gen.reshape((-1,) + gen.shape[2:])])
-    gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1]
+    gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1] + ts
     start = jnp.where(is_gen, gen_start, sims * n_frames + ts)
     x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
     masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated

@@ -62,7 +62,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                           "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
-    n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
+    n_gen = (h.generation.num_rollouts or math.ceil(fraction * len(train_w))) if cfg.mode == "hybrid" else 0
     mesh = make_mesh(cfg.parallel)
     n_dev = mesh.devices.size
     if cfg.trainer.batch_size % n_dev:
@@ -74,17 +74,22 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
     k_phy = phy.rollout_steps or horizon
+    gen = h.generation
+    lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
+    # generated rollouts each model trains on (the other model's)
+    zeros = {n: np.zeros((max(n_gen, 1), n + 1) + trajectories.shape[2:], np.float32) for n in set(lengths.values())}
+    zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
     fns = {"synthetic": ModelFns("synthetic", syn_predict,
                                  make_train_step(syn_predict, syn_tx, nd, horizon,
                                                  proportional=syn.coupling.proportional),
-                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon),
+                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, lengths["physical"]),
                                  horizon, None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
            "physical": ModelFns("physical", phy_predict,
                                 make_train_step(phy_predict, phy_tx, nd, k_phy, penalty=smoothness_penalty(pde, cfg),
                                                 linesearch=phy.optimizer == "lbfgs",
                                                 proportional=phy.coupling.proportional, window=horizon),
                                 make_eval_step(phy_predict, nd, k_phy, window=horizon),
-                                make_generate(phy_predict, horizon), k_phy,
+                                make_generate(phy_predict, lengths["synthetic"]), k_phy,
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
                                 if phy.optimizer == "lbfgs" else None)}
@@ -95,7 +100,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
         txs={"synthetic": syn_tx, "physical": phy_tx},
-        no_generated=replicate(mesh, np.zeros((max(n_gen, 1), horizon + 1) + trajectories.shape[2:], np.float32)),
+        generated_windows={name: window_index(np.arange(n_gen), n + 1, horizon, cfg.data.window_stride)
+                           for name, n in lengths.items()},
+        no_generated={name: zeros[n] for name, n in lengths.items()},
         generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
     )
 
@@ -242,7 +249,7 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     windows = exp.val_windows
     pad = (-len(windows)) % b
     padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)])
-    data = exp.data()
+    data = exp.data(fns.name)
     out = []
     for i in range(0, len(padded), b):
         chunk = padded[i:i + b]
@@ -260,8 +267,6 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
     weights = {name: coupling_weights(cfg, name, cycle) if mode == "hybrid" else (1.0, 0.0)
                for name in trained_models(cfg)}
     uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
-    gen_windows = np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1)
-    data = exp.data()
     states = dict(states)
     epoch_losses, timings, horizons = {}, {}, {}
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
@@ -272,9 +277,9 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
             continue
         real_w, gen_w = weights[name]
         sources = [WindowSource(exp.train_windows, REAL, real_w)]
-        data["generated"] = exp.no_generated
+        data = exp.data(name)
         if uses_generated[name]:
-            sources.append(WindowSource(gen_windows, GENERATED, gen_w))
+            sources.append(WindowSource(exp.generated_windows[name], GENERATED, gen_w))
             t = time.perf_counter()
             data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t
