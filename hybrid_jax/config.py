@@ -481,6 +481,18 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class ReversionConfig:
+    """After a model's training phase in a cycle, restore its state (parameters and optimiser) from before the
+    phase unless its validation loss on real data fell by at least `min_improvement` (relative)."""
+
+    enabled: bool = _opt(False, "check each phase (every mode's cycles; not the warm-up)")
+    synthetic: bool = _opt(True, "may revert the synthetic model")
+    physical: bool = _opt(True, "may revert the physical model")
+    min_improvement: float = _opt(0.0, "keep the phase only if val_after <= (1 - min_improvement) × val_before",
+                                  lambda v: 0 <= v < 1, "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
 class HybridConfig:
     cycles: int = _pos(3, "number of hybrid cycles")
     alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1), for both models unless "
@@ -493,6 +505,7 @@ class HybridConfig:
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")
     generation: GenerationConfig = _sub(GenerationConfig, "number and length of the generated rollouts")
+    reversion: ReversionConfig = _sub(ReversionConfig, "undo a training phase that did not improve validation")
     warmup_epochs: int = _nonneg(2, "synthetic epochs on real data only, before the first cycle")
 
 

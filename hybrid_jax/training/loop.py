@@ -268,7 +268,9 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
                for name in trained_models(cfg)}
     uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
     states = dict(states)
-    epoch_losses, timings, horizons = {}, {}, {}
+    epoch_losses, timings, horizons, val_losses = {}, {}, {}, {}
+    rev = cfg.trainer.hybrid.reversion
+    reverted = {name: False for name in trained_models(cfg)}
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
@@ -283,17 +285,28 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
             t = time.perf_counter()
             data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t
+        before = states[name]
+        check = rev.enabled and getattr(rev, name)
+        if check:
+            val_before = validate(exp, exp.model(name), before.params)
         t = time.perf_counter()
         states[name], epoch_losses[name] = run_epochs(exp, exp.model(name), states[name], data, sources,
                                                       getattr(cfg.trainer, name).epochs, cycle, phase, progress)
         timings[f"train_{name}"] = time.perf_counter() - t
         horizons[name] = epoch_horizons(exp.model(name), first_epoch(cfg, cycle), len(epoch_losses[name]))
+        if check:  # before the next phase, so that a reverted synthetic model is the one that generates
+            val_losses[name] = validate(exp, exp.model(name), states[name].params)
+            if not val_losses[name] <= (1 - rev.min_improvement) * val_before:  # NaN: revert too
+                log.info("cycle %d: %s validation loss %.4g -> %.4g did not improve by %g; phase reverted", cycle,
+                         name, val_before, val_losses[name], rev.min_improvement)
+                states[name], val_losses[name], reverted[name] = before, val_before, True
     t = time.perf_counter()
-    val_losses = {name: validate(exp, exp.model(name), states[name].params) for name in trained_models(cfg)}
+    val_losses.update({name: validate(exp, exp.model(name), states[name].params)
+                       for name in trained_models(cfg) if name not in val_losses})
     timings["validate"] = time.perf_counter() - t
     timings["cycle"] = time.perf_counter() - t_cycle
     return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings,
-                               horizons)
+                               horizons, reverted if rev.enabled else None)
 
 
 def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, WarmupResult]:

@@ -2,7 +2,8 @@
 
 Line format (one JSON object per line, read by `run.summarize`, `plots.plot_losses` and tests):
 ``{"kind": "epoch", "cycle", "model", "epoch", "loss", "horizon"}`` per epoch of a model, then per phase
-``{"kind": "cycle", "cycle", "alpha", "timings_s", "<model>_val_loss", "<model>_train_loss"}`` or
+``{"kind": "cycle", "cycle", "alpha", "timings_s", "<model>_val_loss", "<model>_train_loss"}`` (and
+``"reverted": {<model>: bool}`` with trainer.hybrid.reversion enabled) or
 ``{"kind": "warmup", "cycle": -1, "timings_s", "warmup_train_loss"}``. The warm-up's lines carry
 ``cycle: -1`` and ``model: "warmup"`` (they precede cycle 0 in the file).
 """
@@ -45,6 +46,7 @@ class CycleResult:
     val_losses: dict[ModelName, float]  # per trained model: mean per-window loss on the real validation windows
     timings_s: dict[str, float]  # generate_<model>, train_<model>, validate, cycle (the whole cycle)
     horizons: dict[ModelName, list[int]] | None = None  # per trained model: rollout horizon K of each epoch
+    reverted: dict[ModelName, bool] | None = None  # per trained model, with reversion enabled: phase undone
 
     def train_loss(self, model: ModelName) -> float | None:
         """The model's loss in its last epoch of the cycle (None if it ran no epoch)."""
@@ -57,6 +59,8 @@ class CycleResult:
                   for ln in _epoch_lines(self.cycle, model, losses, (self.horizons or {}).get(model))]
         line = {"kind": "cycle", "cycle": self.cycle, "alpha": self.alpha, "timings_s": self.timings_s}
         line.update({f"{model}_val_loss": loss for model, loss in self.val_losses.items()})
+        if self.reverted is not None:
+            line["reverted"] = self.reverted
         line.update({f"{model}_train_loss": self.train_loss(model) for model in self.epoch_losses
                      if self.train_loss(model) is not None})
         return epochs + [line]
