@@ -542,6 +542,8 @@ class OutputConfig:
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
     progress: bool = _opt(True, "show progress bars")
     plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after evaluation")
+    save_generated: bool = _opt(False, "write each cycle's generated rollouts to <run_dir>/generated/"
+                                       "cycle_<c>_<generator>.npz (trajectories [M, L+1, *spatial, C], fields)")
 
 
 @dataclass(frozen=True)

@@ -62,3 +62,25 @@ def test_generated_lengths_shorter_than_a_window_are_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"trainer\.hybrid\.generation\.synthetic_length"):
         config_from_dict(tiny_dict(tmp_path, trainer__hybrid={"generation": {"synthetic_length": 1}}))
+
+
+def test_save_generated_writes_each_cycles_rollouts_in_the_user_data_format(tmp_path):
+    from hybrid_jax.data.store import load_files
+    from hybrid_jax.run import prepare_run_dir, run
+
+    cfg = config_from_dict(tiny_dict(
+        tmp_path, tasks=["generate", "train"], output={"dir": str(tmp_path / "runs"), "progress": False,
+                                                       "save_generated": True},
+        trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 0,
+                         "generation": {"num_rollouts": 2, "physical_length": 3, "synthetic_length": 2}}))
+    run_dir = tmp_path / "run"
+    prepare_run_dir(cfg, run_dir, overwrite=False)
+    run(cfg, run_dir)
+    folder = run_dir / "generated"
+    assert sorted(p.name for p in folder.iterdir()) == [f"cycle_{c}_{g}.npz" for c in (0, 1)
+                                                        for g in ("physical", "synthetic")]
+    pde = build_pde(cfg.physics)
+    for c in (0, 1):
+        phys, syn = (load_files(folder / f"cycle_{c}_{g}.npz", pde, 2) for g in ("physical", "synthetic"))
+        assert phys.shape == (2, 4, 16, 1) and syn.shape == (2, 3, 16, 1)
+        np.testing.assert_array_equal(phys[:, 0], syn[:, 0])  # both roll out from the cycle's initial states

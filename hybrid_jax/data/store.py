@@ -111,6 +111,16 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
     return traj, folder
 
 
+def save_trajectories(path: Path, traj: np.ndarray, fields: tuple[str, ...]) -> None:
+    """Write ``traj [N, T, *spatial, C]`` float32 and its channel names as an `.npz` in the format
+    `load_files` reads, atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, trajectories=np.asarray(traj, np.float32), fields=np.array(fields))
+    os.replace(tmp, path)
+
+
 def load_files(path: str | Path, pde: PDE, horizon: int) -> np.ndarray:
     """Validate and load user trajectories from an `.npz` (`trajectories`, `fields`); see README."""
     path = Path(path)

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from functools import partial
-from typing import Iterator
+from typing import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,8 @@ from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_
                                        make_train_step)
 
 States = dict[ModelName, TrainState]
+OnGenerated = Callable[[int, ModelName, jax.Array], None]
+"""``on_generated(cycle, generator, rollouts [M, L+1, *spatial, C])``."""
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +261,10 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     return float(np.concatenate(out)[: len(windows)].mean())
 
 
-def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) -> tuple[States, CycleResult]:
-    """One cycle of the configured mode; returns the new states and the cycle's result."""
+def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
+                 on_generated: OnGenerated | None = None) -> tuple[States, CycleResult]:
+    """One cycle of the configured mode; returns the new states and the cycle's result.
+    `on_generated(cycle, generator, rollouts)` is called (on every process) with each generated array."""
     t_cycle = time.perf_counter()
     cfg = exp.cfg
     mode, alpha = cfg.mode, alpha_at(cfg, cycle)
@@ -285,6 +289,8 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) ->
             t = time.perf_counter()
             data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t
+            if on_generated is not None:
+                on_generated(cycle, generator, data["generated"])
         before = states[name]
         check = rev.enabled and getattr(rev, name)
         if check:
@@ -319,15 +325,16 @@ def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, War
                                                             epoch_horizons(exp.synthetic, 0, len(losses)))
 
 
-def train_cycles(exp: Experiment, states: States, start_cycle: int = 0,
-                 progress: bool = True) -> Iterator[tuple[States, WarmupResult | CycleResult]]:
+def train_cycles(exp: Experiment, states: States, start_cycle: int = 0, progress: bool = True,
+                 on_generated: OnGenerated | None = None) -> Iterator[tuple[States, WarmupResult | CycleResult]]:
     """Run cycles `start_cycle`.. of the config, yielding (states, result) after each; the warm-up
-    (if configured, hybrid mode) runs before cycle 0 and is yielded as its own result."""
+    (if configured, hybrid mode) runs before cycle 0 and is yielded as its own result.
+    `on_generated`: see `hybrid_cycle`."""
     cfg = exp.cfg
     if start_cycle == 0 and cfg.mode == "hybrid" and cfg.trainer.hybrid.warmup_epochs:
         states, result = warmup(exp, states, progress)
         yield states, result
     for cycle in tqdm(range(start_cycle, cfg.trainer.hybrid.cycles), desc=f"{cfg.mode} cycles",
                       initial=start_cycle, total=cfg.trainer.hybrid.cycles, disable=None if progress else True):
-        states, result = hybrid_cycle(exp, states, cycle, progress)
+        states, result = hybrid_cycle(exp, states, cycle, progress, on_generated)
         yield states, result
