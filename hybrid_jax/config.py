@@ -410,7 +410,8 @@ class CouplingConfig:
 @dataclass(frozen=True)
 class CurriculumConfig:
     """Rollout horizon K of the synthetic model's loss per epoch, over all its epochs of the run (warm-up
-    included): p = e/(E-1) for epoch e of E (p**exponent if exponential), K = min(start + ⌊p·(end-start+1)⌋, end)."""
+    included): p = e/(E-1) for epoch e of E (p**exponent if exponential),
+    K = min(start + ⌊p·(end-start+1)⌋, end)."""
 
     kind: Literal["none", "linear", "exponential"] = _opt(
         "none", "none: K = data.rollout_steps every epoch; linear / exponential: from `start` to `end`")
@@ -453,6 +454,11 @@ class PhysicalTrainerConfig:
     max_linesearch_steps: int = _pos(20, "lbfgs: zoom line-search iterations per step")
     regularization: RegularizationConfig = _sub(RegularizationConfig, "smoothness of field parameters")
     coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the synthetic model's generated data")
+    downsample_factor: int = _nonneg(
+        0, "f: the physical model runs at physics.resolution / 2^f (its field parameters too); it block-averages its "
+           "initial states, and its rollouts are upsampled (periodic linear interpolation) for generation and "
+           "evaluation; its loss compares the block-constant upsampling with the targets (the loss against "
+           "block-averaged targets plus a constant: the same gradient)")
     rollout_steps: Optional[int] = _opt(None, "K of the physical model's training and validation loss (its first K "
                                               "targets of each window); default data.rollout_steps (at most that)",
                                         lambda v: v is None or v >= 1, "must be >= 1")
@@ -682,6 +688,11 @@ def _check_consistency(cfg: Config) -> None:
     if kp is not None and kp > k:
         raise ConfigError(f"trainer.physical.rollout_steps: must be <= data.rollout_steps ({k}, the windows' "
                           f"length), got {kp}")
+    factor = 2 ** cfg.trainer.physical.downsample_factor
+    for i, n in enumerate(p.resolution):
+        if n % factor or n // factor < 4:
+            raise ConfigError(f"trainer.physical.downsample_factor: physics.resolution[{i}] = {n} must divide by "
+                              f"2^f = {factor} into at least 4 cells, got f = {cfg.trainer.physical.downsample_factor}")
     gen = cfg.trainer.hybrid.generation
     for name in ("physical_length", "synthetic_length"):
         length = getattr(gen, name)

@@ -62,8 +62,9 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     """Turn an index batch into ``{x0, targets, weight, mask, generated}`` on the device (inside jit).
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
-    ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data). An optional ``steps [B]`` in the batch
-    masks out every target after a sample's first ``steps`` (a horizon below K without recompiling).
+    ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data).
+    An optional ``steps [B]`` in the batch masks out every target after a sample's first ``steps``
+    (a horizon below K without recompiling).
     targets keep every channel;
     losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
     all frames (real, then generated), which XLA fuses into the gather (the view is not copied).

@@ -30,7 +30,7 @@ from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
-from hybrid_jax.training.models import physical_model, smoothness_penalty, synthetic_model
+from hybrid_jax.training.models import physical_model, reduced_physics, smoothness_penalty, synthetic_model
 from hybrid_jax.training.records import CycleResult, WarmupResult
 from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
                                        make_train_step)
@@ -75,6 +75,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
+    loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
     k_phy = phy.rollout_steps or horizon
     gen = h.generation
     lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
@@ -84,13 +85,15 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     fns = {"synthetic": ModelFns("synthetic", syn_predict,
                                  make_train_step(syn_predict, syn_tx, nd, horizon,
                                                  proportional=syn.coupling.proportional),
-                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, lengths["physical"]),
-                                 horizon, None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
+                                 make_eval_step(syn_predict, nd, horizon),
+                                 make_generate(syn_predict, lengths["physical"]), horizon,
+                                 None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
            "physical": ModelFns("physical", phy_predict,
-                                make_train_step(phy_predict, phy_tx, nd, k_phy, penalty=smoothness_penalty(pde, cfg),
+                                make_train_step(loss_predict, phy_tx, nd, k_phy,
+                                                penalty=smoothness_penalty(*reduced_physics(pde, cfg)),
                                                 linesearch=phy.optimizer == "lbfgs",
                                                 proportional=phy.coupling.proportional, window=horizon),
-                                make_eval_step(phy_predict, nd, k_phy, window=horizon),
+                                make_eval_step(loss_predict, nd, k_phy, window=horizon),
                                 make_generate(phy_predict, lengths["synthetic"]), k_phy,
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
