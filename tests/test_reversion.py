@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 
 from hybrid_jax.data.store import load_or_generate
 from hybrid_jax.physics import build_pde
@@ -45,12 +46,11 @@ def test_an_improving_phase_is_kept(tiny_config):
     assert float(states["physical"].params["viscosity"]) != float(start["physical"].params["viscosity"])
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_curriculum_generation_coupling_and_reversion(tmp_path, monkeypatch):
     """Everything new is a pure function of the config and the cycle/epoch index: a run killed after its
     first checkpoint and resumed equals an uninterrupted one (parameters and metrics lines)."""
     import json
-
-    import pytest
 
     from conftest import tiny_dict
     from hybrid_jax.config import config_from_dict
