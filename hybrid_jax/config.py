@@ -155,6 +155,38 @@ class NetworkConfig:
 # ----------------------------------------------------------------------------- trainers
 
 
+_WEIGHT = (lambda v: v is None or v >= 0, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CouplingConfig:
+    """How one model weighs its real data against the other model's generated data (hybrid mode)."""
+
+    real_weight: float = _nonneg(1.0, "loss weight of real samples in hybrid cycles (the warm-up and single-model "
+                                      "modes weigh them 1)")
+    generated_weight: Optional[float] = _opt(
+        None, "loss weight of the other model's generated samples; null: the cycle's alpha "
+              "(trainer.hybrid.alpha and its schedule); 0: this model trains on real data only", *_WEIGHT)
+    proportional: bool = _opt(
+        False, "rescale the generated-data term to generated_weight × the real-data term in value (per batch: "
+               "real term = real_weight × mean loss of its real samples, generated term = its generated samples' "
+               "mean loss × stop_gradient(real term / that mean), times generated_weight)")
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Rollout horizon K of the synthetic model's loss per epoch, over all its epochs of the run (warm-up
+    included): p = e/(E-1) for epoch e of E (p**exponent if exponential),
+    K = min(start + ⌊p·(end-start+1)⌋, end)."""
+
+    kind: Literal["none", "linear", "exponential"] = _opt(
+        "none", "none: K = data.rollout_steps every epoch; linear / exponential: from `start` to `end`")
+    start: int = _pos(1, "K of the first epoch")
+    end: Optional[int] = _opt(None, "K of the last epoch; default data.rollout_steps (at most that: the windows' "
+                                    "length)", lambda v: v is None or v >= 1, "must be >= 1")
+    exponent: float = _pos(2.0, "exponential: p**exponent (> 1 stays short longer)")
+
+
 @dataclass(frozen=True)
 class LRScheduleConfig:
     """Learning rate of Adam's update n; n is optax's update count in the optimiser state (saved with every
@@ -184,6 +216,10 @@ class SyntheticTrainerConfig:
     lr_schedule: LRScheduleConfig = _sub(LRScheduleConfig, "learning-rate schedule of the network's Adam")
     epochs: int = _nonneg(3, "epochs per cycle, in every mode (a run trains trainer.hybrid.cycles × epochs)")
     checkpoint_rollout: bool = _opt(False, "jax.checkpoint each rollout step (less memory, more compute)")
+    coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the physical model's generated data")
+    rollout_curriculum: CurriculumConfig = _sub(CurriculumConfig, "rollout-horizon curriculum (one compilation: "
+                                                                  "the rollout runs to the final K, steps beyond "
+                                                                  "the epoch's K are masked out of the loss)")
 
 
 @dataclass(frozen=True)
@@ -211,6 +247,15 @@ class PhysicalTrainerConfig:
     memory_size: int = _pos(10, "lbfgs: number of past updates kept for the curvature estimate")
     max_linesearch_steps: int = _pos(20, "lbfgs: zoom line-search iterations per step")
     regularization: RegularizationConfig = _sub(RegularizationConfig, "smoothness of field parameters")
+    coupling: CouplingConfig = _sub(CouplingConfig, "weights of real vs the synthetic model's generated data")
+    downsample_factor: int = _nonneg(
+        0, "f: the physical model runs at physics.resolution / 2^f (its field parameters too); it block-averages its "
+           "initial states, and its rollouts are upsampled (periodic linear interpolation) for generation and "
+           "evaluation; its loss compares the block-constant upsampling with the targets (the loss against "
+           "block-averaged targets plus a constant: the same gradient)")
+    rollout_steps: Optional[int] = _opt(None, "K of the physical model's training and validation loss (its first K "
+                                              "targets of each window); default data.rollout_steps (at most that)",
+                                        lambda v: v is None or v >= 1, "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -220,17 +265,49 @@ class AlphaScheduleConfig:
 
 
 @dataclass(frozen=True)
+class GenerationConfig:
+    """The generated rollouts of each cycle: each is cut into all windows of data.rollout_steps targets
+    (start frames 0, data.window_stride, ... of its frames)."""
+
+    num_rollouts: Optional[int] = _opt(
+        None, "rollouts per cycle and direction (rounded up to a multiple of the device count); default "
+              "⌈generated_fraction × #real training windows⌉", lambda v: v is None or v >= 1, "must be >= 1")
+    physical_length: Optional[int] = _opt(
+        None, "steps of each physical-model rollout (the synthetic model's generated data); default "
+              "data.rollout_steps (one window per rollout)", lambda v: v is None or v >= 1, "must be >= 1")
+    synthetic_length: Optional[int] = _opt(
+        None, "steps of each network rollout (the physical model's generated data); default data.rollout_steps",
+        lambda v: v is None or v >= 1, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ReversionConfig:
+    """After a model's training phase in a cycle, restore its state (parameters and optimiser) from before the
+    phase unless its validation loss on real data fell by at least `min_improvement` (relative)."""
+
+    enabled: bool = _opt(False, "check each phase (every mode's cycles; not the warm-up)")
+    synthetic: bool = _opt(True, "may revert the synthetic model")
+    physical: bool = _opt(True, "may revert the physical model")
+    min_improvement: float = _opt(0.0, "keep the phase only if val_after <= (1 - min_improvement) × val_before",
+                                  lambda v: 0 <= v < 1, "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
 class HybridConfig:
     cycles: int = _pos(3, "number of cycles (in synthetic and physical mode: rounds of `epochs` epochs of the "
                            "one model, each followed by validation and a checkpoint)")
-    alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1)")
+    alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1), for both models unless "
+                                "trainer.<model>.coupling.generated_weight is set")
     schedule: AlphaScheduleConfig = _sub(AlphaScheduleConfig, "alpha schedule over cycles")
     generated_fraction: Optional[float] = _opt(
-        None, "generated rollouts per real training window: ceil(fraction × windows), rounded up to a "
-              "multiple of the device count; default: max(alpha, schedule.final) (count proportional to alpha)",
+        None, "generated rollouts per real training window: ceil(fraction × windows), rounded up to a multiple of "
+              "the device count; default: the largest generated weight of the run (alpha, schedule.final, "
+              "trainer.<model>.coupling.generated_weight): a count proportional to the weight",
         lambda v: v is None or v >= 0, "must be >= 0")
     generation_source: Literal["real", "prior"] = _opt(
         "real", "initial states of generated rollouts: real training states or the physics' prior")
+    generation: GenerationConfig = _sub(GenerationConfig, "number and length of the generated rollouts")
+    reversion: ReversionConfig = _sub(ReversionConfig, "undo a training phase that did not improve validation")
     warmup_epochs: int = _nonneg(2, "hybrid mode: synthetic epochs on real data only, before the first cycle")
 
 
@@ -276,6 +353,8 @@ class OutputConfig:
     compilation_cache: Optional[str] = _opt(
         "default", "directory of the persistent XLA compilation cache (a second run of the same shapes skips "
                    "compilation); default: $XDG_CACHE_HOME/hybrid_jax/xla (~/.cache/...); null: off")
+    save_generated: bool = _opt(False, "write each cycle's generated rollouts to <run_dir>/generated/"
+                                       "cycle_<c>_<generator>.npz (trajectories [M, L+1, *spatial, C], fields)")
 
 
 @dataclass(frozen=True)
@@ -402,6 +481,28 @@ def _check_consistency(cfg: Config) -> None:
         for i, b in enumerate(obs.box):
             if len(b) != 2 or not 0 <= b[0] < b[1] <= 1:
                 raise ConfigError(f"data.observation.box[{i}]: must be [lo, hi] with 0 <= lo < hi <= 1, got {list(b)}")
+    k, cur = cfg.data.rollout_steps, cfg.trainer.synthetic.rollout_curriculum
+    end = k if cur.end is None else cur.end
+    if cur.kind != "none" and end > k:
+        raise ConfigError(f"trainer.synthetic.rollout_curriculum.end: must be <= data.rollout_steps ({k}, the "
+                          f"windows' length), got {end}")
+    if cur.kind != "none" and cur.start > end:
+        raise ConfigError(f"trainer.synthetic.rollout_curriculum.start: must be <= end ({end}), got {cur.start}")
+    kp = cfg.trainer.physical.rollout_steps
+    if kp is not None and kp > k:
+        raise ConfigError(f"trainer.physical.rollout_steps: must be <= data.rollout_steps ({k}, the windows' "
+                          f"length), got {kp}")
+    factor = 2 ** cfg.trainer.physical.downsample_factor
+    for i, n in enumerate(p.resolution):
+        if n % factor or n // factor < 4:
+            raise ConfigError(f"trainer.physical.downsample_factor: physics.resolution[{i}] = {n} must divide by "
+                              f"2^f = {factor} into at least 4 cells, got f = {cfg.trainer.physical.downsample_factor}")
+    gen = cfg.trainer.hybrid.generation
+    for name in ("physical_length", "synthetic_length"):
+        length = getattr(gen, name)
+        if length is not None and length < k:
+            raise ConfigError(f"trainer.hybrid.generation.{name}: must be >= data.rollout_steps ({k}, the windows' "
+                              f"length), got {length}")
     net = cfg.network
     if net.architecture == "unet":
         factor = 2 ** (net.levels - 1)

@@ -5,6 +5,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     config.yaml        the resolved config        config_hash   its hash (guards reuse)
     metrics.jsonl      one JSON line per epoch and per cycle
     checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
+    generated/         output.save_generated: cycle_<c>_<generator>.npz, each cycle's generated rollouts
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, rollout GIF, errors, parameters, losses
     summary.json       final losses, learned vs true parameters, wall and compile times
@@ -23,10 +24,10 @@ import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
-from hybrid_jax.data.store import load_files, load_or_generate
+from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
 from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
 from hybrid_jax.files import atomic_write
-from hybrid_jax.parallel import is_primary, sync
+from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
@@ -92,8 +93,9 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
     tracker = Tracker(cfg, run_dir, start)
+    on_generated = generated_writer(run_dir / "generated", exp.pde.layout.names) if cfg.output.save_generated else None
     try:
-        for states, result in train_cycles(exp, states, start, progress):
+        for states, result in train_cycles(exp, states, start, progress, on_generated):
             for line in result.lines():
                 metrics_log.write(line)
                 tracker.write(line)
@@ -105,6 +107,18 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         ckpts.close()
         tracker.close()
     return states
+
+
+def generated_writer(folder: Path, fields: tuple[str, ...]):
+    """``write(cycle, generator, rollouts)``: each cycle's generated rollouts as
+    ``<folder>/cycle_<c>_<generator>.npz`` (gathered on every process, written by process 0)."""
+
+    def write(cycle: int, generator: str, rollouts) -> None:
+        rollouts = to_host(rollouts)
+        if is_primary():
+            save_trajectories(folder / f"cycle_{cycle}_{generator}.npz", rollouts, fields)
+
+    return write
 
 
 def _cycle_line(exp, states, result: CycleResult) -> str:

@@ -59,10 +59,13 @@ def full_batch(sources: list[WindowSource]) -> dict:
 
 
 def materialize(data: dict, batch: dict, horizon: int) -> dict:
-    """Turn an index batch into ``{x0, targets, weight, mask}`` on the device (inside jit).
+    """Turn an index batch into ``{x0, targets, weight, mask, generated}`` on the device (inside jit).
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
-    ``generated [M, K+1, *spatial, C]`` (fully observed). targets keep every channel;
+    ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data).
+    An optional ``steps [B]`` in the batch masks out every target after a sample's first ``steps``
+    (a horizon below K without recompiling).
+    targets keep every channel;
     losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
     all frames (real, then generated), which XLA fuses into the gather (the view is not copied).
     """
@@ -71,9 +74,13 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     is_gen = batch["source"] == GENERATED
     sims, ts = batch["sim"], batch["t"]
     frames = jnp.concatenate([real.reshape((-1,) + real.shape[2:]), gen.reshape((-1,) + gen.shape[2:])])
-    gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1]
+    gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1] + ts
     start = jnp.where(is_gen, gen_start, sims * n_frames + ts)
     x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
     masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated
     mask = masks[jnp.where(is_gen[:, None], n_frames, ts[:, None] + 1 + jnp.arange(horizon))]
-    return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32)}
+    if "steps" in batch:
+        in_horizon = jnp.arange(horizon) < batch["steps"][:, None]  # [B, K]
+        mask = mask * in_horizon.reshape(in_horizon.shape + (1,) * (mask.ndim - 2)).astype(mask.dtype)
+    return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32),
+            "generated": is_gen}

@@ -121,6 +121,13 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
     return traj, folder
 
 
+def save_trajectories(path: Path, traj: np.ndarray, fields: tuple[str, ...]) -> None:
+    """Write ``traj [N, T, *spatial, C]`` float32 and its channel names as an `.npz` in the format
+    `load_files` reads, atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: np.savez(f, trajectories=np.asarray(traj, np.float32), fields=np.array(fields)))
+
+
 def load_files(path: str | Path, pde: PDE, horizon: int, fmt: str = "auto") -> np.ndarray:
     """Validate and load user trajectories in `fmt` (data.format: auto, npz, hdf5, scene, npy; see
     data.formats and the README's Data formats). A `.npy` stays memory-mapped."""

@@ -30,6 +30,8 @@ class ModelFns:
     train_step: TrainStep
     eval_step: EvalStep
     generate: Generate
+    horizon: int  # K of its training loss (without a curriculum) and of its validation loss
+    horizon_at: Callable[[int], int] | None = None  # a curriculum: K of the model's e-th epoch of the run
     full_batch: bool = False  # each epoch one step on all windows, in a fixed order
     restart: Restart | None = None  # a line search restarts its optimiser state per training phase
 
@@ -45,17 +47,19 @@ class Experiment:
     real_mask: jax.Array  # [T, *spatial] observed cells of real data
     train_windows: np.ndarray  # [W, 2] (sim, t)
     val_windows: np.ndarray
-    num_generated: int
+    num_generated: int  # M: generated rollouts per cycle and direction
+    generated_windows: dict[ModelName, np.ndarray]  # per trained model: [W_gen, 2] (rollout, t) of its generated data
     synthetic: ModelFns
     physical: ModelFns
     init_params: dict[ModelName, Params]
     txs: dict  # model name -> optax.GradientTransformation
-    no_generated: jax.Array  # [max(M, 1), K+1, *spatial, C] zeros: the generated slot when there is none
+    no_generated: dict[ModelName, jax.Array]  # per trained model: [max(M, 1), L+1, *spatial, C] zeros, the
+    # generated slot when there is none (the shape of its generated data: one compilation)
     generation_states: GenerationStates  # jitted once per run
 
-    def data(self) -> dict:
-        """The arrays every jitted step reads (real trajectories and mask, generated rollouts)."""
-        return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated}
+    def data(self, model: ModelName = "synthetic") -> dict:
+        """The arrays `model`'s jitted steps read (real trajectories and mask, an empty generated slot)."""
+        return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated[model]}
 
     def model(self, name: ModelName) -> ModelFns:
         return {"synthetic": self.synthetic, "physical": self.physical}[name]

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from functools import partial
-from typing import Iterator
+from typing import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -32,12 +32,15 @@ from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
-from hybrid_jax.training.models import input_noise_key, physical_model, smoothness_penalty, synthetic_model
+from hybrid_jax.training.models import (input_noise_key, physical_model, reduced_physics, smoothness_penalty,
+                                       synthetic_model)
 from hybrid_jax.training.records import CycleResult, WarmupResult
 from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
                                        make_train_step)
 
 States = dict[ModelName, TrainState]
+OnGenerated = Callable[[int, ModelName, jax.Array], None]
+"""``on_generated(cycle, generator, rollouts [M, L+1, *spatial, C])``."""
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
-    n_gen = math.ceil(fraction * len(train_w)) if cfg.mode == "hybrid" else 0
-    real_only_epochs = (cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or h.alpha == 0
+    fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
+    n_gen = (h.generation.num_rollouts or math.ceil(fraction * len(train_w))) if cfg.mode == "hybrid" else 0
+    real_only_epochs = (cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(_generated_weights(cfg)) == 0
                         or (h.schedule.kind == "linear" and h.schedule.final == 0))
     windows = len(train_w) + (0 if real_only_epochs else n_gen)
     if (cfg.mode != "physical" or cfg.trainer.physical.batching != "full") and cfg.trainer.batch_size > windows:
@@ -78,14 +81,27 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
-    phy = cfg.trainer.physical
+    phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
+    loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
+    k_phy = phy.rollout_steps or horizon
+    gen = h.generation
+    lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
+    # generated rollouts each model trains on (the other model's)
+    zeros = {n: np.zeros((max(n_gen, 1), n + 1) + trajectories.shape[2:], np.float32) for n in set(lengths.values())}
+    zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
     fns = {"synthetic": ModelFns("synthetic", syn_predict,
-                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg)),
-                                 make_eval_step(syn_predict, nd, horizon), make_generate(syn_predict, horizon)),
+                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg),
+                                                 proportional=syn.coupling.proportional),
+                                 make_eval_step(syn_predict, nd, horizon),
+                                 make_generate(syn_predict, lengths["physical"]), horizon,
+                                 None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
            "physical": ModelFns("physical", phy_predict,
-                                make_train_step(phy_predict, phy_tx, nd, horizon, penalty=smoothness_penalty(pde, cfg),
-                                                linesearch=phy.optimizer == "lbfgs"),
-                                make_eval_step(phy_predict, nd, horizon), make_generate(phy_predict, horizon),
+                                make_train_step(loss_predict, phy_tx, nd, k_phy,
+                                                penalty=smoothness_penalty(*reduced_physics(pde, cfg)),
+                                                linesearch=phy.optimizer == "lbfgs",
+                                                proportional=phy.coupling.proportional, window=horizon),
+                                make_eval_step(loss_predict, nd, k_phy, window=horizon),
+                                make_generate(phy_predict, lengths["synthetic"]), k_phy,
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
                                 if phy.optimizer == "lbfgs" else None)}
@@ -96,7 +112,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
         txs={"synthetic": syn_tx, "physical": phy_tx},
-        no_generated=replicate(mesh, np.zeros((max(n_gen, 1), horizon + 1) + trajectories.shape[2:], np.float32)),
+        generated_windows={name: window_index(np.arange(n_gen), n + 1, horizon, cfg.data.window_stride)
+                           for name, n in lengths.items()},
+        no_generated={name: zeros[n] for name, n in lengths.items()},
         generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
     )
 
@@ -132,6 +150,51 @@ def alpha_at(cfg: Config, cycle: int) -> float:
     return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
 
 
+def synthetic_epochs(cfg: Config) -> int:
+    """All synthetic epochs of the run: the warm-up's (hybrid mode) and every cycle's."""
+    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    return warmup + cfg.trainer.hybrid.cycles * cfg.trainer.synthetic.epochs
+
+
+def first_epoch(cfg: Config, cycle: int | None) -> int:
+    """Index among all of the run's synthetic epochs of the first one of `cycle` (None: the warm-up)."""
+    if cycle is None:
+        return 0
+    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    return warmup + cycle * cfg.trainer.synthetic.epochs
+
+
+def rollout_horizon(cfg: Config, epoch: int) -> int:
+    """K of the synthetic model's `epoch`-th epoch of the run (trainer.synthetic.rollout_curriculum): a pure
+    function of the epoch index (exact resume), reaching `end` at the run's last synthetic epoch."""
+    c = cfg.trainer.synthetic.rollout_curriculum
+    end = cfg.data.rollout_steps if c.end is None else c.end
+    total = synthetic_epochs(cfg)
+    p = min(epoch / (total - 1), 1.0) if total > 1 else 1.0
+    if c.kind == "exponential":
+        p = p**c.exponent
+    return min(c.start + math.floor(p * (end - c.start + 1)), end)
+
+
+def epoch_horizons(fns: ModelFns, first: int, count: int) -> list[int]:
+    """K of each of `count` epochs of a model starting at its run-wide epoch `first`."""
+    return [fns.horizon if fns.horizon_at is None else fns.horizon_at(first + e) for e in range(count)]
+
+
+def _generated_weights(cfg: Config) -> list[float]:
+    """Every weight generated samples may get in the run (alpha and its schedule's end where a model takes
+    its weight from alpha, and the models' explicit generated weights)."""
+    h = cfg.trainer.hybrid
+    explicit = [getattr(cfg.trainer, m).coupling.generated_weight for m in ("synthetic", "physical")]
+    return [w for w in explicit if w is not None] + ([h.alpha, h.schedule.final] if None in explicit else [])
+
+
+def coupling_weights(cfg: Config, name: ModelName, cycle: int) -> tuple[float, float]:
+    """(real weight, generated weight) of model `name`'s samples in `cycle` (hybrid mode)."""
+    c = getattr(cfg.trainer, name).coupling
+    return c.real_weight, alpha_at(cfg, cycle) if c.generated_weight is None else c.generated_weight
+
+
 def epoch_seed(seed: int, cycle: int | None, phase: int, epoch: int) -> int:
     """Shuffle seed of one epoch, a pure function of where it is in the run (exact resume);
     `cycle` None: the warm-up."""
@@ -145,7 +208,7 @@ def _where(cycle: int | None) -> str:
 def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
                epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
     """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
-    the mean loss of each epoch.
+    the mean loss of each epoch. A model with a curriculum gets each epoch's K as a step mask.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
@@ -156,6 +219,7 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     if fns.restart is not None and epochs:
         state = state._replace(opt_state=fns.restart(state.params))
     stalled = 0
+    horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
         if fns.full_batch:  # the same batch every epoch: a line search may reuse its stored value after the first
             batches = [full_batch(sources)]
@@ -166,6 +230,8 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
                         disable=None if progress else True):
             check_stop()  # SIGINT/SIGTERM: stop between steps
             fresh = not fns.full_batch or epoch == 0
+            if fns.horizon_at is not None:
+                idx = {**idx, "steps": np.full(len(idx["sim"]), horizons[epoch], np.int32)}
             state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
             step_losses.append(m["loss"])
             oks.append(m["ok"])
@@ -196,7 +262,7 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     windows = exp.val_windows
     pad = (-len(windows)) % b
     padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)])
-    data = exp.data()
+    data = exp.data(fns.name)
     out = []
     for i in range(0, len(padded), b):
         chunk = padded[i:i + b]
@@ -206,37 +272,58 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     return float(np.concatenate(out)[: len(windows)].mean())
 
 
-def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool) -> tuple[States, CycleResult]:
-    """One cycle of the configured mode; returns the new states and the cycle's result."""
+def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
+                 on_generated: OnGenerated | None = None) -> tuple[States, CycleResult]:
+    """One cycle of the configured mode; returns the new states and the cycle's result.
+    `on_generated(cycle, generator, rollouts)` is called (on every process) with each generated array."""
     t_cycle = time.perf_counter()
     cfg = exp.cfg
     mode, alpha = cfg.mode, alpha_at(cfg, cycle)
-    use_generated = mode == "hybrid" and alpha > 0 and exp.num_generated > 0
-    real_src = WindowSource(exp.train_windows, REAL, 1.0)
-    gen_src = WindowSource(np.stack([np.arange(exp.num_generated), np.zeros(exp.num_generated)], 1), GENERATED, alpha)
-    sources = [real_src, gen_src] if use_generated else [real_src]
-    data = exp.data()
+    weights = {name: coupling_weights(cfg, name, cycle) if mode == "hybrid" else (1.0, 0.0)
+               for name in trained_models(cfg)}
+    uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
     states = dict(states)
-    epoch_losses, timings = {}, {}
-    x0 = exp.generation_states(exp.real, cycle) if use_generated else None
+    epoch_losses, timings, horizons, val_losses = {}, {}, {}, {}
+    rev = cfg.trainer.hybrid.reversion
+    reverted = {name: False for name in trained_models(cfg)}
+    x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
     for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
         if name not in trained_models(cfg):
             continue
-        if use_generated:
+        real_w, gen_w = weights[name]
+        sources = [WindowSource(exp.train_windows, REAL, real_w)]
+        data = exp.data(name)
+        if uses_generated[name]:
+            sources.append(WindowSource(exp.generated_windows[name], GENERATED, gen_w))
             t = time.perf_counter()
             data["generated"] = exp.model(generator).generate(states[generator].params, x0).block_until_ready()
             timings[f"generate_{generator}"] = time.perf_counter() - t
+            if on_generated is not None:
+                on_generated(cycle, generator, data["generated"])
+        before = states[name]
+        check = rev.enabled and getattr(rev, name)
+        if check:
+            val_before = validate(exp, exp.model(name), before.params)
         t = time.perf_counter()
         states[name], epoch_losses[name] = run_epochs(exp, exp.model(name), states[name], data, sources,
                                                       getattr(cfg.trainer, name).epochs, cycle, phase, progress)
         timings[f"train_{name}"] = time.perf_counter() - t
+        horizons[name] = epoch_horizons(exp.model(name), first_epoch(cfg, cycle), len(epoch_losses[name]))
+        if check:  # before the next phase, so that a reverted synthetic model is the one that generates
+            val_losses[name] = validate(exp, exp.model(name), states[name].params)
+            if not val_losses[name] <= (1 - rev.min_improvement) * val_before:  # NaN: revert too
+                log.info("cycle %d: %s validation loss %.4g -> %.4g did not improve by %g; phase reverted", cycle,
+                         name, val_before, val_losses[name], rev.min_improvement)
+                states[name], val_losses[name], reverted[name] = before, val_before, True
     t = time.perf_counter()
-    val_losses = {name: validate(exp, exp.model(name), states[name].params) for name in trained_models(cfg)}
+    val_losses.update({name: validate(exp, exp.model(name), states[name].params)
+                       for name in trained_models(cfg) if name not in val_losses})
     timings["validate"] = time.perf_counter() - t
     timings["cycle"] = time.perf_counter() - t_cycle
-    return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings)
+    return states, CycleResult(cycle, alpha if mode == "hybrid" else None, epoch_losses, val_losses, timings,
+                               horizons, reverted if rev.enabled else None)
 
 
 def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, WarmupResult]:
@@ -245,18 +332,20 @@ def warmup(exp: Experiment, states: States, progress: bool) -> tuple[States, War
     synthetic, losses = run_epochs(exp, exp.synthetic, states["synthetic"], exp.data(),
                                    [WindowSource(exp.train_windows, REAL, 1.0)], exp.cfg.trainer.hybrid.warmup_epochs,
                                    None, PHASE_WARMUP, progress)
-    return {**states, "synthetic": synthetic}, WarmupResult(losses, time.perf_counter() - t)
+    return {**states, "synthetic": synthetic}, WarmupResult(losses, time.perf_counter() - t,
+                                                            epoch_horizons(exp.synthetic, 0, len(losses)))
 
 
-def train_cycles(exp: Experiment, states: States, start_cycle: int = 0,
-                 progress: bool = True) -> Iterator[tuple[States, WarmupResult | CycleResult]]:
+def train_cycles(exp: Experiment, states: States, start_cycle: int = 0, progress: bool = True,
+                 on_generated: OnGenerated | None = None) -> Iterator[tuple[States, WarmupResult | CycleResult]]:
     """Run cycles `start_cycle`.. of the config, yielding (states, result) after each; the warm-up
-    (if configured, hybrid mode) runs before cycle 0 and is yielded as its own result."""
+    (if configured, hybrid mode) runs before cycle 0 and is yielded as its own result.
+    `on_generated`: see `hybrid_cycle`."""
     cfg = exp.cfg
     if start_cycle == 0 and cfg.mode == "hybrid" and cfg.trainer.hybrid.warmup_epochs:
         states, result = warmup(exp, states, progress)
         yield states, result
     for cycle in tqdm(range(start_cycle, cfg.trainer.hybrid.cycles), desc=f"{cfg.mode} cycles",
                       initial=start_cycle, total=cfg.trainer.hybrid.cycles, disable=None if progress else True):
-        states, result = hybrid_cycle(exp, states, cycle, progress)
+        states, result = hybrid_cycle(exp, states, cycle, progress, on_generated)
         yield states, result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -9,6 +12,7 @@ from flax import nnx
 
 from hybrid_jax.config import Config
 from hybrid_jax.networks import build_network
+from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE, Params
 from hybrid_jax.rollout import batched_physics_step, network_step, rollout
 from hybrid_jax.training import schedules
@@ -31,14 +35,62 @@ def decode_physical(pde: PDE, raw: Params) -> Params:
     return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
 
 
-def physical_model(pde: PDE, cfg: Config):
-    """(initial optimised params, predict, optimiser) of the physical model."""
+def reduced_physics(pde: PDE, cfg: Config) -> tuple[PDE, Config]:
+    """The PDE and config the physical model runs with: at physics.resolution / 2^f
+    (f = trainer.physical.downsample_factor), or `pde` and `cfg` themselves when f = 0."""
+    f = cfg.trainer.physical.downsample_factor
+    if f == 0:
+        return pde, cfg
+    physics = dataclasses.replace(cfg.physics, resolution=tuple(n // 2**f for n in cfg.physics.resolution))
+    return build_pde(physics), dataclasses.replace(cfg, physics=physics)
+
+
+def block_average(x: jax.Array, factor: int, first_axis: int, ndim: int) -> jax.Array:
+    """Mean over blocks of `factor` cells along the `ndim` spatial axes from `first_axis` on."""
+    for a in range(first_axis, first_axis + ndim):
+        x = jnp.mean(x.reshape(x.shape[:a] + (x.shape[a] // factor, factor) + x.shape[a + 1:]), axis=a + 1)
+    return x
+
+
+def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal["linear", "nearest"],
+             periodic: bool) -> jax.Array:
+    """Double the spatial axes `times` times: block-constant (`nearest`), or linear interpolation between
+    cell centres (new centres at 1/4 and 3/4 of a cell: 3/4 of it plus 1/4 of its neighbour; periodic,
+    or the edge value repeated beyond a wall)."""
+    for _ in range(times):
+        for a in range(first_axis, first_axis + ndim):
+            if mode == "nearest":
+                x = jnp.repeat(x, 2, axis=a)
+                continue
+            n = x.shape[a]
+            left = jnp.roll(x, 1, axis=a) if periodic else jnp.concatenate(
+                [jax.lax.slice_in_dim(x, 0, 1, axis=a), jax.lax.slice_in_dim(x, 0, n - 1, axis=a)], axis=a)
+            right = jnp.roll(x, -1, axis=a) if periodic else jnp.concatenate(
+                [jax.lax.slice_in_dim(x, 1, n, axis=a), jax.lax.slice_in_dim(x, n - 1, n, axis=a)], axis=a)
+            pair = jnp.stack([0.25 * left + 0.75 * x, 0.75 * x + 0.25 * right], axis=a + 1)
+            x = pair.reshape(x.shape[:a] + (2 * n,) + x.shape[a + 1:])
+    return x
+
+
+def physical_model(pde: PDE, cfg: Config, upsampling: Literal["linear", "nearest"] = "linear"):
+    """(initial optimised params, predict, optimiser) of the physical model.
+
+    With trainer.physical.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
+    x0, rolls out there and upsamples every frame back to `pde`'s grid (`upsampling`: linear for
+    generated data and evaluation; nearest for the loss, see the config key's documentation).
+    """
     remat = cfg.trainer.physical.checkpoint_rollout
+    model_pde, _ = reduced_physics(pde, cfg)
+    f, ndim = cfg.trainer.physical.downsample_factor, len(pde.spatial_shape)
 
     def predict(raw, x0, horizon):
-        return rollout(batched_physics_step(pde, decode_physical(pde, raw)), x0, horizon, remat=remat, unroll=False)
+        step = batched_physics_step(model_pde, decode_physical(model_pde, raw))
+        if f == 0:
+            return rollout(step, x0, horizon, remat=remat, unroll=False)
+        traj = rollout(step, block_average(x0, 2**f, 1, ndim), horizon, remat=remat, unroll=False)
+        return upsample(traj, f, 2, ndim, upsampling, pde.periodic).astype(x0.dtype)
 
-    return encode_physical(pde, pde.init_params()), predict, physical_optimizer(cfg)
+    return encode_physical(model_pde, model_pde.init_params()), predict, physical_optimizer(cfg)
 
 
 def physical_optimizer(cfg: Config) -> optax.GradientTransformation:

@@ -1,8 +1,9 @@
 """Typed results of the training phases (the warm-up, each cycle) and their ``metrics.jsonl`` lines.
 
 Line format (one JSON object per line, read by `run.summarize`, `plots.plot_losses` and tests):
-``{"kind": "epoch", "cycle", "model", "epoch", "loss"}`` per epoch of a model, then per phase
-``{"kind": "cycle", "cycle", "alpha", "timings_s", "<model>_val_loss", "<model>_train_loss"}`` or
+``{"kind": "epoch", "cycle", "model", "epoch", "loss", "horizon"}`` per epoch of a model, then per phase
+``{"kind": "cycle", "cycle", "alpha", "timings_s", "<model>_val_loss", "<model>_train_loss"}`` (and
+``"reverted": {<model>: bool}`` with trainer.hybrid.reversion enabled) or
 ``{"kind": "warmup", "cycle": -1, "timings_s", "warmup_train_loss"}``. The warm-up's lines carry
 ``cycle: -1`` and ``model: "warmup"`` (they precede cycle 0 in the file).
 """
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from hybrid_jax.training.experiment import ModelName
 
 
-def _epoch_lines(cycle: int, model: str, losses: list[float]) -> list[dict]:
-    return [{"kind": "epoch", "cycle": cycle, "model": model, "epoch": e, "loss": loss}
-            for e, loss in enumerate(losses)]
+def _epoch_lines(cycle: int, model: str, losses: list[float], horizons: list[int] | None) -> list[dict]:
+    return [{"kind": "epoch", "cycle": cycle, "model": model, "epoch": e, "loss": loss,
+             **({} if horizons is None else {"horizon": horizons[e]})} for e, loss in enumerate(losses)]
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,14 @@ class WarmupResult:
 
     epoch_losses: list[float]  # mean training loss of each epoch
     seconds: float
+    horizons: list[int] | None = None  # rollout horizon K of each epoch
 
     def lines(self) -> list[dict]:
         """Its ``metrics.jsonl`` lines."""
         line = {"kind": "warmup", "cycle": -1, "timings_s": {"warmup": self.seconds}}
         if self.epoch_losses:
             line["warmup_train_loss"] = self.epoch_losses[-1]
-        return _epoch_lines(-1, "warmup", self.epoch_losses) + [line]
+        return _epoch_lines(-1, "warmup", self.epoch_losses, self.horizons) + [line]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class CycleResult:
     epoch_losses: dict[ModelName, list[float]]  # per trained model: mean training loss of each epoch
     val_losses: dict[ModelName, float]  # per trained model: mean per-window loss on the real validation windows
     timings_s: dict[str, float]  # generate_<model>, train_<model>, validate, cycle (the whole cycle)
+    horizons: dict[ModelName, list[int]] | None = None  # per trained model: rollout horizon K of each epoch
+    reverted: dict[ModelName, bool] | None = None  # per trained model, with reversion enabled: phase undone
 
     def train_loss(self, model: ModelName) -> float | None:
         """The model's loss in its last epoch of the cycle (None if it ran no epoch)."""
@@ -51,9 +55,12 @@ class CycleResult:
 
     def lines(self) -> list[dict]:
         """Its ``metrics.jsonl`` lines."""
-        epochs = [ln for model, losses in self.epoch_losses.items() for ln in _epoch_lines(self.cycle, model, losses)]
+        epochs = [ln for model, losses in self.epoch_losses.items()
+                  for ln in _epoch_lines(self.cycle, model, losses, (self.horizons or {}).get(model))]
         line = {"kind": "cycle", "cycle": self.cycle, "alpha": self.alpha, "timings_s": self.timings_s}
         line.update({f"{model}_val_loss": loss for model, loss in self.val_losses.items()})
+        if self.reverted is not None:
+            line["reverted"] = self.reverted
         line.update({f"{model}_train_loss": self.train_loss(model) for model in self.epoch_losses
                      if self.train_loss(model) is not None})
         return epochs + [line]

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from hybrid_jax.data.sources import materialize
-from hybrid_jax.losses import per_sample_loss, weighted_loss
+from hybrid_jax.losses import per_sample_loss, proportional_loss, weighted_loss
 
 Params = Any  # a pytree of arrays: the network's NNX state, or the physical model's optimised parameters
 Data = dict[str, jax.Array]  # {real, real_mask, generated}, see `materialize`
@@ -73,17 +73,30 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+def window_batch(data: Data, index_batch: IndexBatch, window: int, horizon: int) -> dict:
+    """`materialize` windows of `window` targets, keeping the first `horizon` (<= window) of them."""
+    batch = materialize(data, index_batch, window)
+    if horizon == window:
+        return batch
+    return {**batch, "targets": batch["targets"][:, :horizon], "mask": batch["mask"][:, :horizon]}
+
+
 def batch_loss(predict: Predict, params: Params, batch: dict, num_dynamic: int, horizon: int,
-               key: jax.Array | None = None) -> jax.Array:
-    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels
-    (`key`, if given, goes to ``predict(params, x0, K, key)``: training input noise)."""
+               proportional: bool = False, key: jax.Array | None = None) -> jax.Array:
+    """Weighted, masked K-step rollout loss of a materialized batch, on the dynamic channels;
+    with `proportional`, the generated samples' term is rescaled to the real one (`proportional_loss`);
+    `key`, if given, goes to ``predict(params, x0, K, key)`` (training input noise)."""
     pred = predict(params, batch["x0"], horizon) if key is None else predict(params, batch["x0"], horizon, key)
-    return weighted_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"], batch["weight"])
+    pred, targets = pred[..., :num_dynamic], batch["targets"][..., :num_dynamic]
+    if proportional:
+        return proportional_loss(per_sample_loss(pred, targets, batch["mask"]), batch["weight"], batch["generated"])
+    return weighted_loss(pred, targets, batch["mask"], batch["weight"])
 
 
 def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dynamic: int, horizon: int, *,
                     penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False,
-                    noise_key: jax.Array | None = None) -> TrainStep:
+                    noise_key: jax.Array | None = None, proportional: bool = False,
+                    window: int | None = None) -> TrainStep:
     """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
 
     With a `noise_key`, the step calls ``predict(params, x0, K, key)`` with the key
@@ -95,6 +108,8 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     objective's value, gradient and the objective itself; ``fresh=False`` reuses the value and
     gradient the line search stored in the optimiser state, which is valid only when the batch is
     the one of the previous step (full-batch training), so per-batch training passes True.
+    `proportional`: the data term is `proportional_loss` (generated term rescaled to the real one).
+    `window` (default `horizon`): targets per gathered window, of which the loss uses the first `horizon`.
 
     A step whose loss, gradients or new parameters (and, with a line search, new objective value)
     are not finite is rejected: the previous parameters are kept and `failures` counts up (reset by
@@ -107,11 +122,11 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     """
 
     def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True):
-        batch = materialize(data, index_batch, horizon)
+        batch = window_batch(data, index_batch, window or horizon, horizon)
         key = None if noise_key is None else jax.random.fold_in(noise_key, state.step)
 
         def objective(p):
-            loss = batch_loss(predict, p, batch, num_dynamic, horizon, key)
+            loss = batch_loss(predict, p, batch, num_dynamic, horizon, proportional, key)
             return (loss if penalty is None else loss + penalty(p)).astype(jnp.float32)
 
         if linesearch:
@@ -142,11 +157,12 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     return jax.jit(step)
 
 
-def make_eval_step(predict: Predict, num_dynamic: int, horizon: int) -> EvalStep:
-    """``eval(params, data, index_batch) -> per-sample loss [B]``, jitted (no gradient)."""
+def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int | None = None) -> EvalStep:
+    """``eval(params, data, index_batch) -> per-sample loss [B]`` of the first `horizon` targets of windows
+    of `window` (default `horizon`), jitted (no gradient)."""
 
     def evaluate(params, data: Data, index_batch: IndexBatch):
-        batch = materialize(data, index_batch, horizon)
+        batch = window_batch(data, index_batch, window or horizon, horizon)
         pred = predict(params, batch["x0"], horizon)
         return per_sample_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"])
 
