@@ -452,6 +452,8 @@ class TrainerConfig:
 class EvaluationConfig:
     horizon: Optional[int] = _opt(None, "rollout steps from each validation initial state; default T-1",
                                   lambda v: v is None or v >= 1, "must be >= 1")
+    num_frames: int = _opt(5, "rollout steps shown side by side in plots/frames.png (evenly spaced, first and last "
+                              "included)", lambda v: v >= 2, "must be >= 2")
 
 
 @dataclass(frozen=True)
