@@ -112,10 +112,21 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
 
 
 def load_files(path: str | Path, pde: PDE, horizon: int) -> np.ndarray:
-    """Validate and load user trajectories from an `.npz` (`trajectories`, `fields`); see README."""
+    """Validate and load user trajectories from an `.npz` (`trajectories`, `fields`), or from a data
+    directory of the original system (`sim_XXXX.npz`, see data.original); see README and docs/data.md."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        from hybrid_jax.data.original import read_original
+
+        traj, fields = read_original(path)
+    elif not path.is_file():
         raise DataError(f"data.path: file not found: {path}")
+    else:
+        traj, fields = _read_npz(path)
+    return _checked(path, traj, fields, pde, horizon)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             if "trajectories" not in npz or "fields" not in npz:
@@ -125,6 +136,11 @@ def load_files(path: str | Path, pde: PDE, horizon: int) -> np.ndarray:
         if isinstance(e, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    return traj, fields
+
+
+def _checked(path: Path, traj: np.ndarray, fields: list[str], pde: PDE, horizon: int) -> np.ndarray:
+    """`traj` if it fits the config: shape, field names and order, float32, enough frames, finite."""
     expected = (pde.spatial_shape, pde.layout.names)
     if traj.ndim != 2 + len(pde.spatial_shape) + 1 or tuple(traj.shape[2:]) != expected[0] + (len(expected[1]),):
         raise DataError(f"{path}: trajectories must have shape [N, T, {', '.join(map(str, expected[0]))}, "
