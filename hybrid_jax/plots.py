@@ -9,6 +9,9 @@
     rollout_error.png   RMSE, MAE, L∞, relative L2 and nRMSE vs rollout step, all models in each panel
     parameters.png      learned vs true parameters: fields as images/lines, scalars as bars
     losses.png          train and validation loss per cycle from metrics.jsonl
+    generated_cycle_<c>_<direction>.png
+                        rollouts generated in cycle c (saved in <run_dir>/generated/, see GENERATED_FILE)
+                        beside real trajectories, and their spatial RMS per step
 
 3D fields show their middle slice along the last axis. Under sparse
 observations the observed region is outlined on the real frames.
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -286,10 +291,100 @@ def plot_losses(metrics_path: Path, path: Path) -> bool:
     return True
 
 
+GENERATED_FILE = re.compile(r"cycle_(\d+)_([A-Za-z0-9]+)\.npz")
+"""``<run_dir>/generated/cycle_<c>_<direction>.npz``: array ``states`` [M, L, *spatial, C], the M rollouts
+of L frames (start state first) generated in cycle c (0-based) by the model `direction` names."""
+
+
+def generated_files(folder: Path) -> list[tuple[int, str, Path]]:
+    """``(cycle, direction, path)`` of each generated-rollout file in `folder`, by cycle then direction."""
+    found = [(int(m.group(1)), m.group(2), p) for p in folder.iterdir() if (m := GENERATED_FILE.fullmatch(p.name))]
+    return sorted(found)
+
+
+def plot_generated(states: np.ndarray, real: np.ndarray, fields: tuple[str, ...], path: Path, title: str = "",
+                   num_frames: int = 5, max_rollouts: int = 3) -> Figure:
+    """Generated rollouts ``[M, L, *spatial, C]`` beside real trajectories ``[N, T, *spatial, C]``.
+
+    Top: the first field of up to `max_rollouts` generated rollouts and as many real trajectories, on the
+    real data's colour range: 1D as space-time heatmaps (x across, step up), 2D/3D as frames at
+    `num_frames` steps. Bottom: the spatial RMS of each field against step, every generated rollout
+    (coloured) and every real trajectory (grey): generated data far from the real data's range shows here.
+    """
+    gen, ref = states[:max_rollouts], real[:max_rollouts]
+    one_d = states.ndim == 4
+    rows = [(f"generated {i}", traj) for i, traj in enumerate(gen)] + [(f"real {i}", traj) for i, traj in enumerate(ref)]
+    steps = _steps(states.shape[1] - 1, num_frames)
+    width, top_h = (1.8 * len(rows) + 1.2, 2.8) if one_d else (2.0 * len(steps) + 1.2, 1.9 * len(rows))
+    fig = _figure(max(width, 2.6 * len(fields) + 0.5), top_h + 2.6, layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[top_h, 2.4])
+    vmin, vmax = float(real[..., 0].min()), float(real[..., 0].max())
+    if one_d:
+        axes = top.subplots(1, len(rows), squeeze=False)[0]
+        for ax, (name, traj) in zip(axes, rows):
+            im = ax.imshow(traj[..., 0], origin="lower", aspect="auto", extent=(0, 1, 0, traj.shape[0] - 1),
+                           cmap="viridis", vmin=vmin, vmax=vmax)
+            ax.set_title(name, fontsize=8)
+            ax.set_xlabel("x / L", fontsize=7)
+        axes[0].set_ylabel("step", fontsize=8)
+    else:
+        axes = top.subplots(len(rows), len(steps), squeeze=False)
+        for i, (name, traj) in enumerate(rows):
+            for j, t in enumerate(steps):
+                ax = axes[i, j]
+                if t < traj.shape[0]:
+                    im = ax.imshow(_slice(traj[t, ..., 0]).T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(f"step {t}", fontsize=8)
+            axes[i, 0].set_ylabel(name, fontsize=8)
+    top.colorbar(im, ax=axes, shrink=0.8, label=fields[0])
+    top.suptitle(title or "generated rollouts beside real data", fontsize=9)
+    stat_axes = np.atleast_1d(bottom.subplots(1, len(fields)))
+    reduce = tuple(range(2, states.ndim - 1))
+    for c, (ax, name) in enumerate(zip(stat_axes, fields)):
+        for label, data, color in (("real", real, "0.6"), ("generated", states, "tab:red")):
+            rms = np.sqrt(np.mean(data[..., c].astype(np.float64) ** 2, axis=reduce))  # [M or N, frames]
+            for k, line in enumerate(rms):
+                ax.plot(line, color=color, lw=0.8, label=label if k == 0 else None)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel(f"RMS {name}", fontsize=8)
+        ax.grid(alpha=0.3)
+    stat_axes[0].legend(fontsize=7)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
+def write_generated_plots(folder: Path, real: np.ndarray, fields: tuple[str, ...], out_dir: Path,
+                          num_frames: int = 5) -> list[Path]:
+    """``generated_cycle_<c>_<direction>.png`` in `out_dir` for every generated-rollout file in `folder`
+    (`GENERATED_FILE`); a file that is unreadable or does not match the real data's grid and channels is
+    skipped with a warning."""
+    written = []
+    for cycle, direction, src in generated_files(folder):
+        try:
+            with np.load(src, allow_pickle=False) as npz:
+                states = npz["states"]
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            log.warning("%s: not a generated-rollout file (%s); no plot", src, e)
+            continue
+        if states.ndim != real.ndim or states.shape[2:] != real.shape[2:] or states.shape[1] < 1:
+            log.warning("%s: states %s do not match the real data [N, T, %s]; no plot", src, list(states.shape),
+                        ", ".join(map(str, real.shape[2:])))
+            continue
+        out = out_dir / f"generated_cycle_{cycle}_{direction}.png"
+        plot_generated(states, real, fields, out, f"cycle {cycle}: {direction} rollouts vs real", num_frames)
+        written.append(out)
+    return written
+
+
 def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict | None, true: dict,
-                models: tuple[str, ...], metrics_path: Path, num_frames: int = 5) -> list[Path]:
+                models: tuple[str, ...], metrics_path: Path, num_frames: int = 5,
+                generated_dir: Path | None = None, real: np.ndarray | None = None) -> list[Path]:
     """Write every figure that the available results allow into `out_dir` (`learned` None: the physical
-    model was not trained, no parameter figure); return their paths."""
+    model was not trained, no parameter figure; `generated_dir` and `real` [N, T, *spatial, C]: the
+    generated rollouts saved there beside the real trajectories); return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if rollouts is not None:
@@ -308,4 +403,7 @@ def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, l
         written.append(out_dir / "parameters.png")
     if plot_losses(metrics_path, out_dir / "losses.png"):
         written.append(out_dir / "losses.png")
+    if generated_dir is not None and real is not None and generated_dir.is_dir():
+        fields = _fields(rollouts) if rollouts is not None else tuple(f"channel {i}" for i in range(real.shape[-1]))
+        written += write_generated_plots(generated_dir, real, fields, out_dir, num_frames)
     return written

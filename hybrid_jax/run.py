@@ -6,7 +6,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     metrics.jsonl      one JSON line per epoch and per cycle
     checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
     evaluation.json    per-step rollout errors on validation data, parameter errors
-    plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters, losses
+    plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
+                       losses, generated rollouts of each cycle (if saved in generated/) beside real data
     summary.json       final losses, learned vs true parameters, wall and compile times
     train.log          the log of every invocation
 """
@@ -199,6 +200,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
 
         write_plots(run_dir / "plots", rollouts, evaluation, learned_params(exp, states),
                     exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl",
-                    num_frames=cfg.evaluation.num_frames)
+                    num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
+                    real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)

@@ -1,4 +1,5 @@
-"""Evaluation metrics (per step, per field) against independent NumPy loops; both models of a hybrid run."""
+"""Evaluation metrics (per step, per field) against independent NumPy loops; both models of a hybrid run
+and its figures."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def test_a_hybrid_run_evaluates_both_models_per_field_on_validation_data(tmp_pat
     cfg = config_from_dict(tiny_dict(tmp_path, trainer__hybrid={"cycles": 1, "alpha": 0.5, "warmup_epochs": 0}))
     run_dir = tmp_path / "run"
     prepare_run_dir(cfg, run_dir, overwrite=False)
+    (run_dir / "generated").mkdir()  # as output.save_generated leaves it: plotted beside the real data
+    np.savez(run_dir / "generated" / "cycle_0_physical.npz", states=np.ones((2, 3, 16, 1), np.float32))
     run(cfg, run_dir)
     ev = json.loads((run_dir / "evaluation.json").read_text())
     assert ev["fields"] == ["vel_x"] and len(ev["validation_trajectories"]) == 1  # 4 trajectories, 1 held out
@@ -67,4 +70,4 @@ def test_a_hybrid_run_evaluates_both_models_per_field_on_validation_data(tmp_pat
         assert m["fields"]["vel_x"]["rmse"] == pytest.approx(m["rmse"])  # one field: the same numbers
         assert all(lo <= hi + 1e-7 for lo, hi in zip(m["mae"], m["linf"]))
     plots = {p.name for p in (run_dir / "plots").iterdir()}
-    assert {"frames.png", "spacetime.png", "rollout_error.png"} <= plots
+    assert {"frames.png", "spacetime.png", "rollout_error.png", "generated_cycle_0_physical.png"} <= plots

@@ -78,3 +78,51 @@ def test_num_frames_is_validated(tiny_config):
     assert tiny_config(evaluation={"num_frames": 3}).evaluation.num_frames == 3
     with pytest.raises(ConfigError, match="evaluation.num_frames"):
         tiny_config(evaluation={"num_frames": 1})
+
+
+@pytest.mark.parametrize("shape", [(16,), (8, 8)])
+def test_generated_rollouts_are_plotted_beside_real_data(tmp_path, shape):
+    from hybrid_jax.plots import plot_generated
+
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(4, 7) + shape + (2,)).astype(np.float32)
+    states = 3.0 * rng.normal(size=(5, 4) + shape + (2,)).astype(np.float32)  # [M, L, *spatial, C]
+    fig = plot_generated(states, real, ("u", "v"), tmp_path / "g.png", num_frames=4)
+    assert (tmp_path / "g.png").stat().st_size > 0
+    image_axes = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
+    if len(shape) == 1:  # space-time heatmaps: 3 generated, then 3 real, field u
+        assert [ax.get_title() for ax in image_axes] == [f"generated {i}" for i in range(3)] + [f"real {i}" for i in range(3)]
+        np.testing.assert_array_equal(np.asarray(image_axes[1].images[0].get_array()), states[1, ..., 0])
+        np.testing.assert_array_equal(np.asarray(image_axes[3].images[0].get_array()), real[0, ..., 0])
+    else:  # frames at steps 0..3 of 3 generated and 3 real trajectories
+        assert len(image_axes) == 6 * 4
+        np.testing.assert_array_equal(np.asarray(image_axes[4 + 2].images[0].get_array()), states[1, 2, ..., 0].T)
+    rms_axes = [ax for ax in fig.axes if ax.get_ylabel().startswith("RMS")]
+    assert [ax.get_ylabel() for ax in rms_axes] == ["RMS u", "RMS v"]
+    lines = rms_axes[1].lines  # 4 real trajectories, then 5 generated rollouts
+    assert len(lines) == 9
+    expected = np.sqrt(np.mean(states[2, ..., 1].astype(np.float64) ** 2, axis=tuple(range(1, 1 + len(shape)))))
+    np.testing.assert_allclose(lines[4 + 2].get_ydata(), expected, rtol=1e-6)
+
+
+def test_write_plots_plots_each_saved_generated_file_and_skips_bad_ones(tmp_path, caplog):
+    r = _rollouts((8, 8))
+    real = r["truth"]
+    gen = tmp_path / "run" / "generated"
+    gen.mkdir(parents=True)
+    np.savez(gen / "cycle_0_physical.npz", states=real[:, :3] * 2)
+    np.savez(gen / "cycle_1_synthetic.npz", states=real[:1, :4])
+    np.savez(gen / "cycle_2_physical.npz", states=real[:, :3, :4])  # another grid: skipped with a warning
+    (gen / "cycle_x_physical.npz").write_bytes(b"ignored: not the naming scheme")
+    (gen / "cycle_3_synthetic.npz").write_bytes(b"corrupt")
+    written = write_plots(tmp_path / "plots", r, None, None, {}, ("physical",), tmp_path / "none.jsonl",
+                          generated_dir=gen, real=real)
+    names = {p.name for p in written}
+    assert {"generated_cycle_0_physical.png", "generated_cycle_1_synthetic.png"} <= names
+    assert not any(("cycle_2" in n or "cycle_3" in n or "cycle_x" in n) for n in names)
+    assert "cycle_2_physical.npz: states [2, 3, 4, 8, 3] do not match" in caplog.text
+    assert "cycle_3_synthetic.npz: not a generated-rollout file" in caplog.text
+    # no generated folder: nothing else happens
+    assert not any(p.name.startswith("generated") for p in write_plots(
+        tmp_path / "p2", r, None, None, {}, ("physical",), tmp_path / "none.jsonl",
+        generated_dir=tmp_path / "absent", real=real))
