@@ -103,6 +103,11 @@ def _malformed(folder: Path, kind: str) -> None:
         math.save(str(bad), math.zeros(batch(time=5), spatial(x=8, y=8), channel(field="vel_x,vel_y")))
     elif kind == "other_fields":
         math.save(str(bad), math.zeros(batch(time=5), spatial(x=8, y=6), channel(field="vel_y,vel_x")))
+    elif kind == "wrong_sizes":  # the metadata promises another grid than the stored array has
+        with np.load(folder / "sim_0000.npz", allow_pickle=True) as z:
+            members = {k: z[k] for k in z.files}
+        members["root:0"] = members["root:0"][:4]
+        np.savez(bad, **members)
     elif kind == "unnamed_fields":
         math.save(str(bad), math.zeros(batch(time=5), spatial(x=8, y=6), channel(field=2)))
 
@@ -111,7 +116,7 @@ def _malformed(folder: Path, kind: str) -> None:
     ("not_npz", "not a readable .npz file"), ("plain_npz", "not a saved phiml tensor"),
     ("no_channel", "expected dimensions time, x"), ("no_time", "expected dimensions time, x"),
     ("other_grid", "differ from sim_0000.npz"), ("other_fields", "differ from sim_0000.npz"),
-    ("unnamed_fields", r"has no item \(field\) names")])
+    ("unnamed_fields", r"has no item \(field\) names"), ("wrong_sizes", "does not fit the tensor's sizes")])
 def test_a_malformed_file_is_a_one_line_data_error_naming_it(tmp_path, kind, message):
     _malformed(tmp_path, kind)
     with pytest.raises(DataError, match=message) as e:

@@ -69,6 +69,9 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     missing = [n for n in names if n not in stored]  # phiml stores a tensor constant along a dimension without it
     data = np.transpose(data.reshape(data.shape + (1,) * len(missing)), [(stored + tuple(missing)).index(n) for n in order])
     sizes = tuple(shape["sizes"][names.index(n)] for n in order)
+    if data.dtype.kind not in "fiu" or any(a not in (1, b) for a, b in zip(data.shape, sizes)):
+        raise DataError(f"{path}: stored array {data.dtype} {list(data.shape)} does not fit the tensor's sizes "
+                        f"{dict(zip(order, sizes))}")
     return np.broadcast_to(data, sizes).astype(np.float32), tuple(str(f) for f in fields)
 
 
