@@ -62,7 +62,7 @@ def test_spacetime_heatmaps_show_real_models_and_their_errors_per_field(tmp_path
         plot_spacetime(_rollouts((8, 8)), ("physical",), tmp_path / "x.png")
 
 
-def test_rollout_error_figure_has_every_metric_with_all_models(tmp_path):
+def test_error_vs_step_figure_has_every_metric_with_all_models(tmp_path):
     r = _rollouts((8, 8))
     fig = plot_rollout_error(_evaluation(r), tmp_path / "e.png")
     assert [ax.get_ylabel() for ax in fig.axes] == ["RMSE", "MAE", "L∞ error", "relative L2 error", "nRMSE"]
@@ -81,7 +81,7 @@ def test_num_frames_is_validated(tiny_config):
 
 
 @pytest.mark.parametrize("shape", [(16,), (8, 8)])
-def test_generated_rollouts_are_plotted_beside_real_data(tmp_path, shape):
+def test_generated_data_is_plotted_beside_real_data(tmp_path, shape):
     from hybrid_jax.plots import plot_generated
 
     rng = np.random.default_rng(1)
