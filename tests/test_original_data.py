@@ -43,6 +43,24 @@ def test_a_saved_directory_round_trips_with_the_axis_order_of_its_names(tmp_path
     np.testing.assert_array_equal(traj, data)  # [N, T, x, y, C]: x and y not swapped, time first
 
 
+def test_files_whose_metadata_holds_a_pickled_phiml_shape_are_read(tmp_path):
+    """The original's own files pickle a phiml Shape (not a dict) in `specs`, with the array time-last."""
+    data = np.random.default_rng(4).normal(size=(2, 5, 8, 6, 2)).astype(np.float32)
+    for i in range(2):
+        shape = math.zeros(batch(time=5), spatial(x=8, y=6), channel(field="vel_x,vel_y")).shape
+        spec = np.empty(1, object)
+        spec[0] = {"type": "dense", "names": ["x", "y", "field", "time"], "shape": shape}
+        tree = np.empty((), object)
+        tree[()] = {"tree": None}
+        np.savez(tmp_path / f"sim_{i:04d}.npz", tree=tree, specs=spec, paths=np.array(["root"]),
+                 **{"root:0": np.transpose(data[i], (1, 2, 3, 0))})
+    assert not isinstance(np.load(tmp_path / "sim_0000.npz", allow_pickle=True)["specs"][0]["shape"], dict)
+    traj, fields = read_original(tmp_path)
+    assert fields == ["vel_x", "vel_y"]
+    np.testing.assert_array_equal(traj, data)
+    np.testing.assert_array_equal(math.load(str(tmp_path / "sim_0001.npz")).numpy("time,x,y,field"), data[1])
+
+
 def test_1d_files_in_shape_order_and_simulation_order(tmp_path):
     rng = np.random.default_rng(2)
     data = rng.normal(size=(11, 4, 16, 1)).astype(np.float64)

@@ -6,7 +6,8 @@ channel dimension (``field``) whose item names are the field names (``vel_x, vel
 vel_x, vel_y``; ``vel_x, vel_y, smoke``). Inside such a file the array ``root:0`` is stored in the
 order of ``specs[0]['names']``, which need not be the tensor's shape order (a tensor stacked along
 ``time`` is stored time-last), and a tensor constant along a dimension is stored without it; it is
-transposed and broadcast here by dimension name. No phiml import is needed.
+transposed and broadcast here by dimension name. The metadata's shape is a plain dict or a pickled
+phiml ``Shape`` (the original's files hold the latter, so phiml, a PhiFlow dependency, must be importable).
 
 The files hold pickled metadata (``specs``), so only read directories you trust.
 
@@ -37,6 +38,15 @@ def sim_files(path: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def _shape_info(shape) -> tuple[tuple[str, ...], tuple[str, ...], tuple, tuple]:
+    """``(names, types, item_names, sizes)`` of a saved tensor's shape: a dict (phiml writes one for a
+    tensor it built), or a pickled phiml ``Shape`` (as in the original's files)."""
+    if isinstance(shape, dict):
+        return tuple(shape["names"]), tuple(shape["types"]), tuple(shape["item_names"]), tuple(shape["sizes"])
+    types = getattr(shape, "dim_types", None) or [getattr(t, "__name__", t) for t in shape.types]
+    return tuple(shape.names), tuple(types), tuple(shape.item_names), tuple(shape.sizes)
+
+
 def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """One saved trajectory as ``([T, *spatial, C] float32, field names)``, axes ordered time, x, y, z, field."""
     try:
@@ -49,9 +59,9 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     if not isinstance(spec, dict):
         raise DataError(f"{path}: unexpected phiml metadata (specs holds {type(spec).__name__})")
     try:
-        stored, shape = tuple(spec["names"]), spec["shape"]
-        names, types, items = tuple(shape["names"]), tuple(shape["types"]), tuple(shape["item_names"])
-    except (KeyError, TypeError) as e:
+        stored = tuple(spec["names"])
+        names, types, items, all_sizes = _shape_info(spec["shape"])
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise DataError(f"{path}: unexpected phiml metadata ({e!r})") from None
     if spec.get("type") != "dense" or not set(stored) <= set(names) or data.ndim != len(stored):
         raise DataError(f"{path}: expected one dense tensor, got {spec.get('type')!r} stored as {list(stored)} "
@@ -68,7 +78,7 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     order = ["time", *spatial, channels[0]]
     missing = [n for n in names if n not in stored]  # phiml stores a tensor constant along a dimension without it
     data = np.transpose(data.reshape(data.shape + (1,) * len(missing)), [(stored + tuple(missing)).index(n) for n in order])
-    sizes = tuple(shape["sizes"][names.index(n)] for n in order)
+    sizes = tuple(int(all_sizes[names.index(n)]) for n in order)
     if data.dtype.kind not in "fiu" or any(a not in (1, b) for a, b in zip(data.shape, sizes)):
         raise DataError(f"{path}: stored array {data.dtype} {list(data.shape)} does not fit the tensor's sizes "
                         f"{dict(zip(order, sizes))}")
