@@ -313,7 +313,7 @@ def plot_generated(states: np.ndarray, real: np.ndarray, fields: tuple[str, ...]
     """
     gen, ref = states[:max_rollouts], real[:max_rollouts]
     one_d = states.ndim == 4
-    rows = [(f"generated {i}", traj) for i, traj in enumerate(gen)] + [(f"real {i}", traj) for i, traj in enumerate(ref)]
+    rows = [(f"generated {i}", t) for i, t in enumerate(gen)] + [(f"real {i}", t) for i, t in enumerate(ref)]
     steps = _steps(states.shape[1] - 1, num_frames)
     width, top_h = (1.8 * len(rows) + 1.2, 2.8) if one_d else (2.0 * len(steps) + 1.2, 1.9 * len(rows))
     fig = _figure(max(width, 2.6 * len(fields) + 0.5), top_h + 2.6, layout="constrained")

@@ -24,7 +24,8 @@ def _save_sims(folder: Path, n=3, frames=5, x=8, y=6, fields=("vel_x", "vel_y"))
     rng = np.random.default_rng(1)
     data = rng.normal(size=(n, frames, x, y, len(fields))).astype(np.float32)
     for i in range(n):
-        frame_tensors = [math.tensor(data[i, t], spatial("x,y"), channel(field=",".join(fields))) for t in range(frames)]
+        frame_tensors = [math.tensor(data[i, t], spatial("x,y"), channel(field=",".join(fields)))
+                         for t in range(frames)]
         math.save(str(folder / f"sim_{i:04d}.npz"), math.stack(frame_tensors, batch("time")))
     return data
 
@@ -65,7 +66,8 @@ def test_1d_files_in_shape_order_and_simulation_order(tmp_path):
     rng = np.random.default_rng(2)
     data = rng.normal(size=(11, 4, 16, 1)).astype(np.float64)
     for i in range(11):  # sim_0010 must come after sim_0002 (numeric order); float64 is converted
-        math.save(str(tmp_path / f"sim_{i:04d}.npz"), math.tensor(data[i], batch("time"), spatial("x"), channel(field="vel_x")))
+        tensor = math.tensor(data[i], batch("time"), spatial("x"), channel(field="vel_x"))
+        math.save(str(tmp_path / f"sim_{i:04d}.npz"), tensor)
     (tmp_path / "notes.txt").write_text("not a simulation")
     traj, fields = read_original(tmp_path)
     assert fields == ["vel_x"] and traj.dtype == np.float32

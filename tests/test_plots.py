@@ -91,7 +91,8 @@ def test_generated_data_is_plotted_beside_real_data(tmp_path, shape):
     assert (tmp_path / "g.png").stat().st_size > 0
     image_axes = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
     if len(shape) == 1:  # space-time heatmaps: 3 generated, then 3 real, field u
-        assert [ax.get_title() for ax in image_axes] == [f"generated {i}" for i in range(3)] + [f"real {i}" for i in range(3)]
+        titles = [f"generated {i}" for i in range(3)] + [f"real {i}" for i in range(3)]
+        assert [ax.get_title() for ax in image_axes] == titles
         np.testing.assert_array_equal(np.asarray(image_axes[1].images[0].get_array()), states[1, ..., 0])
         np.testing.assert_array_equal(np.asarray(image_axes[3].images[0].get_array()), real[0, ..., 0])
     else:  # frames at steps 0..3 of 3 generated and 3 real trajectories

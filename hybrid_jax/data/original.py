@@ -54,7 +54,8 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
             spec, data = npz["specs"][0], npz["root:0"]
     except (KeyError, IndexError) as e:
         raise DataError(f"{path}: not a saved phiml tensor (missing {e})") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError, AttributeError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError,
+            AttributeError) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
     if not isinstance(spec, dict):
         raise DataError(f"{path}: unexpected phiml metadata (specs holds {type(spec).__name__})")
@@ -77,7 +78,8 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
         raise DataError(f"{path}: the channel dimension {channels[0]!r} has no item (field) names")
     order = ["time", *spatial, channels[0]]
     missing = [n for n in names if n not in stored]  # phiml stores a tensor constant along a dimension without it
-    data = np.transpose(data.reshape(data.shape + (1,) * len(missing)), [(stored + tuple(missing)).index(n) for n in order])
+    data = data.reshape(data.shape + (1,) * len(missing))
+    data = np.transpose(data, [(stored + tuple(missing)).index(n) for n in order])
     sizes = tuple(int(all_sizes[names.index(n)]) for n in order)
     if data.dtype.kind not in "fiu" or any(a not in (1, b) for a, b in zip(data.shape, sizes)):
         raise DataError(f"{path}: stored array {data.dtype} {list(data.shape)} does not fit the tensor's sizes "
