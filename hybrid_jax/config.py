@@ -97,8 +97,9 @@ class DataConfig:
     path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
                                      "[N, T, *spatial, C] float32 and `fields`, PDEBench HDF5, a PhiFlow Scene "
                                      "directory or a `.npy` (memory-mapped); required when source = files")
-    format: Literal["auto", "npz", "hdf5", "scene", "npy"] = _opt(
-        "auto", "format of data.path; auto: by extension (.npz, .h5/.hdf5, .npy; a directory is a Scene)")
+    format: Literal["auto", "npz", "hdf5", "scene", "npy", "original"] = _opt(
+        "auto", "format of data.path; auto: by extension (.npz, .h5/.hdf5, .npy; a directory of sim_XXXX.npz files is "
+                "the original system's data (docs/data.md), another directory a PhiFlow Scene)")
     store_dir: str = _opt("data", "directory of generated trajectory stores (one subfolder per config hash)")
     num_trajectories: int = _opt(8, "number of simulated trajectories N", lambda v: v >= 2, "must be >= 2")
     num_frames: int = _opt(16, "frames per trajectory T, the initial state included",
@@ -325,6 +326,8 @@ class TrainerConfig:
 class EvaluationConfig:
     horizon: Optional[int] = _opt(None, "rollout steps from each validation initial state; default T-1",
                                   lambda v: v is None or v >= 1, "must be >= 1")
+    num_frames: int = _opt(5, "rollout steps shown side by side in plots/frames.png (evenly spaced, first and last "
+                              "included)", lambda v: v >= 2, "must be >= 2")
 
 
 @dataclass(frozen=True)

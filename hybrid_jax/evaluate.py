@@ -30,21 +30,46 @@ def parameter_summary(exp: Experiment, states: dict) -> dict | None:
             "relative_error": parameter_errors(learned, true)}
 
 
-def rollout_errors(pred: np.ndarray, truth: np.ndarray) -> dict:
-    """Per-step errors of ``pred`` vs ``truth`` ``[B, H, *spatial, C]``.
+METRICS = ("rmse", "rel_l2", "nrmse", "mae", "linf")
+"""Per-step rollout error metrics, in the order figures show them."""
 
-    rmse[t]: root mean square error over samples, cells and channels; rel_l2[t]: mean over samples
-    of ‖pred−truth‖/‖truth‖; nrmse[t]: rmse[t] / RMS(truth[:, t]). Also their means over steps.
+
+def step_errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-step errors of ``pred`` vs ``truth`` ``[B, H, *spatial, C]``, each an array ``[H]``.
+
+    rmse: root mean square error over samples, cells and channels; rel_l2: mean over samples of
+    ‖pred−truth‖₂/‖truth‖₂; nrmse: rmse / RMS(truth at that step); mae: mean |pred−truth|;
+    linf: max |pred−truth| over samples, cells and channels.
     """
     err = (pred - truth).reshape(pred.shape[0], pred.shape[1], -1)
     ref = truth.reshape(err.shape)
     rmse = np.sqrt(np.mean(err**2, axis=(0, 2)))
-    rel = np.mean(np.linalg.norm(err, axis=2) / np.maximum(np.linalg.norm(ref, axis=2), 1e-12), axis=0)
-    nrmse = rmse / np.maximum(np.sqrt(np.mean(ref**2, axis=(0, 2))), 1e-12)
-    out = {"rmse": rmse, "rel_l2": rel, "nrmse": nrmse}
-    summary = {f"mean_{k}": float(v.mean()) for k, v in out.items()}
-    summary.update({f"final_{k}": float(v[-1]) for k, v in out.items()})
-    return {**{k: v.tolist() for k, v in out.items()}, **summary}
+    return {"rmse": rmse,
+            "rel_l2": np.mean(np.linalg.norm(err, axis=2) / np.maximum(np.linalg.norm(ref, axis=2), 1e-12), axis=0),
+            "nrmse": rmse / np.maximum(np.sqrt(np.mean(ref**2, axis=(0, 2))), 1e-12),
+            "mae": np.mean(np.abs(err), axis=(0, 2)),
+            "linf": np.max(np.abs(err), axis=(0, 2))}
+
+
+def _with_summary(per_step: dict[str, np.ndarray]) -> dict:
+    """JSON form: each per-step list, and its ``mean_<k>`` over steps and ``final_<k>`` (last step)."""
+    out: dict = {k: v.tolist() for k, v in per_step.items()}
+    out.update({f"mean_{k}": float(v.mean()) for k, v in per_step.items()})
+    out.update({f"final_{k}": float(v[-1]) for k, v in per_step.items()})
+    return out
+
+
+def rollout_errors(pred: np.ndarray, truth: np.ndarray, fields: tuple[str, ...] | None = None) -> dict:
+    """Per-step errors (`step_errors`) of ``pred`` vs ``truth`` ``[B, H, *spatial, C]`` over all channels,
+    with their means over steps and final values; with `fields` (one name per channel) also
+    ``"fields": {name: the same for that channel alone}``."""
+    out = _with_summary(step_errors(pred, truth))
+    if fields is not None:
+        if len(fields) != pred.shape[-1]:
+            raise ValueError(f"{len(fields)} field names for {pred.shape[-1]} channels")
+        out["fields"] = {f: _with_summary(step_errors(pred[..., i:i + 1], truth[..., i:i + 1]))
+                         for i, f in enumerate(fields)}
+    return out
 
 
 def resample_periodic(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -88,14 +113,15 @@ def describe_params(params: dict) -> dict:
 
 def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = None) -> dict:
     """Rollouts of the trained models `horizon` steps (default and cap: T−1) from each validation
-    trajectory's first frame: ``{"horizon", "sims", "truth": [S, H+1, *spatial, C] (x0 first),
-    "mask": [H+1, *spatial], <model>: [S, H+1, *spatial, C]}`` as numpy arrays."""
+    trajectory's first frame: ``{"horizon", "sims", "fields" (names of the dynamic channels, which come
+    first), "truth": [S, H+1, *spatial, C] (x0 first), "mask": [H+1, *spatial], <model>: [S, H+1, *spatial, C]}``
+    as numpy arrays."""
     n_frames = exp.real.shape[1]
     horizon = min(horizon or n_frames - 1, n_frames - 1)
     sims = np.unique(exp.val_windows[:, 0])
     real = to_host(exp.real)
     x0 = replicate(exp.mesh, real[sims, 0])
-    out = {"horizon": horizon, "sims": sims, "truth": real[sims, :1 + horizon],
+    out = {"horizon": horizon, "sims": sims, "fields": exp.pde.layout.dynamic, "truth": real[sims, :1 + horizon],
            "mask": to_host(exp.real_mask)[:1 + horizon]}
     for name in trained_models(exp.cfg):
         fns = exp.model(name)
@@ -116,17 +142,20 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
 
 def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
-    first frame; per-step errors against the full real trajectory (and, under sparse observations,
-    RMSE inside/outside the observed cells), and the physical parameter error (if it is trained).
+    first frame; per-step errors (`METRICS`, over all dynamic fields and per field) against the full
+    real trajectory (and, under sparse observations, RMSE inside/outside the observed cells), and the
+    physical parameter error (if it is trained).
     `rollouts`: the result of `validation_rollouts` if already computed."""
     r = rollouts if rollouts is not None else validation_rollouts(exp, states, horizon)
     horizon, nd = r["horizon"], exp.pde.layout.num_dynamic
     truth = r["truth"][:, 1:, ..., :nd]
-    result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "models": {}}
+    fields = exp.pde.layout.dynamic
+    result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "fields": list(fields),
+                    "models": {}}
     sparse = not np.all(r["mask"] == 1)
     for name in trained_models(exp.cfg):
         pred = r[name][:, 1:, ..., :nd]
-        result["models"][name] = rollout_errors(pred, truth)
+        result["models"][name] = rollout_errors(pred, truth, fields)
         if sparse:
             result["models"][name].update(region_errors(pred, truth, r["mask"][1:]))
     params = parameter_summary(exp, states)

@@ -2,13 +2,18 @@
 
 `write_plots` writes into ``<run_dir>/plots/``:
 
-    frames.png          real vs each trained model at a few rollout steps (first validation trajectory)
-    rollout.gif         the same, animated over the rollout (needs pillow, a matplotlib dependency)
-    rollout_error.png   relative L2 error vs rollout step, one line per model
+    frames.png          real vs each trained model side by side at a few rollout steps (evaluation.num_frames),
+                        every dynamic field (first validation trajectory)
+    spacetime.png       1D only: space-time heatmaps real | each model | each model − real, per field
+    rollout.gif         real vs models animated over the rollout, first field (needs pillow, a matplotlib dependency)
+    rollout_error.png   RMSE, MAE, L∞, relative L2 and nRMSE vs rollout step, all models in each panel
     parameters.png      learned vs true parameters: fields as images/lines, scalars as bars
     losses.png          train and validation loss per cycle from metrics.jsonl
+    generated_cycle_<c>_<direction>.png
+                        rollouts generated in cycle c (saved in <run_dir>/generated/, see GENERATED_FILE)
+                        beside real trajectories, and their spatial RMS per step
 
-Fields show the first channel; 3D fields their middle slice along the last axis. Under sparse
+3D fields show their middle slice along the last axis. Under sparse
 observations the observed region is outlined on the real frames.
 """
 
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +34,8 @@ log = logging.getLogger(__name__)
 _COLORS = {"real": "k", "physical": "tab:blue", "synthetic": "tab:orange"}
 
 
-def _figure(w: float, h: float) -> Figure:
-    fig = Figure(figsize=(w, h), layout=None)
+def _figure(w: float, h: float, layout: str | None = None) -> Figure:
+    fig = Figure(figsize=(w, h), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -62,29 +69,76 @@ def _draw(ax, data: dict[str, np.ndarray], t: int, vmin: float, vmax: float, mas
     return im
 
 
-def plot_frames(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> None:
-    """Real vs model frames at a few steps: rows real/models (2D) or overlaid lines (1D)."""
-    data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
+def _series(rollouts: dict, models: tuple[str, ...], sample: int) -> dict[str, np.ndarray]:
+    """``{"real" | model: [H+1, *spatial, C]}`` of one validation trajectory."""
+    return {"real": rollouts["truth"][sample], **{m: rollouts[m][sample] for m in models}}
+
+
+def _fields(rollouts: dict) -> tuple[str, ...]:
+    """Names of the plotted (dynamic, leading) channels; all channels, numbered, if the rollouts have none."""
+    return tuple(rollouts.get("fields") or (f"channel {i}" for i in range(rollouts["truth"].shape[-1])))
+
+
+def plot_frames(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0, num_frames: int = 5) -> Figure:
+    """Real vs model rollouts side by side at `num_frames` steps, for every dynamic field: 2D/3D one row
+    per (field, series), images; 1D one row per field, the series as overlaid lines."""
+    series, fields = _series(rollouts, models, sample), _fields(rollouts)
     mask = rollouts.get("mask")
-    steps = _steps(rollouts["horizon"])
-    vmin, vmax = float(data["real"].min()), float(data["real"].max())
-    one_d = _slice(data["real"][0]).ndim == 1
-    rows = ["real"] if one_d else list(data)
-    fig = _figure(2.2 * len(steps) + 0.6, 2.0 * len(rows) + 0.3)
+    steps = _steps(rollouts["horizon"], num_frames)
+    one_d = _slice(series["real"][0, ..., 0]).ndim == 1
+    rows = [(i, "real") for i in range(len(fields))] if one_d else [(i, s) for i in range(len(fields)) for s in series]
+    fig = _figure(2.0 * len(steps) + 1.2, 1.9 * len(rows) + 0.4, layout="constrained")
     axes = fig.subplots(len(rows), len(steps), squeeze=False)
-    im = None
-    for i, row in enumerate(rows):
+    for i, (c, row) in enumerate(rows):
+        data = {name: traj[..., c] for name, traj in series.items()}
+        vmin, vmax = float(data["real"].min()), float(data["real"].max())
+        im = None
         for j, t in enumerate(steps):
             im = _draw(axes[i, j], data, t, vmin, vmax, mask, row) or im
             if i == 0:
                 axes[i, j].set_title(f"step {t}")
-            if j == 0 and not one_d:
-                axes[i, j].set_ylabel(row)
+        axes[i, 0].set_ylabel(fields[c] if one_d else f"{row}\n{fields[c]}", fontsize=8)
+        if im is not None and row == "real":
+            fig.colorbar(im, ax=axes[i:i + len(series), :], shrink=0.8)
     if one_d:
         axes[0, 0].legend(fontsize=7)
-    elif im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8)
     fig.savefig(path, dpi=80)
+    return fig
+
+
+def plot_spacetime(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> Figure:
+    """1D space-time heatmaps (x across, rollout step up), one row per dynamic field:
+    real | each model | each model − real. Models share the real field's colour range; errors use a
+    symmetric range of their own per field."""
+    series, fields = _series(rollouts, models, sample), _fields(rollouts)
+    if series["real"].ndim != 3:
+        raise ValueError(f"space-time heatmaps need 1D rollouts, got spatial shape {series['real'].shape[1:-1]}")
+    panels = list(series) + [f"{m} − real" for m in models]
+    fig = _figure(2.4 * len(panels) + 1.2, 2.3 * len(fields) + 0.4, layout="constrained")
+    axes = fig.subplots(len(fields), len(panels), squeeze=False)
+    extent = (0, 1, 0, rollouts["horizon"])
+    for i, name in enumerate(fields):
+        real = series["real"][..., i]
+        vmin, vmax = float(real.min()), float(real.max())
+        errors = {f"{m} − real": series[m][..., i] - real for m in models}
+        lim = max([float(np.abs(e).max()) for e in errors.values()] + [1e-12])
+        for j, panel in enumerate(panels):
+            ax = axes[i, j]
+            if panel in errors:
+                im = ax.imshow(errors[panel], origin="lower", aspect="auto", extent=extent, cmap="RdBu_r",
+                               vmin=-lim, vmax=lim)
+            else:
+                im = ax.imshow(series[panel][..., i], origin="lower", aspect="auto", extent=extent, cmap="viridis",
+                               vmin=vmin, vmax=vmax)
+            if j == len(series) - 1:
+                fig.colorbar(im, ax=axes[i, :len(series)], shrink=0.8)
+            elif j == len(panels) - 1:
+                fig.colorbar(im, ax=axes[i, len(series):], shrink=0.8)
+            ax.set_title(f"{panel} · {name}", fontsize=8)
+            ax.set_xlabel("x / L", fontsize=7)
+        axes[i, 0].set_ylabel("rollout step", fontsize=8)
+    fig.savefig(path, dpi=80)
+    return fig
 
 
 def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> bool:
@@ -136,20 +190,26 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
     return True
 
 
-def plot_rollout_error(evaluation: dict, path: Path) -> None:
-    """Relative L2 error (and nRMSE) against rollout step for each evaluated model."""
-    fig = _figure(6.5, 2.8)
-    axes = fig.subplots(1, 2)
-    for name, m in evaluation["models"].items():
-        steps = np.arange(1, len(m["rel_l2"]) + 1)
-        for ax, key in zip(axes, ("rel_l2", "nrmse")):
-            ax.semilogy(steps, np.maximum(m[key], 1e-12), marker=".", color=_COLORS.get(name), label=name)
-    for ax, key in zip(axes, ("relative L2 error", "nRMSE")):
+_METRIC_LABELS = {"rmse": "RMSE", "mae": "MAE", "linf": "L∞ error", "rel_l2": "relative L2 error", "nrmse": "nRMSE"}
+
+
+def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
+    """Every error metric the evaluation holds against rollout step, one panel per metric, all models
+    in each panel."""
+    keys = [k for k in _METRIC_LABELS if any(k in m for m in evaluation["models"].values())]
+    fig = _figure(2.9 * len(keys), 2.6, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(keys)))
+    for ax, key in zip(axes, keys):
+        for name, m in evaluation["models"].items():
+            if key in m:
+                steps = np.arange(1, len(m[key]) + 1)
+                ax.semilogy(steps, np.maximum(m[key], 1e-12), marker=".", color=_COLORS.get(name), label=name)
         ax.set_xlabel("rollout step")
-        ax.set_ylabel(key)
+        ax.set_ylabel(_METRIC_LABELS[key])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.savefig(path, dpi=80)
+    return fig
 
 
 def plot_parameters(learned: dict, true: dict, path: Path) -> None:
@@ -231,15 +291,108 @@ def plot_losses(metrics_path: Path, path: Path) -> bool:
     return True
 
 
+GENERATED_FILE = re.compile(r"cycle_(\d+)_([A-Za-z0-9]+)\.npz")
+"""``<run_dir>/generated/cycle_<c>_<direction>.npz``: array ``states`` [M, L, *spatial, C], the M rollouts
+of L frames (start state first) generated in cycle c (0-based) by the model `direction` names."""
+
+
+def generated_files(folder: Path) -> list[tuple[int, str, Path]]:
+    """``(cycle, direction, path)`` of each generated-rollout file in `folder`, by cycle then direction."""
+    found = [(int(m.group(1)), m.group(2), p) for p in folder.iterdir() if (m := GENERATED_FILE.fullmatch(p.name))]
+    return sorted(found)
+
+
+def plot_generated(states: np.ndarray, real: np.ndarray, fields: tuple[str, ...], path: Path, title: str = "",
+                   num_frames: int = 5, max_rollouts: int = 3) -> Figure:
+    """Generated rollouts ``[M, L, *spatial, C]`` beside real trajectories ``[N, T, *spatial, C]``.
+
+    Top: the first field of up to `max_rollouts` generated rollouts and as many real trajectories, on the
+    real data's colour range: 1D as space-time heatmaps (x across, step up), 2D/3D as frames at
+    `num_frames` steps. Bottom: the spatial RMS of each field against step, every generated rollout
+    (coloured) and every real trajectory (grey): generated data far from the real data's range shows here.
+    """
+    gen, ref = states[:max_rollouts], real[:max_rollouts]
+    one_d = states.ndim == 4
+    rows = [(f"generated {i}", t) for i, t in enumerate(gen)] + [(f"real {i}", t) for i, t in enumerate(ref)]
+    steps = _steps(states.shape[1] - 1, num_frames)
+    width, top_h = (1.8 * len(rows) + 1.2, 2.8) if one_d else (2.0 * len(steps) + 1.2, 1.9 * len(rows))
+    fig = _figure(max(width, 2.6 * len(fields) + 0.5), top_h + 2.6, layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[top_h, 2.4])
+    vmin, vmax = float(real[..., 0].min()), float(real[..., 0].max())
+    if one_d:
+        axes = top.subplots(1, len(rows), squeeze=False)[0]
+        for ax, (name, traj) in zip(axes, rows):
+            im = ax.imshow(traj[..., 0], origin="lower", aspect="auto", extent=(0, 1, 0, traj.shape[0] - 1),
+                           cmap="viridis", vmin=vmin, vmax=vmax)
+            ax.set_title(name, fontsize=8)
+            ax.set_xlabel("x / L", fontsize=7)
+        axes[0].set_ylabel("step", fontsize=8)
+    else:
+        axes = top.subplots(len(rows), len(steps), squeeze=False)
+        for i, (name, traj) in enumerate(rows):
+            for j, t in enumerate(steps):
+                ax = axes[i, j]
+                if t < traj.shape[0]:
+                    im = ax.imshow(_slice(traj[t, ..., 0]).T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(f"step {t}", fontsize=8)
+            axes[i, 0].set_ylabel(name, fontsize=8)
+    top.colorbar(im, ax=axes, shrink=0.8, label=fields[0])
+    top.suptitle(title or "generated rollouts beside real data", fontsize=9)
+    stat_axes = np.atleast_1d(bottom.subplots(1, len(fields)))
+    reduce = tuple(range(2, states.ndim - 1))
+    for c, (ax, name) in enumerate(zip(stat_axes, fields)):
+        for label, data, color in (("real", real, "0.6"), ("generated", states, "tab:red")):
+            rms = np.sqrt(np.mean(data[..., c].astype(np.float64) ** 2, axis=reduce))  # [M or N, frames]
+            for k, line in enumerate(rms):
+                ax.plot(line, color=color, lw=0.8, label=label if k == 0 else None)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel(f"RMS {name}", fontsize=8)
+        ax.grid(alpha=0.3)
+    stat_axes[0].legend(fontsize=7)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
+def write_generated_plots(folder: Path, real: np.ndarray, fields: tuple[str, ...], out_dir: Path,
+                          num_frames: int = 5) -> list[Path]:
+    """``generated_cycle_<c>_<direction>.png`` in `out_dir` for every generated-rollout file in `folder`
+    (`GENERATED_FILE`); a file that is unreadable or does not match the real data's grid and channels is
+    skipped with a warning."""
+    written = []
+    for cycle, direction, src in generated_files(folder):
+        try:
+            with np.load(src, allow_pickle=False) as npz:
+                states = npz["states"]
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            log.warning("%s: not a generated-rollout file (%s); no plot", src, e)
+            continue
+        if states.ndim != real.ndim or states.shape[2:] != real.shape[2:] or states.shape[1] < 1:
+            log.warning("%s: states %s do not match the real data [N, T, %s]; no plot", src, list(states.shape),
+                        ", ".join(map(str, real.shape[2:])))
+            continue
+        out = out_dir / f"generated_cycle_{cycle}_{direction}.png"
+        plot_generated(states, real, fields, out, f"cycle {cycle}: {direction} rollouts vs real", num_frames)
+        written.append(out)
+    return written
+
+
 def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict | None, true: dict,
-                models: tuple[str, ...], metrics_path: Path) -> list[Path]:
+                models: tuple[str, ...], metrics_path: Path, num_frames: int = 5,
+                generated_dir: Path | None = None, real: np.ndarray | None = None) -> list[Path]:
     """Write every figure that the available results allow into `out_dir` (`learned` None: the physical
-    model was not trained, no parameter figure); return their paths."""
+    model was not trained, no parameter figure; `generated_dir` and `real` [N, T, *spatial, C]: the
+    generated rollouts saved there beside the real trajectories); return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if rollouts is not None:
-        plot_frames(rollouts, models, out_dir / "frames.png")
+        plot_frames(rollouts, models, out_dir / "frames.png", num_frames=num_frames)
         written.append(out_dir / "frames.png")
+        if rollouts["truth"].ndim == 4:
+            plot_spacetime(rollouts, models, out_dir / "spacetime.png")
+            written.append(out_dir / "spacetime.png")
         if rollout_gif(rollouts, models, out_dir / "rollout.gif"):
             written.append(out_dir / "rollout.gif")
     if evaluation is not None:
@@ -250,4 +403,7 @@ def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, l
         written.append(out_dir / "parameters.png")
     if plot_losses(metrics_path, out_dir / "losses.png"):
         written.append(out_dir / "losses.png")
+    if generated_dir is not None and real is not None and generated_dir.is_dir():
+        fields = _fields(rollouts) if rollouts is not None else tuple(f"channel {i}" for i in range(real.shape[-1]))
+        written += write_generated_plots(generated_dir, real, fields, out_dir, num_frames)
     return written

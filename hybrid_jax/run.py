@@ -7,7 +7,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
     generated/         output.save_generated: cycle_<c>_<generator>.npz, each cycle's generated rollouts
     evaluation.json    per-step rollout errors on validation data, parameter errors
-    plots/             figures (output.plots): frames, rollout GIF, errors, parameters, losses
+    plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
+                       losses, generated rollouts of each cycle (if saved in generated/) beside real data
     summary.json       final losses, learned vs true parameters, wall and compile times
     events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
@@ -194,6 +195,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting
 
         write_plots(run_dir / "plots", rollouts, evaluation, learned_params(exp, states),
-                    exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl")
+                    exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl",
+                    num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
+                    real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)

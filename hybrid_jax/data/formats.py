@@ -19,7 +19,7 @@ import numpy as np
 
 from hybrid_jax.errors import DataError, ResourceError
 
-FORMATS = ("npz", "hdf5", "scene", "npy")
+FORMATS = ("npz", "hdf5", "scene", "npy", "original")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
 _AXES = "xyz"
 _REL_TOL = 1e-3  # coordinates vs config
@@ -27,13 +27,16 @@ MAX_ZIP_RATIO = 1000  # deflate reaches ~1000x only on near-constant data: a lar
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
-    """The format of `path`: `fmt` unless auto, else by extension (a directory is a Scene)."""
+    """The format of `path`: `fmt` unless auto, else by extension (a directory is a data directory of
+    the original system when it holds `sim_XXXX.npz` files, else a Scene)."""
     if not path.exists():
         raise DataError(f"data.path: file not found: {path}")
     if fmt != "auto":
         return fmt
     if path.is_dir():
-        return "scene"
+        from hybrid_jax.data.original import sim_files
+
+        return "original" if sim_files(path) else "scene"
     if path.suffix.lower() not in _EXTENSIONS:
         raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of {', '.join(FORMATS)}")
     return _EXTENSIONS[path.suffix.lower()]
@@ -42,6 +45,10 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
     """Read `path` in format `fmt` (or auto-detected) for `pde`; channel names where the format has them."""
     fmt = detect_format(path, fmt)
+    if fmt == "original":
+        from hybrid_jax.data.original import read_original
+
+        return read_original(path, pde)
     return {"npz": read_npz, "hdf5": read_hdf5, "scene": read_scene, "npy": read_npy}[fmt](path, pde)
 
 
