@@ -292,7 +292,8 @@ def plot_losses(metrics_path: Path, path: Path) -> bool:
 
 
 GENERATED_FILE = re.compile(r"cycle_(\d+)_([A-Za-z0-9]+)\.npz")
-"""``<run_dir>/generated/cycle_<c>_<direction>.npz``: array ``states`` [M, L, *spatial, C], the M rollouts
+"""``<run_dir>/generated/cycle_<c>_<direction>.npz`` (written by output.save_generated): array ``trajectories``
+[M, L, *spatial, C], the M rollouts
 of L frames (start state first) generated in cycle c (0-based) by the model `direction` names."""
 
 
@@ -365,7 +366,7 @@ def write_generated_plots(folder: Path, real: np.ndarray, fields: tuple[str, ...
     for cycle, direction, src in generated_files(folder):
         try:
             with np.load(src, allow_pickle=False) as npz:
-                states = npz["states"]
+                states = npz["trajectories"]
         except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             log.warning("%s: not a generated-rollout file (%s); no plot", src, e)
             continue

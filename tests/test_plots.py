@@ -111,9 +111,9 @@ def test_write_plots_plots_each_saved_generated_file_and_skips_bad_ones(tmp_path
     real = r["truth"]
     gen = tmp_path / "run" / "generated"
     gen.mkdir(parents=True)
-    np.savez(gen / "cycle_0_physical.npz", states=real[:, :3] * 2)
-    np.savez(gen / "cycle_1_synthetic.npz", states=real[:1, :4])
-    np.savez(gen / "cycle_2_physical.npz", states=real[:, :3, :4])  # another grid: skipped with a warning
+    np.savez(gen / "cycle_0_physical.npz", trajectories=real[:, :3] * 2)
+    np.savez(gen / "cycle_1_synthetic.npz", trajectories=real[:1, :4])
+    np.savez(gen / "cycle_2_physical.npz", trajectories=real[:, :3, :4])  # another grid: skipped with a warning
     (gen / "cycle_x_physical.npz").write_bytes(b"ignored: not the naming scheme")
     (gen / "cycle_3_synthetic.npz").write_bytes(b"corrupt")
     written = write_plots(tmp_path / "plots", r, None, None, {}, ("physical",), tmp_path / "none.jsonl",
