@@ -42,7 +42,7 @@ def device_memory_limit() -> int | None:
     """Bytes of the first device's memory (None on CPU, where host memory is the limit)."""
     import jax
 
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}
     return stats.get("bytes_limit")
 
 

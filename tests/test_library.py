@@ -118,7 +118,7 @@ def test_register_network_in_process():
     net = hj.build_network(cfg.network, in_channels=2, out_channels=1, ndim=1, periodic=True, rngs=nnx.Rngs(0))
     assert net(jnp.ones((3, 8, 2), jnp.float32)).shape == (3, 8, 1) and calls == [(2, 1, 1, True)]
     with pytest.raises(ConfigError, match=r"^network.architecture: must be one of unet, convnet"):
-        config_from_dict({"network": {"architecture": "resnet"}})
+        config_from_dict({"network": {"architecture": "resnet50"}})
 
 
 def test_installed_package_adds_a_family_and_a_network_through_entry_points(tmp_path):

@@ -45,8 +45,8 @@ def _train(cfg):
     traj, _ = load_or_generate(cfg, pde)
     exp = build_experiment(cfg, pde, traj)
     states, history = initial_states(exp), []
-    for _, states, metrics in train_cycles(exp, states, progress=False):
-        history.append(metrics)
+    for states, result in train_cycles(exp, states, progress=False):
+        history.append(result)
     return exp, states, history
 
 
@@ -76,6 +76,6 @@ def test_each_architecture_trains_and_lowers_its_loss(tiny_config, network):
     cfg = tiny_config(mode="synthetic", network=network, trainer__synthetic={"epochs": 4, "learning_rate": 3e-3},
                       trainer__hybrid__cycles=1)
     _, states, (metrics,) = _train(cfg)
-    losses = metrics["synthetic_epoch_losses"]
+    losses = metrics.epoch_losses["synthetic"]
     assert len(losses) == 4 and np.all(np.isfinite(losses))
     assert losses[-1] < 0.8 * losses[0], losses

@@ -119,7 +119,8 @@ def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path):
     schedules (their position is the optimiser's update count) and the input-noise key (folded with the step
     counter) must carry on exactly where they stopped."""
     from hybrid_jax.config import config_from_dict
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
 
     cfg = config_from_dict(tiny_dict(
         tmp_path, tasks=["generate", "train"],
