@@ -251,14 +251,14 @@ class Tracker:
                 b.image(tag, img, step)
 
     def _images(self, exp, states: dict) -> dict[str, np.ndarray]:
-        """A K-step rollout of each trained model from the first validation trajectory (with the
+        """A rollout of each trained model from the first validation trajectory (with the
         training's jitted generate function), and each learned field."""
         sim = int(exp.val_windows[0, 0])
         x0 = exp.real[sim:sim + 1, 0]
-        horizon = exp.cfg.data.rollout_steps
-        series = {"real": to_host(exp.real[sim, :horizon + 1])[..., 0]}
-        for name in trained_models(exp.cfg):
-            series[name] = to_host(getattr(exp, name).generate(states[name].params, x0))[0, ..., 0]
+        series = {name: to_host(getattr(exp, name).generate(states[name].params, x0))[0, ..., 0]
+                  for name in trained_models(exp.cfg)}  # each model's generation length (trainer.hybrid.generation)
+        frames = min([len(v) for v in series.values()] + [exp.real.shape[1]])
+        series = {"real": to_host(exp.real[sim, :frames])[..., 0], **{k: v[:frames] for k, v in series.items()}}
         images = {"rollout/validation": rollout_image(series)}
         learned = learned_params(exp, states) or {}
         true = {k: np.asarray(v) for k, v in exp.pde.true_params().items()}

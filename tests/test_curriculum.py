@@ -35,7 +35,8 @@ def test_curriculum_runs_over_all_synthetic_epochs_warmup_included(tmp_path):
 
 
 def test_curriculum_and_physical_horizon_compile_once_and_are_logged(tmp_path, monkeypatch):
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
     from hybrid_jax.training import loop
 
     d = tiny_dict(tmp_path, tasks=["generate", "train"], data__num_frames=8, data__rollout_steps=3,

@@ -52,14 +52,15 @@ def test_rollout_errors_match_an_independent_computation_per_step_and_per_field(
 
 def test_a_hybrid_run_evaluates_both_models_per_field_on_validation_data(tmp_path):
     from hybrid_jax.config import config_from_dict
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
     from conftest import tiny_dict
 
     cfg = config_from_dict(tiny_dict(tmp_path, trainer__hybrid={"cycles": 1, "alpha": 0.5, "warmup_epochs": 0}))
     run_dir = tmp_path / "run"
     prepare_run_dir(cfg, run_dir, overwrite=False)
     (run_dir / "generated").mkdir()  # as output.save_generated leaves it: plotted beside the real data
-    np.savez(run_dir / "generated" / "cycle_0_physical.npz", states=np.ones((2, 3, 16, 1), np.float32))
+    np.savez(run_dir / "generated" / "cycle_0_physical.npz", trajectories=np.ones((2, 3, 16, 1), np.float32))
     run(cfg, run_dir)
     ev = json.loads((run_dir / "evaluation.json").read_text())
     assert ev["fields"] == ["vel_x"] and len(ev["validation_trajectories"]) == 1  # 4 trajectories, 1 held out

@@ -66,7 +66,8 @@ def test_generated_lengths_shorter_than_a_window_are_refused(tmp_path):
 
 def test_save_generated_writes_each_cycles_rollouts_in_the_user_data_format(tmp_path):
     from hybrid_jax.data.store import load_files
-    from hybrid_jax.run import prepare_run_dir, run
+    from hybrid_jax.run import run
+    from hybrid_jax.rundir import prepare_run_dir
 
     cfg = config_from_dict(tiny_dict(
         tmp_path, tasks=["generate", "train"], output={"dir": str(tmp_path / "runs"), "progress": False,

@@ -54,7 +54,8 @@ def test_resume_is_exact_with_curriculum_generation_coupling_and_reversion(tmp_p
 
     from conftest import tiny_dict
     from hybrid_jax.config import config_from_dict
-    from hybrid_jax.run import prepare_run_dir, restore_latest, run
+    from hybrid_jax.run import restore_latest, run
+    from hybrid_jax.rundir import prepare_run_dir
     from hybrid_jax.training import loop
 
     cfg = config_from_dict(tiny_dict(

@@ -66,8 +66,11 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     h = cfg.trainer.hybrid
     fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
     n_gen = (h.generation.num_rollouts or math.ceil(fraction * len(train_w))) if cfg.mode == "hybrid" else 0
-    real_only_epochs = (cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(_generated_weights(cfg)) == 0
-                        or (h.schedule.kind == "linear" and h.schedule.final == 0))
+    alphas = [h.alpha] + ([h.schedule.final] if h.schedule.kind == "linear" else [])
+    weights = [w for m in ("synthetic", "physical")
+               for w in ([getattr(cfg.trainer, m).coupling.generated_weight] if
+                         getattr(cfg.trainer, m).coupling.generated_weight is not None else alphas)]
+    real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(weights) == 0
     windows = len(train_w) + (0 if real_only_epochs else n_gen)
     if (cfg.mode != "physical" or cfg.trainer.physical.batching != "full") and cfg.trainer.batch_size > windows:
         raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {windows} training "
