@@ -150,9 +150,14 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
         force = CenteredGrid(math.stack([0 * lift, lift], channel(vector="x,y")), extrapolation.ZERO_GRADIENT,
                              bounds=self._bounds)
         velocity = self.project(advect_fn(velocity, velocity, dt) + dt * resample(force, to=velocity))
+        return self.pack(velocity, smoke.values).astype(state.dtype)
+
+    @staticmethod
+    def pack(velocity: StaggeredGrid, smoke: math.Tensor) -> jax.Array:
+        """A state ``[x, y, 3]`` from a staggered velocity (wall entries 0) and centred smoke values."""
         vx, vy = math.unstack(velocity.values, "~vector")
-        out = math.stack([math.pad(vx, {"x": (0, 1)}, 0), math.pad(vy, {"y": (0, 1)}, 0), smoke.values], channel("c"))
-        return out.native(["x", "y", "c"]).astype(state.dtype)
+        out = math.stack([math.pad(vx, {"x": (0, 1)}, 0), math.pad(vy, {"y": (0, 1)}, 0), smoke], channel("c"))
+        return out.native(["x", "y", "c"])
 
 
 def staggered_divergence(state, dx: tuple[float, float]) -> np.ndarray:
