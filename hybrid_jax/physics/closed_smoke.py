@@ -56,10 +56,6 @@ class ClosedBuoyancy(_Buoyancy):
                               "·(1 + sine·sin(2πx/Lx)), g the Gaussian bump", lambda v: -1 < v < 1,
                          "must be in (-1, 1) (b stays positive)")
 
-    @property
-    def peak(self) -> float:
-        return super().peak * (1 + abs(self.sine))
-
     def true_value(self, grid) -> jax.Array:
         base = super().true_value(grid)
         if self.sine == 0.0:
