@@ -75,7 +75,7 @@ def test_sparsity_preset_applies_as_documented(preset):
             assert obs.time_stride > 1 or len(obs.observed_steps) == 20
 
 
-def _reduced(tmp_path, name: str, cfg, *, cells: int, frames: int, cycles: int, epochs: int) -> list[str]:
+def _reduced(tmp_path, cfg, *, cells: int, frames: int, cycles: int, epochs: int) -> list[str]:
     """Overrides that shrink a reference config (grid, trajectories, frames, epochs, cycles, network)
     while keeping its mode, family, coupling, curriculum kind, generation and reversion settings."""
     k = min(cfg.data.rollout_steps, 3)
@@ -107,7 +107,7 @@ def _reduced(tmp_path, name: str, cfg, *, cells: int, frames: int, cycles: int, 
 
 def _run_reduced(tmp_path, name: str, **size) -> tuple[object, float]:
     cfg = load_config(REF / f"{name}.yaml")
-    overrides = _reduced(tmp_path, name, cfg, **size)
+    overrides = _reduced(tmp_path, cfg, **size)
     t0 = time.perf_counter()
     result = run_experiment(REF / f"{name}.yaml", tmp_path / "runs" / name, overrides=tuple(overrides))
     wall = time.perf_counter() - t0
@@ -131,13 +131,15 @@ def test_reference_config_runs_tiny(tmp_path, name):
 
 
 @pytest.mark.slow
-def test_every_reference_config_runs_reduced(tmp_path):
-    """Every reference experiment, reduced (grid 32, 3 trajectories × 12 frames, 2 cycles of 2 epochs,
-    small network); writes the wall time of each to reference_wall_times.json in tmp_path and prints it."""
+def test_every_reference_config_runs_reduced(tmp_path, record_property):
+    """Every reference experiment, reduced (grid 32², 16³ in 3D; 3 trajectories × 12 frames; 2 cycles of
+    2 epochs; small network): prints the wall time of each and records it as a test property
+    (`--junitxml`) and in reference_wall_times.json in tmp_path."""
     times = {}
     for name in EXPERIMENTS:
         cells = 16 if name == "burgers_3d" else 32
         _, times[name] = _run_reduced(tmp_path / name, name, cells=cells, frames=12, cycles=2, epochs=2)
+        record_property(f"wall_s_{name}", round(times[name], 1))
         print(f"{name}: reduced run {times[name]:.1f} s", flush=True)
     (tmp_path / "reference_wall_times.json").write_text(json.dumps(times, indent=2))
     assert set(times) == set(EXPERIMENTS)
