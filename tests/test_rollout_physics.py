@@ -595,7 +595,7 @@ def test_rollout_float32_and_no_recompile(key):
 
 
 @pytest.mark.parametrize("path", ["advection_diffusion", "burgers_potential", "gray_scott", "buoyant_smoke",
-                                  "burgers3d"])
+                                  "burgers3d", "vortex_advection", "closed_smoke"])
 def test_rollout_family_configs_load_and_build(path):
     """Each family's YAML config loads, passes validation and builds its PDE with float32 states."""
     from pathlib import Path

@@ -24,6 +24,8 @@ families = Registry("PDE family", "hybrid_jax.families", {
     "burgers_potential": "hybrid_jax.physics.burgers_potential:FAMILY",
     "gray_scott": "hybrid_jax.physics.gray_scott:FAMILY",
     "smoke": "hybrid_jax.physics.smoke:FAMILY",
+    "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
+    "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
 }, _check)
 
 
@@ -54,7 +56,8 @@ def build_pde(physics_cfg):
 
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",
          "AdvectionDiffusion": "advection_diffusion", "Burgers": "burgers", "BurgersPotential": "burgers_potential",
-         "GrayScott": "gray_scott", "Smoke": "smoke"}
+         "GrayScott": "gray_scott", "Smoke": "smoke", "ClosedSmoke": "closed_smoke",
+         "VortexAdvection": "vortex_advection"}
 
 
 def __getattr__(name):
@@ -64,4 +67,4 @@ def __getattr__(name):
 
 
 __all__ = ["PDE", "FieldLayout", "Params", "Family", "AdvectionDiffusion", "Burgers", "BurgersPotential",
-           "GrayScott", "Smoke", "build_pde", "families", "register_family"]
+           "GrayScott", "Smoke", "ClosedSmoke", "VortexAdvection", "build_pde", "families", "register_family"]
