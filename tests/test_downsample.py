@@ -70,3 +70,15 @@ def test_loss_of_the_block_constant_upsampling_has_the_gradient_of_the_loss_on_b
 
     np.testing.assert_allclose(jax.grad(fine_loss)(coarse), jax.grad(coarse_loss)(coarse), rtol=1e-5, atol=1e-7)
     assert float(fine_loss(coarse)) > float(coarse_loss(coarse))  # plus the within-block variance
+
+
+def test_a_non_periodic_family_refuses_downsampling():
+    import pytest
+
+    from hybrid_jax.config import ConfigError, config_from_dict
+    from hybrid_jax.training.models import reduced_physics
+
+    cfg = config_from_dict({"physics": {"name": "closed_smoke", "resolution": [16, 16]},
+                            "trainer": {"physical": {"downsample_factor": 1}}})
+    with pytest.raises(ConfigError, match="trainer.physical.downsample_factor: physics.name closed_smoke is not"):
+        reduced_physics(build_pde(cfg.physics), cfg)

@@ -98,10 +98,6 @@ def _reduced(tmp_path, cfg, *, cells: int, frames: int, cycles: int, epochs: int
         out.append(f"trainer.synthetic.rollout_curriculum.end={k}")
     if cfg.data.observation.observed_steps:
         out.append("data.observation.observed_steps=[]")
-    if cfg.trainer.physical.downsample_factor and cfg.mode != "synthetic":
-        # plots.plot_parameters broadcasts the full-resolution true field onto the learned field at the
-        # reduced resolution and raises (found here; reported, not fixed in this change): no plots.
-        out.append("output.plots=false")
     return out
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from hybrid_jax.config import Config
+from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE, Params
@@ -41,6 +41,9 @@ def reduced_physics(pde: PDE, cfg: Config) -> tuple[PDE, Config]:
     f = cfg.trainer.physical.downsample_factor
     if f == 0:
         return pde, cfg
+    if not pde.periodic:  # block averages and periodic interpolation assume cell-centred periodic states
+        raise ConfigError(f"trainer.physical.downsample_factor: physics.name {cfg.physics.name} is not a periodic "
+                          f"cell-centred family; only 0 is supported, got {f}")
     physics = dataclasses.replace(cfg.physics, resolution=tuple(n // 2**f for n in cfg.physics.resolution))
     return build_pde(physics), dataclasses.replace(cfg, physics=physics)
 
