@@ -88,7 +88,10 @@ def test_run_killed_at_random_points_resumes_bitwise_identical(tmp_path, kills):
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     # the killed run uses its own data store, so that generation itself can be interrupted
-    config_k = _write_config(tmp_path / "k", trainer__hybrid={"cycles": 4, "alpha": 0.5, "warmup_epochs": 1})
+    # every process compiles (no persistent cache): a warm cache makes a resumed run finish before the
+    # kill points below are reached
+    config_k = _write_config(tmp_path / "k", trainer__hybrid={"cycles": 4, "alpha": 0.5, "warmup_epochs": 1},
+                             output__compilation_cache=None)
     out = tmp_path / "killed"
     rng = random.Random(int(os.environ.get("HYBRID_JAX_KILL_SEED", "0")))
     survived = 0
