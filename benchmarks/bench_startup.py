@@ -35,8 +35,9 @@ def run_job(config: str, overrides: list[str], run_dir: Path, cache: Path, store
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=C.ROOT, capture_output=True)
     wall = time.perf_counter() - t
-    summary = json.loads((run_dir / "summary.json").read_text())
-    return {"wall_s": wall, "first_cycle_s": summary["first_cycle_s"], "steady_cycle_s": summary["steady_cycle_s"]}
+    summary_file = run_dir / "summary.json"  # absent after the generate task alone
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    return {"wall_s": wall, "first_cycle_s": summary.get("first_cycle_s"), "steady_cycle_s": summary.get("steady_cycle_s")}
 
 
 def main() -> None:
