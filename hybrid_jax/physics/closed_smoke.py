@@ -28,7 +28,6 @@ Units: lengths in domain units, time in the units of dt, b in length/time² per 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,13 +35,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from phi import math
-from phi.flow import CenteredGrid, Solve, StaggeredGrid, advect, channel, dual, extrapolation, fluid, resample, spatial
+from phi.flow import CenteredGrid, StaggeredGrid, advect, channel, dual, extrapolation, resample, spatial
 
 from hybrid_jax.config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient
-from hybrid_jax.physics.smoke import PressureSolve
+from hybrid_jax.physics.smoke import PressureSolve, pressure_projection
 
 _Buoyancy = coefficient("buoyancy", "b", "upward acceleration per unit smoke density: domain units / time unit² "
                                          "per density unit", true=1.0, init=0.5, bump=True, learnable="shape")
@@ -125,13 +124,7 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
 
     def project(self, velocity: StaggeredGrid) -> StaggeredGrid:
         """Pressure projection with PhiFlow (CG, Neumann pressure at the walls)."""
-        p = self.cfg.pressure
-        solve = Solve("CG", rel_tol=p.tolerance, abs_tol=p.tolerance, max_iterations=p.max_iterations)
-        with warnings.catch_warnings():
-            # The Neumann pressure is defined up to a constant; PhiFlow handles the rank deficiency but warns.
-            warnings.filterwarnings("ignore", message="Rank deficiency", category=RuntimeWarning)
-            velocity, _ = fluid.make_incompressible(velocity, solve=solve)
-        return velocity
+        return pressure_projection(velocity, self.cfg.pressure)
 
     def step(self, state: jax.Array, params: Params) -> jax.Array:
         """One time step of a single state ``[x, y, 3]`` -> ``[x, y, 3]`` (wall entries 0)."""

@@ -55,6 +55,17 @@ class PressureSolve:
     max_iterations: int = positive(500, "iteration limit of the CG pressure solve")
 
 
+def pressure_projection(velocity, p: PressureSolve):
+    """`velocity` (a PhiFlow grid) made divergence-free by PhiFlow's CG pressure solve. The pressure
+    (periodic, or Neumann at walls) is defined up to a constant: PhiFlow handles the rank deficiency,
+    and its warning about it is silenced."""
+    solve = Solve("CG", rel_tol=p.tolerance, abs_tol=p.tolerance, max_iterations=p.max_iterations)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Rank deficiency", category=RuntimeWarning)
+        velocity, _ = fluid.make_incompressible(velocity, solve=solve)
+    return velocity
+
+
 @dataclass(frozen=True)
 class BlobsPrior:
     num_blobs: int = positive(2, "Gaussian smoke blobs per initial state, at random positions")
@@ -142,13 +153,7 @@ class Smoke(PeriodicBox, LearnedCoefficients):
 
     def project(self, velocity: CenteredGrid) -> CenteredGrid:
         """Pressure projection with PhiFlow (CG); the result's central divergence ≤ the tolerance."""
-        p = self.cfg.pressure
-        solve = Solve("CG", rel_tol=p.tolerance, abs_tol=p.tolerance, max_iterations=p.max_iterations)
-        with warnings.catch_warnings():
-            # Periodic pressure is defined up to a constant; PhiFlow handles the rank deficiency but warns.
-            warnings.filterwarnings("ignore", message="Rank deficiency", category=RuntimeWarning)
-            velocity, _ = fluid.make_incompressible(velocity, solve=solve)
-        return velocity
+        return pressure_projection(velocity, self.cfg.pressure)
 
     def step(self, state: jax.Array, params: Params) -> jax.Array:
         """One time step of a single state ``[x, y, 3]`` -> ``[x, y, 3]``."""
