@@ -85,9 +85,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
         return mcfg
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
-    overrides = [f"trainer.{m}.epochs="
-                 f"{epochs_for_steps(allowed[m], t.hybrid.cycles, steps_per_epoch(w['train'], t.batch_size, full_batch(mcfg, m)))}"
-                 for m in trained_models(mcfg)]
+    per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}
+    overrides = [f"trainer.{m}.epochs={epochs_for_steps(allowed[m], t.hybrid.cycles, n)}" for m, n in per_epoch.items()]
     if budget == "wall":
         overrides += [f"trainer.max_train_seconds={hybrid_summary['train_s']!r}",
                       f"trainer.hybrid.cycles={t.hybrid.cycles * WALL_CYCLES}"]
@@ -269,15 +268,14 @@ def check_request(cfg, modes, seeds, budget: str) -> None:
 def finished_run(cfg, run_dir: Path) -> dict | None:
     """A run of `cfg` that finished in `run_dir` (config hash matches, summary and evaluation written,
     the summary after training): ``{config, summary, evaluation}``; else None."""
-    from hybrid_jax.rundir import run_hash
+    from hybrid_jax.rundir import is_finished
 
-    files = [run_dir / n for n in ("config_hash", "summary.json", "evaluation.json")]
-    if not all(f.is_file() for f in files) or files[0].read_text().strip() != run_hash(cfg):
+    if not is_finished(cfg, run_dir) or not (run_dir / "evaluation.json").is_file():
         return None
-    summary = json.loads(files[1].read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     if "steps" not in summary:  # a summary from before this library counted steps
         return None
-    return {"config": cfg, "summary": summary, "evaluation": json.loads(files[2].read_text())}
+    return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
 
 
 def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
