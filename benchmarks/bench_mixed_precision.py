@@ -78,6 +78,7 @@ def main():
         ratio = {k: by["bfloat16"][k] / by["float32"][k]
                  for k in ("final_train_loss", "val_loss", "mean_rel_l2", "final_rel_l2", "train_s_per_epoch")}
         rows += [by["float32"], by["bfloat16"], {"seed": seed, "dtype": "ratio bf16 / f32", **ratio}]
+        C.write_json(NAME, args, env, {"dtype": list(DTYPES), "epochs": args.epochs, "seeds": seeds, "rows": rows})
 
     ratios = [r for r in rows if r["dtype"].startswith("ratio")]
     if len(ratios) > 1:

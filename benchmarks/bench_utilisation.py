@@ -23,7 +23,6 @@ Run: ``python benchmarks/bench_utilisation.py [--quick] [--dtypes float32,bfloat
 
 from __future__ import annotations
 
-import statistics
 
 import _common as C
 
@@ -159,7 +158,16 @@ def main():
     grid = "x".join(map(str, cfg.physics.resolution))
     print(f"{CONFIG.name}: {grid}, UNet {list(cfg.network.unet_widths())}, batch {cfg.trainer.batch_size}", flush=True)
 
-    rows = [measure_step(args, d, k, traj, pde) for d in dtypes for k in horizons]
+    def save(rows, profile):  # after every measurement: a run stopped by a timeout keeps what it measured
+        C.write_json(NAME, args, env, {"config": str(CONFIG.relative_to(C.ROOT)), "grid": grid, "dtype": dtypes,
+                                       "horizons": horizons, "steps_per_repeat": args.steps_per_repeat,
+                                       "peaks_flops_per_s": PEAKS, "rows": rows, "cycle_profile": profile})
+
+    rows = []
+    for d in dtypes:
+        for k in horizons:
+            rows.append(measure_step(args, d, k, traj, pde))
+            save(rows, [])
     by = {(r["dtype"], r["K"]): r for r in rows}
     for d in dtypes:
         if (d, 1) in by and (d, max(horizons)) in by and max(horizons) > 1:
@@ -167,6 +175,7 @@ def main():
         if d != "float32" and ("float32", max(horizons)) in by:
             r = by[(d, max(horizons))]
             r["speedup_vs_float32"] = by[("float32", max(horizons))]["step_s"] / r["step_s"]
+    save(rows, [])
     print(C.table(rows, ["dtype", "K", "B", "params", "flops_per_step", "flops_ratio_vs_K1", "step_s", "compile_s",
                          "tflops_per_s", "fraction_of_peak", "peak", "samples_per_s", "speedup_vs_float32"],
                   f"synthetic train step, {grid} ({C.device_kind()})"))
@@ -177,16 +186,13 @@ def main():
         print(f"best: {best['dtype']} K={best['K']} at {best['fraction_of_peak']:.1%} of {best['peak']} "
               f"(target >= 40% of the bf16 peak: {'met' if best['dtype'] == 'bfloat16' and best['fraction_of_peak'] >= 0.4 else 'MISSED'})")
 
-    profile = []
     if not args.no_profile:
         # the cycle in bf16 where it is fast (GPU), else in the first dtype (bf16 is emulated on a CPU)
         on_gpu = jax.devices()[0].platform == "gpu"
         profile = cycle_profile(args, traj, pde, "bfloat16" if on_gpu and "bfloat16" in dtypes else dtypes[0])
         print(C.table(profile, ["phase", "dtype", "seconds", "epochs", "per_epoch_s"],
                       f"steady hybrid cycle with {args.profile_epochs} epochs per model ({C.device_kind()})"))
-    C.write_json(NAME, args, env, {"config": str(CONFIG.relative_to(C.ROOT)), "grid": grid, "dtype": dtypes,
-                                   "horizons": horizons, "steps_per_repeat": args.steps_per_repeat,
-                                   "peaks_flops_per_s": PEAKS, "rows": rows, "cycle_profile": profile})
+        save(rows, profile)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@
 # timeout, results written as each part ends (a part that times out leaves its log; the others go on):
 #   1. bench_utilisation.py   synthetic step of inviscid_burgers_2d (128², UNet 4 × 128, batch 32), float32
 #                             and bfloat16, K = 1 and 5: XLA FLOPs, FLOP/s, fraction of peak, memory/sample;
-#                             profile of the rest of a cycle                                   (limit 130 s)
-#   2. bench_mixed_precision.py  accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds) + its speed  (75 s)
-#   3. bench_hybrid_cycle.py --quick   the smoke job's steady cycle, by phase, compile apart        (50 s)
+#                             profile of the rest of a cycle                                   (limit 180 s)
+#   2. bench_mixed_precision.py  accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds) + its speed  (60 s)
+#   3. bench_hybrid_cycle.py --quick   the smoke job's steady cycle, by phase, compile apart        (45 s)
 #   4. bench_reference.py (if present: helper branch i13-bench) cycles per K and projected full runs:
-#        inviscid_burgers_2d K 1, 5 (150 s) and inviscid_burgers_1d K 1, 12 (60 s)
+#        inviscid_burgers_2d K 1, 5 (130 s) and inviscid_burgers_1d K 1, 12 (50 s)
 # Output (RESULTS, default $OUT or benchmarks/results): one JSON per script, gpu_all.log (every part's
 # output, appended as it runs) and summary.txt (one line per part: exit code, seconds) — at most 8
 # files, as the device tool brings back.
@@ -65,19 +65,19 @@ part() {
 
 B=benchmarks
 if [ "$DRY" = 0 ]; then
-  part utilisation 130 "$PY" $B/bench_utilisation.py --no-torch
-  part mixed_precision 75 "$PY" $B/bench_mixed_precision.py --no-torch
-  part smoke_cycle 50 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch
+  part utilisation 180 "$PY" $B/bench_utilisation.py --no-torch
+  part mixed_precision 60 "$PY" $B/bench_mixed_precision.py --no-torch
+  part smoke_cycle 45 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch
   if [ -f $B/bench_reference.py ]; then
-    part reference_2d 150 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
-      --time-limit 140 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
-    part reference_1d 60 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
-      --time-limit 50 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
+    part reference_2d 130 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
+      --time-limit 120 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
+    part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
+      --time-limit 40 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
   else
     echo "reference: benchmarks/bench_reference.py not present (helper branch i13-bench), skipped" | tee -a "$SUMMARY" "$LOG"
   fi
 else  # the same calls at tiny sizes on the CPU: checks the plumbing, not the figures
-  part utilisation 240 "$PY" $B/bench_utilisation.py --quick --repeats 1 --warmup 0 --steps-per-repeat 1 --horizons 1,2
+  part utilisation 420 "$PY" $B/bench_utilisation.py --quick --repeats 1 --warmup 0 --steps-per-repeat 1 --horizons 1,2
   part mixed_precision 240 "$PY" $B/bench_mixed_precision.py --quick --epochs 1 --override \
     "physics.resolution=[16,16]" data.num_frames=8 data.num_trajectories=4 trainer.batch_size=4 evaluation.horizon=6
   part smoke_cycle 240 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch --smoke-override \

@@ -88,7 +88,7 @@ def test_bf16_trains_to_float32_loss_and_keeps_float32_state(tiny_config):
         _, states, (metrics,) = _train(cfg)
         return states["synthetic"], metrics.epoch_losses["synthetic"]
 
-    (s32, l32), (s16, l16) = run("float32"), run("bfloat16")
+    (_, l32), (s16, l16) = run("float32"), run("bfloat16")
     floats = [x for x in jax.tree.leaves((s16.params, s16.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and all(x.dtype == jnp.float32 for x in floats)
     assert l16[-1] < 0.5 * l16[0]  # it learns
