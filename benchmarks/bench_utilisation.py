@@ -23,7 +23,6 @@ Run: ``python benchmarks/bench_utilisation.py [--quick] [--dtypes float32,bfloat
 
 from __future__ import annotations
 
-
 import _common as C
 
 import jax
