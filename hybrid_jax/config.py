@@ -135,6 +135,10 @@ class NetworkConfig:
              "a key of (seed, step); off in evaluation and generation")
     prediction: Literal["residual", "next_state"] = _opt(
         "residual", "predict the increment (x + f(x)) or the next state directly")
+    dtype: Literal["float32", "bfloat16"] = _opt(
+        "float32", "compute dtype of the network's layers; bfloat16: mixed precision (bf16 convolutions, for "
+                   "GPUs/TPUs; emulated and slow on CPU) with parameters, gradients, optimiser state, loss and "
+                   "the rolled-out state kept float32")
 
     def unet_widths(self) -> tuple[int, ...]:
         """Channels of each UNet level: `widths`, or `filters` doubled per level."""

@@ -62,7 +62,7 @@ def network_step(model, num_dynamic: int, residual: bool) -> Step:
     def step(x, noise=None):
         if noise is not None:
             x = jnp.concatenate([x[..., :num_dynamic] + noise.astype(x.dtype), x[..., num_dynamic:]], axis=-1)
-        y = model(x)
+        y = model(x).astype(x.dtype)  # a mixed-precision network's bf16 output joins the float32 state
         if residual:
             y = x[..., :num_dynamic] + y
         return jnp.concatenate([y, x[..., num_dynamic:]], axis=-1).astype(x.dtype)
