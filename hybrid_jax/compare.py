@@ -1,14 +1,38 @@
-"""Baselines in one command: physical-only, synthetic-only and hybrid on the same data and budget.
+"""Baselines in one command: physical-only, synthetic-only and hybrid at an equal budget, over seeds.
 
-``python -m hybrid_jax.compare --config configs/X.yaml --out runs/X-compare [key=value ...]``
+``python -m hybrid_jax.compare --config configs/X.yaml --out runs/X-compare [--seeds 3] [--budget steps]``
 
-Runs the config three times, changing only `mode` (and the experiment name): same seed, same
-generated store and validation split, same cycles and epochs per model (a hybrid warm-up, if
-configured, is extra synthetic training and shows in the table's epoch column). Each run gets
-``<out>/<mode>/`` as usual; the table goes to ``<out>/comparison.md`` and ``comparison.json``.
-Rollout errors are against the full validation trajectories (under sparse observations also
-split into observed / unobserved cells); the validation loss is the training metric on observed
-targets only.
+Per seed (``--seeds N``: cfg.seed .. cfg.seed+N-1, or a list ``0,1,2``; the seed sets the generated
+data, the train/validation split, initialisation and shuffles) the config runs once per mode, changing
+only `mode`, the experiment name and the budget, into ``<out>/seed<k>/<mode>/``. The hybrid run goes
+first; the baselines' budget is the hybrid's (``--budget``):
+
+- ``steps`` (default): each model of a baseline gets at least the optimiser steps the same model was
+  allowed in the hybrid run (`training.budget.planned_steps`: generated windows add batches to each
+  hybrid epoch; the warm-up adds synthetic epochs), through more epochs per cycle: fewer than one
+  extra epoch per cycle. A step is one minibatch, or one full-batch L-BFGS iteration; L-BFGS may stop
+  a phase early on convergence, in either run, so its measured steps can be fewer than allowed.
+- ``epochs``: the config's cycles × epochs for every run (the hybrid's extra batches and warm-up are
+  extra training).
+- ``wall``: each baseline trains (steps-budget epochs per cycle, up to ``WALL_CYCLES`` × the cycles)
+  until its training time reaches the hybrid run's (trainer.max_train_seconds, checked after each
+  cycle; compilation in the first cycle counts for both). Machine-dependent: not bitwise reproducible;
+  refused with a rollout curriculum (it spreads K over a run length the time limit leaves open).
+
+The table (``<out>/comparison.md`` and ``comparison.json``) reports measured optimiser steps (the
+device counter of each model), training and wall seconds, and every error metric as mean ± sample
+std (ddof 1) over the seeds, the paired difference hybrid − baseline per seed (synthetic errors:
+hybrid synthetic − synthetic-only; physical rollout and parameter errors: hybrid physical −
+physical-only) with its mean ± std and the number of seeds hybrid won, and the per-seed rows.
+Rollout errors are against the full validation trajectories (under sparse observations also split
+into observed / unobserved cells); the validation loss is the training metric on observed targets.
+
+A rerun into the same ``--out`` skips every (seed, mode) whose run finished with the same config
+(summary and evaluation written) and resumes an interrupted one; ``--overwrite`` recomputes all.
+
+The seeds run one after another, not as one vmapped ensemble: runs of different seeds differ in
+data (store, split, window counts) and, under the steps or wall budget, in their step counts, so
+their steps do not line up into one batched computation.
 """
 
 from __future__ import annotations
@@ -21,6 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
 from hybrid_jax.errors import parse_cli, run_cli
@@ -28,106 +54,305 @@ from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import log_to_file, setup_logging
 
 MODES = ("physical", "synthetic", "hybrid")
+BUDGETS = ("steps", "epochs", "wall")
+WALL_CYCLES = 16
+"""Wall budget: a baseline runs at most this many times the config's cycles before its time limit."""
+ERRORS = ("mean_rel_l2", "final_rel_l2", "mean_rmse", "mean_rmse_observed", "mean_rmse_unobserved")
+"""Rollout error metrics of a row (lower is better), compared per seed between hybrid and baseline."""
+STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss", *ERRORS)
+"""Scalar columns of a row summarised over seeds (and `parameter_error`, per parameter)."""
+
+log = logging.getLogger("hybrid_jax")
+
+
+def _with(cfg, overrides: list[str]):
+    return config_from_dict(apply_overrides(to_dict(cfg), overrides))
 
 
 def mode_config(cfg, mode: str):
     """The config of one baseline: `cfg` with `mode` and a suffixed experiment name."""
-    return config_from_dict(apply_overrides(to_dict(cfg), [f"mode={mode}",
-                                                           f"experiment_name={cfg.experiment_name}-{mode}"]))
+    return _with(cfg, [f"mode={mode}", f"experiment_name={cfg.experiment_name}-{mode}"])
 
 
-def _epochs(cfg, model: str) -> int:
-    t = cfg.trainer
-    per_cycle = getattr(t, model).epochs * t.hybrid.cycles
-    return per_cycle + (t.hybrid.warmup_epochs if model == "synthetic" and cfg.mode == "hybrid" else 0)
+def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
+    """The config of run `mode` under `budget`; `hybrid_summary` (the hybrid run's summary.json: its
+    window counts, training seconds) sets the baselines' budget for ``steps`` and ``wall``."""
+    from hybrid_jax.training.budget import epochs_for_steps, full_batch, planned_steps, steps_per_epoch
+    from hybrid_jax.training.experiment import trained_models
+
+    mcfg = mode_config(cfg, mode)
+    if budget == "epochs" or mode == "hybrid":
+        return mcfg
+    t, w = cfg.trainer, hybrid_summary["windows"]
+    allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
+    overrides = [f"trainer.{m}.epochs="
+                 f"{epochs_for_steps(allowed[m], t.hybrid.cycles, steps_per_epoch(w['train'], t.batch_size, full_batch(mcfg, m)))}"
+                 for m in trained_models(mcfg)]
+    if budget == "wall":
+        overrides += [f"trainer.max_train_seconds={hybrid_summary['train_s']!r}",
+                      f"trainer.hybrid.cycles={t.hybrid.cycles * WALL_CYCLES}"]
+    return _with(mcfg, overrides)
 
 
-def table_rows(runs: dict) -> list[dict]:
-    """One row per (run, trained model) from each run's summary and evaluation."""
+def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
+    """One row per (run, trained model) of one seed from each run's config, summary and evaluation."""
+    from hybrid_jax.training.budget import planned_steps
+
     rows = []
     for mode, r in runs.items():
         ev, summary, cfg = r["evaluation"], r["summary"], r["config"]
+        w = summary["windows"]
+        planned = planned_steps(cfg, w["train"], w["generated"])
         for model, m in ev["models"].items():
-            row = {"run": mode, "model": model, "epochs": _epochs(cfg, model),
-                   "val_loss": summary["final"].get(f"{model}_val_loss"),
-                   "mean_rel_l2": m["mean_rel_l2"], "final_rel_l2": m["final_rel_l2"], "mean_rmse": m["mean_rmse"],
-                   "mean_rmse_observed": m.get("mean_rmse_observed"),
-                   "mean_rmse_unobserved": m.get("mean_rmse_unobserved"),
-                   "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None,
-                   "wall_s": summary["wall_time_s"]}
-            rows.append(row)
+            rows.append({"seed": cfg.seed if seed is None else seed, "run": mode, "model": model,
+                         "epochs": summary["epochs"][model], "steps": summary["steps"][model],
+                         "planned_steps": planned[model], "train_s": summary["train_s"],
+                         "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
+                         **{k: m.get(k) for k in ERRORS},
+                         "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
 
 
-def claims(rows: list[dict]) -> dict:
-    """The method's two claims, checked on the table (None where a run is missing)."""
-    get = {(r["run"], r["model"]): r for r in rows}
+def stats(values: list[float]) -> dict:
+    """``{mean, std, n}`` of the values that are not None; std is the sample std (ddof 1), None for n < 2."""
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    if not len(v):
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v))}
+
+
+def _runs(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     out = {}
-    if ("hybrid", "synthetic") in get and ("synthetic", "synthetic") in get:
-        h, s = get["hybrid", "synthetic"]["mean_rel_l2"], get["synthetic", "synthetic"]["mean_rel_l2"]
-        out["hybrid_synthetic_better_than_synthetic_only"] = {"hybrid": h, "synthetic_only": s, "holds": h < s}
-    if ("hybrid", "physical") in get and ("physical", "physical") in get:
-        h, p = get["hybrid", "physical"]["parameter_error"], get["physical", "physical"]["parameter_error"]
-        holds = all(h[k] <= p[k] * 1.05 + 1e-4 for k in p)  # "no worse": within 5 % (relative) or 1e-4
-        out["hybrid_parameters_no_worse_than_physical_only"] = {"hybrid": h, "physical_only": p, "holds": holds}
+    for r in rows:
+        out.setdefault((r["run"], r["model"]), []).append(r)
     return out
 
 
-def _fmt(v, pct=False) -> str:
-    if v is None:
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per (run, model): every column of `STATS` and each parameter's error as mean ± std over the seeds."""
+    out = []
+    for (run, model), rs in _runs(rows).items():
+        s = {"run": run, "model": model, "seeds": [r["seed"] for r in rs],
+             **{k: stats([r[k] for r in rs]) for k in STATS}, "parameter_error": None}
+        if model == "physical":
+            s["parameter_error"] = {p: stats([r["parameter_error"][p] for r in rs]) for p in rs[0]["parameter_error"]}
+        out.append(s)
+    return out
+
+
+def _metrics(row: dict) -> dict[str, float | None]:
+    """A row's error metrics by name (parameter errors as ``parameter_error.<name>``)."""
+    return {**{k: row[k] for k in ERRORS},
+            **{f"parameter_error.{p}": v for p, v in (row["parameter_error"] or {}).items()}}
+
+
+def paired(rows: list[dict]) -> list[dict]:
+    """Per model and error metric: hybrid − baseline per seed (the baseline is the run of that model
+    alone), its mean ± std, and in how many seeds hybrid's error was lower."""
+    runs, out = _runs(rows), []
+    for model in ("synthetic", "physical"):
+        hybrid = {r["seed"]: _metrics(r) for r in runs.get(("hybrid", model), [])}
+        base = {r["seed"]: _metrics(r) for r in runs.get((model, model), [])}
+        seeds = [s for s in hybrid if s in base]
+        for metric in (hybrid[seeds[0]] if seeds else {}):
+            diffs = {s: hybrid[s][metric] - base[s][metric] for s in seeds
+                     if hybrid[s][metric] is not None and base[s][metric] is not None}
+            if diffs:
+                out.append({"model": model, "baseline": model, "metric": metric, **stats(list(diffs.values())),
+                            "hybrid_wins": sum(d < 0 for d in diffs.values()),
+                            "per_seed": {str(s): d for s, d in diffs.items()}})
+    return out
+
+
+def claims(summary: list[dict], pairs: list[dict]) -> dict:
+    """The method's two claims, on the means and paired differences (absent where a run is missing)."""
+    get = {(s["run"], s["model"]): s for s in summary}
+    pair = {(p["model"], p["metric"]): p for p in pairs}
+    out = {}
+    if ("synthetic", "mean_rel_l2") in pair:
+        d = pair["synthetic", "mean_rel_l2"]
+        out["hybrid_synthetic_better_than_synthetic_only"] = {
+            "hybrid": get["hybrid", "synthetic"]["mean_rel_l2"]["mean"],
+            "synthetic_only": get["synthetic", "synthetic"]["mean_rel_l2"]["mean"],
+            "difference": {k: d[k] for k in ("mean", "std", "n")}, "hybrid_wins": d["hybrid_wins"],
+            "holds": d["mean"] < 0}
+    if ("hybrid", "physical") in get and ("physical", "physical") in get:
+        h = {k: v["mean"] for k, v in get["hybrid", "physical"]["parameter_error"].items()}
+        p = {k: v["mean"] for k, v in get["physical", "physical"]["parameter_error"].items()}
+        holds = all(h[k] <= p[k] * 1.05 + 1e-4 for k in p)  # "no worse": within 5 % (relative) or 1e-4
+        out["hybrid_parameters_no_worse_than_physical_only"] = {
+            "hybrid": h, "physical_only": p, "holds": holds,
+            "hybrid_wins": {k: pair["physical", f"parameter_error.{k}"]["hybrid_wins"] for k in p
+                            if ("physical", f"parameter_error.{k}") in pair}}
+    return out
+
+
+def report(rows: list[dict]) -> dict:
+    """The comparison of per-seed rows: ``{rows, summary, paired, claims}`` (JSON-ready)."""
+    summary, pairs = summarize(rows), paired(rows)
+    return {"rows": rows, "summary": summary, "paired": pairs, "claims": claims(summary, pairs)}
+
+
+def _num(v, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _pm(s: dict | None, fmt: str = ".3e") -> str:
+    """``mean ± std`` (just the mean for one seed)."""
+    if not s or s["mean"] is None:
         return "–"
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {x:.2%}" if x >= 1e-3 else f"{k} {x:.1e}" for k, x in v.items())
-    return f"{v:.2%}" if pct else f"{v:.3e}"
+    return _num(s["mean"], fmt) + ("" if s["std"] is None else f" ± {_num(s['std'], fmt)}")
 
 
-def markdown(rows: list[dict], checks: dict, title: str) -> str:
-    head = ("| run | model | epochs | val loss (observed) | mean rel. L2 | final rel. L2 | RMSE observed | "
-            "RMSE unobserved | parameter rel. error | wall s |")
-    lines = [f"# {title}", "", head, "|" + "---|" * 10]
-    for r in rows:
-        lines.append(f"| {r['run']} | {r['model']} | {r['epochs']} | {_fmt(r['val_loss'])} | {_fmt(r['mean_rel_l2'])} | "
-                     f"{_fmt(r['final_rel_l2'])} | {_fmt(r['mean_rmse_observed'])} | {_fmt(r['mean_rmse_unobserved'])} | "
-                     f"{_fmt(r['parameter_error'])} | {r['wall_s']:.1f} |")
+def _params(errors: dict | None, pm: bool) -> str:
+    if not errors:
+        return "–"
+    return ", ".join(f"{k} {_pm(v, '.2%') if pm else _num(v, '.2%')}" for k, v in errors.items())
+
+
+def markdown(result: dict, title: str) -> str:
+    """The comparison as Markdown: means ± std per (run, model), paired differences, claims, per-seed rows."""
+    seeds = sorted({r["seed"] for r in result["rows"]})
+    lines = [f"# {title}", "", f"Budget: {result.get('budget', '–')}; seeds {', '.join(map(str, seeds))} "
+             f"(mean ± sample std over seeds).", "",
+             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | mean rel. L2 | "
+             "final rel. L2 | RMSE observed | RMSE unobserved | parameter rel. error |", "|" + "---|" * 13]
+    for s in result["summary"]:
+        lines.append(f"| {s['run']} | {s['model']} | {len(s['seeds'])} | {_pm(s['epochs'], '.0f')} | "
+                     f"{_pm(s['steps'], '.0f')} | {_pm(s['train_s'], '.1f')} | {_pm(s['wall_s'], '.1f')} | "
+                     f"{_pm(s['val_loss'])} | {_pm(s['mean_rel_l2'])} | {_pm(s['final_rel_l2'])} | "
+                     f"{_pm(s['mean_rmse_observed'])} | {_pm(s['mean_rmse_unobserved'])} | "
+                     f"{_params(s['parameter_error'], True)} |")
+    if result["paired"]:
+        lines += ["", "Paired difference hybrid − baseline (same seed; negative: hybrid better):", "",
+                  "| model | metric | hybrid − baseline | hybrid better in |", "|---|---|---|---|"]
+        lines += [f"| {p['model']} | {p['metric']} | {_pm(p)} | {p['hybrid_wins']}/{p['n']} seeds |"
+                  for p in result["paired"]]
     lines.append("")
-    for name, c in checks.items():
+    for name, c in result["claims"].items():
         lines.append(f"- {name.replace('_', ' ')}: **{'yes' if c['holds'] else 'no'}** "
-                     f"({', '.join(f'{k} {_fmt(v)}' for k, v in c.items() if k != 'holds')})")
+                     f"({', '.join(f'{k} {_claim_value(v)}' for k, v in c.items() if k != 'holds')})")
+    lines += ["", "Per seed:", "", "| seed | run | model | steps (allowed) | train s | wall s | mean rel. L2 | "
+              "parameter rel. error |", "|" + "---|" * 8]
+    lines += [f"| {r['seed']} | {r['run']} | {r['model']} | {r['steps']} ({r['planned_steps']}) | {r['train_s']:.1f} | "
+              f"{r['wall_s']:.1f} | {_num(r['mean_rel_l2'], '.3e')} | {_params(r['parameter_error'], False)} |"
+              for r in result["rows"]]
     return "\n".join(lines) + "\n"
 
 
-def compare(cfg, out: Path, overwrite: bool, modes=MODES) -> dict:
-    """Run the baselines into `out/<mode>/` and write the comparison table; return its JSON."""
-    from hybrid_jax.run import run  # imports JAX/PhiFlow
-    from hybrid_jax.rundir import claim_dir, prepare_run_dir
+def _claim_value(v) -> str:
+    if isinstance(v, dict) and "mean" in v:
+        return f"{_pm(v)} (n {v['n']})"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_num(x, '.2%') if isinstance(x, float) else x}" for k, x in v.items())
+    return _num(v, ".3e") if isinstance(v, float) else str(v)
 
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
+
+def check_request(cfg, modes, seeds, budget: str) -> None:
+    """Refuse a comparison that cannot run as asked (one-line ConfigError)."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"--budget: must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    if not modes or any(m not in MODES for m in modes):
+        raise ConfigError(f"--modes: must be a comma-separated subset of {','.join(MODES)}, got {','.join(modes)!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**32 for s in seeds):
+        raise ConfigError(f"--seeds: must be distinct seeds in [0, 2^32), got {list(seeds)}")
+    if budget != "epochs" and "hybrid" not in modes:
+        raise ConfigError(f"--budget {budget}: the baselines' budget is the hybrid run's; add hybrid to --modes "
+                          f"or use --budget epochs")
+    if budget == "wall" and cfg.trainer.synthetic.rollout_curriculum.kind != "none":
+        raise ConfigError("--budget wall: trainer.synthetic.rollout_curriculum spreads K over the run's epochs, "
+                          "which a time limit leaves open; use --budget steps")
     if "evaluate" not in cfg.tasks or "train" not in cfg.tasks:
         raise ConfigError("tasks: compare needs the train and evaluate tasks")
+
+
+def finished_run(cfg, run_dir: Path) -> dict | None:
+    """A run of `cfg` that finished in `run_dir` (config hash matches, summary and evaluation written,
+    the summary after training): ``{config, summary, evaluation}``; else None."""
+    from hybrid_jax.rundir import run_hash
+
+    files = [run_dir / n for n in ("config_hash", "summary.json", "evaluation.json")]
+    if not all(f.is_file() for f in files) or files[0].read_text().strip() != run_hash(cfg):
+        return None
+    summary = json.loads(files[1].read_text())
+    if "steps" not in summary:  # a summary from before this library counted steps
+        return None
+    return {"config": cfg, "summary": summary, "evaluation": json.loads(files[2].read_text())}
+
+
+def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
+    from hybrid_jax.run import run  # imports JAX/PhiFlow
+    from hybrid_jax.rundir import prepare_run_dir
+
+    with prepare_run_dir(cfg, run_dir, overwrite):
+        handler = log_to_file(run_dir / "train.log")
+        try:
+            summary = run(cfg, run_dir)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
+
+
+def seed_config(cfg, seed: int):
+    return _with(cfg, [f"seed={seed}"])
+
+
+def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, budget: str = "steps") -> dict:
+    """Run every (seed, mode) into ``out/seed<k>/<mode>/`` (skipping finished runs unless `overwrite`),
+    write ``comparison.md`` / ``comparison.json`` and return the JSON: ``{experiment_name, observation,
+    budget, seeds, modes, rows (per seed), summary (mean ± std per run and model), paired (hybrid −
+    baseline), claims}``. `seeds`: default ``[cfg.seed]``."""
+    from hybrid_jax.rundir import claim_dir
+
+    out = Path(out)
+    seeds = (cfg.seed,) if seeds is None else tuple(seeds)
+    modes = tuple(modes)
+    check_request(cfg, modes, seeds, budget)
+    setup()
+    enable_compilation_cache(cfg.output.compilation_cache)
     claim_dir(out, overwrite)
-    runs = {}
-    for mode in modes:
-        mcfg = mode_config(cfg, mode)
-        run_dir = out / mode
-        t = time.perf_counter()
-        with prepare_run_dir(mcfg, run_dir, overwrite):
-            handler = log_to_file(run_dir / "train.log")
-            try:
-                summary = run(mcfg, run_dir)
-            finally:
-                logging.getLogger().removeHandler(handler)
-                handler.close()
-        logging.getLogger("hybrid_jax").info("compare: %s done in %.1f s", mode, time.perf_counter() - t)
-        runs[mode] = {"config": mcfg, "summary": summary,
-                      "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
-    rows = table_rows(runs)
-    checks = claims(rows)
+    order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
+    rows, spent, total, done = [], [], len(seeds) * len(modes), 0
+    for seed in seeds:
+        seed_dir = out / f"seed{seed}"
+        claim_dir(seed_dir, overwrite)
+        scfg, runs = seed_config(cfg, seed), {}
+        for mode in order:
+            mcfg = budget_config(scfg, mode, budget, runs["hybrid"]["summary"] if "hybrid" in runs else None)
+            run_dir = seed_dir / mode
+            runs[mode] = None if overwrite else finished_run(mcfg, run_dir)
+            done += 1
+            if runs[mode] is not None:
+                log.info("compare: seed %d %s already finished in %s, skipped (%d/%d runs)", seed, mode, run_dir,
+                         done, total)
+                continue
+            t = time.perf_counter()
+            runs[mode] = _run_one(mcfg, run_dir, overwrite)
+            spent.append(time.perf_counter() - t)
+            s = runs[mode]["summary"]
+            log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
+                     seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
+                     done, total, np.mean(spent) * (total - done))
+        rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
     result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
-              "rows": rows, "claims": checks}
+              "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
-    atomic_write(out / "comparison.md", markdown(rows, checks, f"{cfg.experiment_name}: baselines"))
+    atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))
     return result
+
+
+def parse_seeds(text: str, base: int) -> tuple[int, ...]:
+    """``--seeds``: a count N (seeds base .. base+N-1) or a comma list (``0,1,2``; one seed: ``7,``)."""
+    try:
+        if "," in text:
+            return tuple(int(s) for s in text.split(",") if s.strip())
+        n = int(text)
+    except ValueError:
+        raise ConfigError(f"--seeds: must be a count N >= 1 or a comma list of seeds, got {text!r}") from None
+    if n < 1:
+        raise ConfigError(f"--seeds: the count must be >= 1, got {n}")
+    return tuple(range(base, base + n))
 
 
 def main(argv=None) -> int:
@@ -141,17 +366,20 @@ def _main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m hybrid_jax.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="YAML config (its mode is replaced per baseline)")
     p.add_argument("--out", help="output directory (default: <output.dir>/<experiment_name>-compare)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing run directories")
+    p.add_argument("--overwrite", action="store_true", help="recompute every run (finished runs are skipped without)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of physical,synthetic,hybrid")
+    p.add_argument("--budget", default="steps", choices=BUDGETS,
+                   help="baselines get the hybrid's optimiser steps per model (default), the config's epochs, or "
+                        "its training wall time")
+    p.add_argument("--seeds", default="1", help="N: seeds cfg.seed .. cfg.seed+N-1; or a comma list, e.g. 0,1,2")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides applied to every run")
     args = parse_cli(p, argv)
     setup_logging()
     cfg = load_config(args.config, args.overrides)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    if not modes or any(m not in MODES for m in modes):
-        raise ConfigError(f"--modes: must be a comma-separated subset of {','.join(MODES)}, got {args.modes!r}")
+    seeds = parse_seeds(args.seeds, cfg.seed)
     out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
-    result = compare(cfg, out, args.overwrite, modes)
+    result = compare(cfg, out, args.overwrite, modes, seeds, args.budget)
     print((out / "comparison.md").read_text())
     print(f"tables in {out}/comparison.md and comparison.json")
     return 0 if result else 1

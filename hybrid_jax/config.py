@@ -317,6 +317,11 @@ class TrainerConfig:
     batch_size: int = _pos(8, "windows per batch (the last partial batch of an epoch is dropped)")
     max_consecutive_failures: int = _pos(10, "stop after this many consecutive steps with NaN/inf "
                                              "(each is rejected and the last good state kept)")
+    max_train_seconds: Optional[float] = _opt(
+        None, "stop training after the first cycle at which the run's training time (the warm-up's and every "
+              "cycle's seconds in metrics.jsonl, compilation included) reaches this; null: train every cycle. "
+              "Opt-in: where it stops depends on the machine, so such a run is not bitwise reproducible "
+              "(used by `compare --budget wall`)", lambda v: v is None or v > 0, "must be > 0")
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")

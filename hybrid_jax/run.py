@@ -9,7 +9,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
                        losses, generated rollouts of each cycle (if saved in generated/) beside real data
-    summary.json       final losses, learned vs true parameters, wall and compile times
+    summary.json       final losses, learned vs true parameters, optimiser steps taken per model (the device
+                       counter, checkpointed), window counts, training and wall seconds, compile times
     events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
 """
@@ -35,7 +36,7 @@ from hybrid_jax.rundir import run_hash
 from hybrid_jax.tracking import Tracker
 from hybrid_jax.training.experiment import trained_models
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
-from hybrid_jax.training.records import CycleResult
+from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
 log = logging.getLogger("hybrid_jax")
 
@@ -95,8 +96,10 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
     tracker = Tracker(cfg, run_dir, start)
     on_generated = generated_writer(run_dir / "generated", exp.pde.layout.names) if cfg.output.save_generated else None
+    limit, spent = cfg.trainer.max_train_seconds, train_seconds(read_metrics(metrics_log.path))
     try:
-        for states, result in train_cycles(exp, states, start, progress, on_generated):
+        for states, result in ([] if limit is not None and spent >= limit
+                               else train_cycles(exp, states, start, progress, on_generated)):
             for line in result.lines():
                 metrics_log.write(line)
                 tracker.write(line)
@@ -104,6 +107,11 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
                 ckpts.save(result.cycle + 1, states, {"next_cycle": result.cycle + 1, "config_hash": run_hash(cfg)})
                 tracker.cycle(result.cycle, exp, states)
                 log.info(_cycle_line(exp, states, result))
+            spent += train_seconds(result.lines())
+            if limit is not None and spent >= limit and isinstance(result, CycleResult):
+                log.info("trainer.max_train_seconds: %.1f s of training reached after cycle %d of %d; stopping",
+                         spent, result.cycle + 1, cfg.trainer.hybrid.cycles)
+                break
     finally:
         ckpts.close()
         tracker.close()
@@ -153,13 +161,19 @@ def restore_latest(cfg: Config, exp, run_dir: Path):
 def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
     """Write ``summary.json``: final losses, learned vs true parameters (if the physical model is
     trained), timings (first cycle includes compilation)."""
-    cycles = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "cycle"]
+    records = read_metrics(run_dir / "metrics.jsonl")
+    cycles = [r for r in records if r["kind"] == "cycle"]
     times = [c["timings_s"]["cycle"] for c in cycles]
     params = parameter_summary(exp, states)
     summary = {
         "experiment_name": cfg.experiment_name, "mode": cfg.mode, "cycles_done": len(cycles),
         "final": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
         **({} if params is None else {"parameters": params}),
+        "steps": {name: int(to_host(states[name].step)) for name in trained_models(cfg)},
+        "epochs": {name: epochs_done(records, name) for name in trained_models(cfg)},
+        "windows": {"train": len(exp.train_windows),
+                    "generated": {name: len(w) for name, w in exp.generated_windows.items()}},
+        "train_s": train_seconds(records),
         "wall_time_s": wall_s,
         "first_cycle_s": times[0] if times else None,
         "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hybrid_jax.compare import claims, markdown, table_rows
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.data.store import load_or_generate
 from hybrid_jax.evaluate import parameter_errors, region_errors, resample_periodic
@@ -147,26 +146,6 @@ def test_plots_are_written(tmp_path, shape):
     names = {p.name for p in written}
     assert {"frames.png", "rollout_error.png", "parameters.png", "losses.png"} <= names
     assert all(p.stat().st_size > 0 for p in written)
-
-
-def test_compare_table_and_claims(tiny_config):
-    def run(mode, models):
-        ev = {"models": {m: {"mean_rel_l2": r, "final_rel_l2": 2 * r, "mean_rmse": r} for m, r in models.items()},
-              "parameters": {"relative_error": {"viscosity": 0.01 if mode == "physical" else 0.02}}}
-        summary = {"final": {f"{m}_val_loss": 1e-3 for m in models}, "wall_time_s": 1.0}
-        return {"config": tiny_config(mode=mode), "summary": summary, "evaluation": ev}
-
-    runs = {"physical": run("physical", {"physical": 0.001}), "synthetic": run("synthetic", {"synthetic": 0.2}),
-            "hybrid": run("hybrid", {"synthetic": 0.1, "physical": 0.002})}
-    rows = table_rows(runs)
-    assert [(r["run"], r["model"]) for r in rows] == [("physical", "physical"), ("synthetic", "synthetic"),
-                                                     ("hybrid", "synthetic"), ("hybrid", "physical")]
-    assert rows[0]["epochs"] == 4  # 2 physical epochs x 2 cycles
-    checks = claims(rows)
-    assert checks["hybrid_synthetic_better_than_synthetic_only"]["holds"]
-    assert not checks["hybrid_parameters_no_worse_than_physical_only"]["holds"]
-    md = markdown(rows, checks, "t")
-    assert md.count("\n| ") == 5 and "**no**" in md
 
 
 @pytest.mark.slow

@@ -64,3 +64,16 @@ class CycleResult:
         line.update({f"{model}_train_loss": self.train_loss(model) for model in self.epoch_losses
                      if self.train_loss(model) is not None})
         return epochs + [line]
+
+
+def train_seconds(records: list[dict]) -> float:
+    """Training time of a run from its ``metrics.jsonl`` records: the warm-up's and every cycle's seconds
+    (generation, training and validation; the first cycle includes compilation; checkpoints excluded)."""
+    return float(sum(r["timings_s"]["cycle"] if r["kind"] == "cycle" else r["timings_s"]["warmup"]
+                     for r in records if r["kind"] in ("cycle", "warmup")))
+
+
+def epochs_done(records: list[dict], model: str) -> int:
+    """Epochs `model` ran, from a run's ``metrics.jsonl`` records (the synthetic model's include the warm-up's)."""
+    names = (model, "warmup") if model == "synthetic" else (model,)
+    return sum(r["kind"] == "epoch" and r["model"] in names for r in records)
