@@ -92,6 +92,58 @@ class ObservationConfig:
 
 
 @dataclass(frozen=True)
+class RefineConfig:
+    """Simulate the real data on a finer grid and/or time step than the model's, then downsample."""
+
+    space: int = _opt(1, "grid refinement s: the data are simulated at physics.resolution × s (same domain; initial "
+                         "states and true coefficient fields sampled on the fine grid) and block-averaged over s^d "
+                         "cells to physics.resolution (cell-centred families only)", lambda v: v >= 1, "must be >= 1")
+    time: int = _opt(1, "time refinement r: simulated with dt / r (physics.substeps raised to ⌈substeps·s²/r⌉ to keep "
+                        "the explicit stability bound), every r-th solver step kept", lambda v: v >= 1, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Gaussian observation noise on the real training data (clean trajectories are kept for evaluation)."""
+
+    std: float = _nonneg(0.0, "σ of Gaussian noise added to the dynamic channels of every real frame (x0 included), "
+                              "relative to each channel's std over the whole dataset (all trajectories, frames and "
+                              "cells); drawn from a key of the run's `seed`; applied when the data are loaded, never stored; "
+                              "evaluation compares against the clean trajectories; 0: none")
+    kind: Literal["relative"] = _opt("relative", "scale of std: relative to each dynamic channel's dataset std")
+
+
+@dataclass(frozen=True)
+class ForcingConfig:
+    """A static forcing the physical model lacks (misspecification), in the data generation only."""
+
+    amplitude: float = _opt(0.0, "a of f(x) = a·Π_i sin(2π·k·x_i/L_i) (x_i cell centres, L_i physics.domain), "
+                                 "added as dt·f to every dynamic channel after each solver step of the data "
+                                 "generation (field units / time unit); 0: none")
+    wavenumber: int = _pos(1, "k of the forcing (the same in every dimension)")
+
+
+@dataclass(frozen=True)
+class TruthConfig:
+    """How the real data differ from what the physical model can reproduce (all off by default: then the data
+    come from the model's own solver, grid and time step, and physical-only training recovers them exactly)."""
+
+    refine: RefineConfig = _sub(RefineConfig, "finer grid / time step of the data generation")
+    noise: NoiseConfig = _sub(NoiseConfig, "observation noise on the real training data")
+    forcing: ForcingConfig = _sub(ForcingConfig, "a forcing term the family lacks")
+    advection: Optional[Literal["maccormack", "semi_lagrangian"]] = _opt(
+        None, "generate with this advection scheme instead of physics.advection (families with physics.advection); "
+              "null: the model's")
+
+    def simulated(self) -> dict | None:
+        """The options that change the simulation (they enter the store's hash); None when all are off."""
+        out = {"refine": [self.refine.space, self.refine.time], "forcing": [self.forcing.amplitude,
+                                                                              self.forcing.wavenumber],
+               "advection": self.advection}
+        return None if out == {"refine": [1, 1], "forcing": [0.0, 1], "advection": None} else out
+
+
+@dataclass(frozen=True)
 class DataConfig:
     source: Literal["generate", "files"] = _opt("generate", "simulate trajectories, or read them from `path`")
     path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
@@ -110,6 +162,8 @@ class DataConfig:
                                       lambda v: 0 < v < 1, "must be in (0, 1)")
     observation: ObservationConfig = _sub(ObservationConfig, "sparse observations of the real data "
                                                              "(a mask on the loss targets)")
+    truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
+                                           "simulation, observation noise, a missing term (docs/data.md)")
 
 
 @dataclass(frozen=True)
@@ -481,6 +535,12 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.data.source == "generate" and cfg.data.rollout_steps >= cfg.data.num_frames:
         raise ConfigError(f"data.rollout_steps: must be < data.num_frames ({cfg.data.num_frames}), "
                           f"got {cfg.data.rollout_steps}")
+    truth = cfg.data.truth
+    if cfg.data.source == "files" and truth.simulated() is not None:
+        raise ConfigError("data.truth: refine, forcing and advection change the data generation; they need "
+                          "data.source = generate (noise works with files too)")
+    if truth.advection is not None and not hasattr(p, "advection"):
+        raise ConfigError(f"data.truth.advection: family {p.name!r} has no physics.advection to replace")
     obs = cfg.data.observation
     if obs.spatial == "box":
         if len(obs.box) != len(p.resolution):

@@ -111,18 +111,21 @@ def describe_params(params: dict) -> dict:
     return out
 
 
-def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = None) -> dict:
+def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = None,
+                        clean: np.ndarray | None = None) -> dict:
     """Rollouts of the trained models `horizon` steps (default and cap: T−1) from each validation
     trajectory's first frame: ``{"horizon", "sims", "fields" (names of the dynamic channels, which come
-    first), "truth": [S, H+1, *spatial, C] (x0 first), "mask": [H+1, *spatial], <model>: [S, H+1, *spatial, C]}``
-    as numpy arrays."""
+    first), "truth": [S, H+1, *spatial, C] (x0 first), "mask": [H+1, *spatial], "against" ("clean" or
+    "training data"), <model>: [S, H+1, *spatial, C]}`` as numpy arrays.
+    `clean`: the noise-free real trajectories ``[N, T, *spatial, C]`` (data.truth.noise): the rollouts start
+    from and are compared with them; default: the training data `exp.real`."""
     n_frames = exp.real.shape[1]
     horizon = min(horizon or n_frames - 1, n_frames - 1)
     sims = np.unique(exp.val_windows[:, 0])
-    real = to_host(exp.real)
+    real = to_host(exp.real) if clean is None else np.asarray(clean)
     x0 = replicate(exp.mesh, real[sims, 0])
     out = {"horizon": horizon, "sims": sims, "fields": exp.pde.layout.dynamic, "truth": real[sims, :1 + horizon],
-           "mask": to_host(exp.real_mask)[:1 + horizon]}
+           "mask": to_host(exp.real_mask)[:1 + horizon], "against": "training data" if clean is None else "clean"}
     for name in trained_models(exp.cfg):
         fns = exp.model(name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
@@ -151,6 +154,7 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
     truth = r["truth"][:, 1:, ..., :nd]
     fields = exp.pde.layout.dynamic
     result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "fields": list(fields),
+                    "truth": {"against": r.get("against", "training data"), "observation_noise_std": exp.cfg.data.truth.noise.std},
                     "models": {}}
     sparse = not np.all(r["mask"] == 1)
     for name in trained_models(exp.cfg):

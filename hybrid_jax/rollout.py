@@ -45,6 +45,13 @@ def rollout(step: Step, x0: jax.Array, num_steps: int, *, remat: bool = False, u
     return jnp.moveaxis(traj, 0, 1)
 
 
+def block_average(x: jax.Array, factor: int, first_axis: int, ndim: int) -> jax.Array:
+    """Mean over blocks of `factor` cells along the `ndim` spatial axes from `first_axis` on."""
+    for a in range(first_axis, first_axis + ndim):
+        x = jnp.mean(x.reshape(x.shape[:a] + (x.shape[a] // factor, factor) + x.shape[a + 1:]), axis=a + 1)
+    return x
+
+
 def batched_physics_step(pde, params) -> Step:
     """The PDE's single-sample step, vmapped over the batch, parameters shared."""
     return jax.vmap(lambda x: pde.step(x, params))

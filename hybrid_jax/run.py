@@ -27,6 +27,7 @@ import numpy as np
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
+from hybrid_jax.data.truth import add_noise, noise_key
 from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
 from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync, to_host
@@ -192,15 +193,16 @@ def run(cfg: Config, run_dir: Path) -> dict:
     t0 = time.perf_counter()
     preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
-    traj = load_trajectories(cfg, pde)
+    clean = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
         return {}
+    traj = add_noise(clean, cfg.data.truth.noise, noise_key(cfg.seed), pde.layout.num_dynamic)  # training data
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
     states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
     evaluation = rollouts = None
     if "evaluate" in cfg.tasks:
-        rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon)
+        rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
         evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
         if is_primary():
             atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))

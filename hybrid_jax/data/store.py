@@ -3,7 +3,8 @@
 A generated store is a folder ``<store_dir>/<family>-<hash>/`` holding ``trajectories.npy``
 ``[N, T, *spatial, C]`` float32 and ``meta.json`` (written last, so a store without it is
 incomplete). The hash covers everything that determines the data (physics section, N, T,
-seed): a changed config gets a new store; a store whose metadata or file does not match is
+seed, and the simulation options of data.truth: refinement, forcing, advection scheme; data.truth.noise
+is applied at load time and never stored): a changed config gets a new store; a store whose metadata or file does not match is
 regenerated. Generation holds an exclusive lock on the store folder; trajectories with NaN/inf or
 values that grow far beyond their initial states (an unstable scheme) are refused, not stored.
 
@@ -25,32 +26,68 @@ import numpy as np
 from hybrid_jax.config import Config, config_hash, to_dict
 from hybrid_jax.errors import DataError
 from hybrid_jax.files import FileLock, atomic_write
+from hybrid_jax.data.truth import check_refinable, forcing_field, truth_physics
+from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.rollout import batched_physics_step, rollout
+from hybrid_jax.rollout import batched_physics_step, block_average
 
 log = logging.getLogger(__name__)
 
 GROWTH_LIMIT = 1e3  # refuse generated data whose max |value| exceeds this multiple of the initial states'
 
 
-def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int) -> jax.Array:
+def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int, *, steps_per_frame: int = 1,
+                          downsample: int = 1, kick: np.ndarray | None = None) -> jax.Array:
     """Simulate `num` trajectories of `num_frames` frames (x0 included) in one vmapped, jitted rollout.
 
-    Returns ``[num, num_frames, *spatial, C]`` float32.
+    Frames are `steps_per_frame` solver steps apart; `kick` ``[*spatial]`` (e.g. dt·f of a forcing f) is
+    added to every dynamic channel after every solver step; every frame is block-averaged over `downsample`^d cells.
+    Returns ``[num, num_frames, *spatial / downsample, C]`` float32.
     """
+    nd, ndim = pde.layout.num_dynamic, len(pde.spatial_shape)
+
+    def observe(x):
+        return x if downsample == 1 else block_average(x, downsample, 1, ndim)
 
     @jax.jit
     def run(key, params):
+        solver = batched_physics_step(pde, params)
+        if kick is None:
+            step = solver
+        else:
+            def step(x):
+                return solver(x).at[..., :nd].add(jnp.asarray(kick, x.dtype)[..., None])
+
+        def frame(x, _):
+            x = step(x) if steps_per_frame == 1 else jax.lax.fori_loop(0, steps_per_frame, lambda _, y: step(y), x)
+            return x, observe(x)
+
         x0 = pde.sample_initial_state(key, num)
-        traj = rollout(batched_physics_step(pde, params), x0, num_frames - 1, unroll=False)  # see rollout()
-        return jnp.concatenate([x0[:, None], traj], axis=1)
+        _, traj = jax.lax.scan(frame, x0, None, length=num_frames - 1)  # a rolled loop: see rollout()
+        return jnp.concatenate([observe(x0)[:, None], jnp.moveaxis(traj, 0, 1)], axis=1)
 
     return run(key, params)
 
 
+def generate_real(cfg: Config, pde: PDE, key: jax.Array) -> np.ndarray:
+    """The config's real trajectories ``[N, T, *spatial, C]`` with the true parameters, as data.truth asks
+    (refined grid and time step, forcing, advection scheme; without noise) on `pde`'s grid."""
+    truth = cfg.data.truth
+    physics = truth_physics(cfg.physics, truth)
+    gen = pde if physics is cfg.physics else build_pde(physics)
+    check_refinable(gen, cfg.physics, truth)
+    f = forcing_field(physics, truth.forcing)
+    traj = generate_trajectories(gen, gen.true_params(), key, cfg.data.num_trajectories, cfg.data.num_frames,
+                                 steps_per_frame=truth.refine.time, downsample=truth.refine.space,
+                                 kick=None if f is None else physics.dt * f)
+    return np.asarray(traj)
+
+
 def _data_identity(cfg: Config) -> dict:
-    return {"physics": to_dict(cfg.physics), "num_trajectories": cfg.data.num_trajectories,
-            "num_frames": cfg.data.num_frames, "seed": cfg.seed, "format": 1}
+    identity = {"physics": to_dict(cfg.physics), "num_trajectories": cfg.data.num_trajectories,
+                "num_frames": cfg.data.num_frames, "seed": cfg.seed, "format": 1}
+    truth = cfg.data.truth.simulated()
+    return identity if truth is None else {**identity, "truth": truth}  # stores without it stay valid
 
 
 def store_path(cfg: Config) -> Path:
@@ -114,8 +151,7 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
             log.info("generating %d trajectories of %d frames into %s", cfg.data.num_trajectories,
                      cfg.data.num_frames, folder)
             key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
-            traj = np.asarray(generate_trajectories(pde, pde.true_params(), key, cfg.data.num_trajectories,
-                                                    cfg.data.num_frames))
+            traj = generate_real(cfg, pde, key)
             check_generated(traj)
             _write_store(folder, traj, identity, pde.layout.names)
     return traj, folder

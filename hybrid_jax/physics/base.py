@@ -43,7 +43,8 @@ class FieldLayout:
 
 
 class PDE(Protocol):
-    """The protocol of a physics module (see `burgers.Burgers` for an implementation)."""
+    """The protocol of a physics module (see `burgers.Burgers` for an implementation). Optional attribute:
+    ``staggered = True`` when some channels are not cell-centred (data.truth.refine.space is refused)."""
 
     layout: FieldLayout
     spatial_shape: tuple[int, ...]

@@ -92,6 +92,7 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
     """Buoyant smoke in a closed box built from a `ClosedSmokeConfig` (see the module docstring)."""
 
     periodic = False
+    staggered = True  # the velocity lives on faces: data.truth.refine.space cannot block-average it
 
     def __init__(self, cfg: ClosedSmokeConfig):
         super().__init__(cfg)

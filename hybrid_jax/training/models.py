@@ -14,7 +14,7 @@ from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE, Params
-from hybrid_jax.rollout import batched_physics_step, network_step, rollout
+from hybrid_jax.rollout import batched_physics_step, block_average, network_step, rollout
 from hybrid_jax.training import schedules
 
 
@@ -46,13 +46,6 @@ def reduced_physics(pde: PDE, cfg: Config) -> tuple[PDE, Config]:
                           f"cell-centred family; only 0 is supported, got {f}")
     physics = dataclasses.replace(cfg.physics, resolution=tuple(n // 2**f for n in cfg.physics.resolution))
     return build_pde(physics), dataclasses.replace(cfg, physics=physics)
-
-
-def block_average(x: jax.Array, factor: int, first_axis: int, ndim: int) -> jax.Array:
-    """Mean over blocks of `factor` cells along the `ndim` spatial axes from `first_axis` on."""
-    for a in range(first_axis, first_axis + ndim):
-        x = jnp.mean(x.reshape(x.shape[:a] + (x.shape[a] // factor, factor) + x.shape[a + 1:]), axis=a + 1)
-    return x
 
 
 def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal["linear", "nearest"],
