@@ -278,6 +278,8 @@ def plot(study: dict, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     regimes = study["regimes"]
     files = []
+    if not regimes:
+        return files
     for model, metric, runs, label, fname in (
             ("synthetic", "mean_rel_l2", ("synthetic", "hybrid"), "synthetic rel. L2", "synthetic_error.png"),
             ("physical", "parameter_error", ("physical", "hybrid"), "parameter error", "parameter_error.png")):
@@ -339,8 +341,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/study", help="run directories and study.json (default runs/study)")
     p.add_argument("--docs", default=str(ROOT / "docs"), help="where results.md and results/ go (default docs/)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per regime (default 3)")
-    p.add_argument("--regimes", help="comma-separated subset of the regime names (default all)")
-    p.add_argument("--no-anchors", action="store_true", help="skip the published anchors")
+    p.add_argument("--regimes", help="comma-separated subset of the regime names, or none (default all)")
+    p.add_argument("--anchors", help="comma-separated subset of the anchor names, or none (default all)")
     p.add_argument("--overwrite", action="store_true", help="rerun finished (regime, seed) runs")
     p.add_argument("--render-only", action="store_true", help="re-render the docs from <docs>/results/study.json")
     args = p.parse_args(argv)
@@ -353,19 +355,25 @@ def main(argv=None) -> int:
         return 0
     regimes = REGIMES
     if args.regimes:
-        wanted = args.regimes.split(",")
+        wanted = [] if args.regimes == "none" else args.regimes.split(",")
         unknown = sorted(set(wanted) - {r.name for r in REGIMES})
         if unknown:
             p.error(f"--regimes: unknown {','.join(unknown)}; choose from {','.join(r.name for r in REGIMES)}")
         regimes = tuple(r for r in REGIMES if r.name in wanted)
+    anchors = ANCHORS
+    if args.anchors:
+        wanted = [] if args.anchors == "none" else args.anchors.split(",")
+        unknown = sorted(set(wanted) - {r.name for r in ANCHORS})
+        if unknown:
+            p.error(f"--anchors: unknown {','.join(unknown)}; choose from {','.join(r.name for r in ANCHORS)} or none")
+        anchors = tuple(r for r in ANCHORS if r.name in wanted)
     if args.seeds < 1:
         p.error("--seeds: must be >= 1")
     from hybrid_jax.logs import setup_logging
 
     setup_logging()
     try:
-        study = run_study(Path(args.out), list(range(args.seeds)), args.quick, args.overwrite, regimes,
-                          () if args.no_anchors else ANCHORS)
+        study = run_study(Path(args.out), list(range(args.seeds)), args.quick, args.overwrite, regimes, anchors)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -70,7 +70,7 @@ def test_render_only_needs_json(study_mod, tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_study_end_to_end(study_mod, tmp_path):
     docs = tmp_path / "docs"
-    assert study_mod.main(["--quick", "--seeds", "2", "--regimes", "base", "--no-anchors",
+    assert study_mod.main(["--quick", "--seeds", "2", "--regimes", "base", "--anchors", "none",
                            "--out", str(tmp_path / "out"), "--docs", str(docs)]) == 0
     study = json.loads((docs / "results" / "study.json").read_text())
     (regime,) = study["regimes"]
