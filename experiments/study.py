@@ -177,8 +177,8 @@ def verdict(regime: dict, p: dict) -> str:
     if p["hybrid_wins"] not in (0, p["n"]):
         word = f"mixed, on average {word}"
     spread = "" if p["std"] is None else f" ± {p['std']:.2g}"
-    return (f"hybrid {word} by {abs(p['mean']):.3g}{spread} ({p['mean'] / base_mean:+.0%} relative to "
-            f"{p['baseline']}-only's mean; hybrid lower in {p['hybrid_wins']}/{p['n']} seeds)")
+    rel = f"{100 * p['mean'] / base_mean:+.2g} % relative to {p['baseline']}-only's mean; " if base_mean > 1e-6 else ""
+    return f"hybrid {word} by {abs(p['mean']):.3g}{spread} ({rel}hybrid lower in {p['hybrid_wins']}/{p['n']} seeds)"
 
 
 # --------------------------------------------------------------------------------------- rendering
@@ -237,7 +237,7 @@ def headline(study: dict) -> list[str]:
 def regime_section(r: dict, anchor: bool = False) -> list[str]:
     lines = [f"### {r['name']}", "", f"{r['description']}. Config `{r['config']}`"
              + (f", overrides `{' '.join(r['overrides'])}`" if r["overrides"] else "")
-             + f"; seeds {r['seeds']}; budget: equal optimiser steps per model; study wall time {r['wall_s']:.0f} s.",
+             + f"; seeds {r['seeds']}; budget: equal optimiser steps per model; its runs' wall time {runs_wall_s(r):.0f} s.",
              "", "| method | synthetic rel. L2 | physical rel. L2 | parameter error | optimiser steps | wall s |",
              "|---|---|---|---|---|---|"]
     for run in r["modes"]:
