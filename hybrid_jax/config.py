@@ -97,9 +97,11 @@ class RefineConfig:
 
     space: int = _opt(1, "grid refinement s: the data are simulated at physics.resolution × s (same domain; initial "
                          "states and true coefficient fields sampled on the fine grid) and block-averaged over s^d "
-                         "cells to physics.resolution (cell-centred families only)", lambda v: v >= 1, "must be >= 1")
-    time: int = _opt(1, "time refinement r: simulated with dt / r (physics.substeps raised to ⌈substeps·s²/r⌉ to keep "
-                        "the explicit stability bound), every r-th solver step kept", lambda v: v >= 1, "must be >= 1")
+                         "cells to physics.resolution (cell-centred families only)",
+                      lambda v: v >= 1, "must be >= 1")
+    time: int = _opt(1, "time refinement r: simulated with dt / r (physics.substeps raised to ⌈substeps·s²/r⌉ to "
+                        "keep the explicit stability bound), every r-th solver step kept",
+                     lambda v: v >= 1, "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,8 @@ class NoiseConfig:
 
     std: float = _nonneg(0.0, "σ of Gaussian noise added to the dynamic channels of every real frame (x0 included), "
                               "relative to each channel's std over the whole dataset (all trajectories, frames and "
-                              "cells); drawn from a key of the run's `seed`; applied when the data are loaded, never stored; "
-                              "evaluation compares against the clean trajectories; 0: none")
+                              "cells); drawn from a key of the run's `seed`; applied when the data are loaded, never "
+                              "stored; evaluation compares against the clean trajectories; 0: none")
     kind: Literal["relative"] = _opt("relative", "scale of std: relative to each dynamic channel's dataset std")
 
 

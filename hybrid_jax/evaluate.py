@@ -154,7 +154,8 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
     truth = r["truth"][:, 1:, ..., :nd]
     fields = exp.pde.layout.dynamic
     result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "fields": list(fields),
-                    "truth": {"against": r.get("against", "training data"), "observation_noise_std": exp.cfg.data.truth.noise.std},
+                    "truth": {"against": r.get("against", "training data"),
+                              "observation_noise_std": exp.cfg.data.truth.noise.std},
                     "models": {}}
     sparse = not np.all(r["mask"] == 1)
     for name in trained_models(exp.cfg):

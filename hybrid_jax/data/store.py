@@ -4,8 +4,8 @@ A generated store is a folder ``<store_dir>/<family>-<hash>/`` holding ``traject
 ``[N, T, *spatial, C]`` float32 and ``meta.json`` (written last, so a store without it is
 incomplete). The hash covers everything that determines the data (physics section, N, T,
 seed, and the simulation options of data.truth: refinement, forcing, advection scheme; data.truth.noise
-is applied at load time and never stored): a changed config gets a new store; a store whose metadata or file does not match is
-regenerated. Generation holds an exclusive lock on the store folder; trajectories with NaN/inf or
+is applied at load time and never stored): a changed config gets a new store; a store whose metadata or
+file does not match is regenerated. Generation holds an exclusive lock on the store folder; trajectories with NaN/inf or
 values that grow far beyond their initial states (an unstable scheme) are refused, not stored.
 
 User files (`load_files`) are checked from their zip directory and `.npy` headers (names, shape,
@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.config import Config, config_hash, to_dict
+from hybrid_jax.data.truth import check_refinable, forcing_field, truth_physics
 from hybrid_jax.errors import DataError
 from hybrid_jax.files import FileLock, atomic_write
-from hybrid_jax.data.truth import check_refinable, forcing_field, truth_physics
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.rollout import batched_physics_step, block_average

@@ -62,7 +62,8 @@ def check_refinable(pde, physics: PhysicsConfig, truth: TruthConfig) -> None:
 
 
 def forcing_field(physics: PhysicsConfig, forcing: ForcingConfig) -> np.ndarray | None:
-    """f(x) = a·Π_i sin(2π·k·x_i/L_i) at the cell centres of `physics`' grid, ``[*spatial]`` float32; None if a = 0."""
+    """f(x) = a·Π_i sin(2π·k·x_i/L_i) at the cell centres of `physics`' grid, ``[*spatial]`` float32;
+    None if a = 0."""
     if forcing.amplitude == 0.0:
         return None
     dx = tuple(length / n for length, n in zip(physics.domain, physics.resolution))
