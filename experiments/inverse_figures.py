@@ -4,7 +4,8 @@
 
 1d      configs/burgers1d_inverse.yaml: viscosity error and the wall time of the whole CLI run
 field   configs/burgers2d_field.yaml: relative L2 error of the learned viscosity field
-sparse  configs/burgers2d_sparse.yaml: the physical-only / synthetic-only / hybrid comparison table
+sparse  configs/burgers2d_sparse.yaml: the physical-only / synthetic-only / hybrid comparison table at equal
+        epochs (the README's figure; `python -m hybrid_jax.compare` defaults to equal steps)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> None:
               f"(learned range {s['learned']['viscosity']['min']:.4g}..{s['learned']['viscosity']['max']:.4g}, "
               f"true {s['true']['viscosity']['min']:.4g}..{s['true']['viscosity']['max']:.4g}), CLI run {wall:.1f} s\n")
     if "sparse" in only:
-        wall = cli("hybrid_jax.compare", "configs/burgers2d_sparse.yaml", out / "burgers2d_sparse")
+        wall = cli("hybrid_jax.compare", "configs/burgers2d_sparse.yaml", out / "burgers2d_sparse", "--budget", "epochs")
         print((out / "burgers2d_sparse" / "comparison.md").read_text())
         print(f"(compare CLI run {wall:.1f} s)")
 

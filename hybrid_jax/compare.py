@@ -3,15 +3,19 @@
 ``python -m hybrid_jax.compare --config configs/X.yaml --out runs/X-compare [--seeds 3] [--budget steps]``
 
 Per seed (``--seeds N``: cfg.seed .. cfg.seed+N-1, or a list ``0,1,2``; the seed sets the generated
-data, the train/validation split, initialisation and shuffles) the config runs once per mode, changing
-only `mode`, the experiment name and the budget, into ``<out>/seed<k>/<mode>/``. The hybrid run goes
-first; the baselines' budget is the hybrid's (``--budget``):
+data (not user files, data.source: files), the train/validation split, initialisation, shuffles and
+the generated rollouts' initial states) the config runs once per mode, changing only `mode`, the
+experiment name and the budget, into ``<out>/seed<k>/<mode>/``. The hybrid run goes first; the
+baselines' budget is the hybrid's (``--budget``):
 
 - ``steps`` (default): each model of a baseline gets at least the optimiser steps the same model was
   allowed in the hybrid run (`training.budget.planned_steps`: generated windows add batches to each
   hybrid epoch; the warm-up adds synthetic epochs), through more epochs per cycle: fewer than one
-  extra epoch per cycle. A step is one minibatch, or one full-batch L-BFGS iteration; L-BFGS may stop
-  a phase early on convergence, in either run, so its measured steps can be fewer than allowed.
+  extra epoch per cycle. The budget is an ordinary config (trainer.<model>.epochs), not a new stop
+  rule in the loop: a baseline stays a plain, exactly resumable run, and its cycles end near the
+  hybrid's step counts, so per-cycle curves line up. A step is one minibatch, or one full-batch L-BFGS
+  iteration; L-BFGS may stop a phase early on convergence, in either run, so its measured steps can be
+  fewer than allowed.
 - ``epochs``: the config's cycles × epochs for every run (the hybrid's extra batches and warm-up are
   extra training).
 - ``wall``: each baseline trains (steps-budget epochs per cycle, up to ``WALL_CYCLES`` × the cycles)
@@ -85,9 +89,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
         return mcfg
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
-    overrides = [f"trainer.{m}.epochs="
-                 f"{epochs_for_steps(allowed[m], t.hybrid.cycles, steps_per_epoch(w['train'], t.batch_size, full_batch(mcfg, m)))}"
-                 for m in trained_models(mcfg)]
+    per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}
+    overrides = [f"trainer.{m}.epochs={epochs_for_steps(allowed[m], t.hybrid.cycles, n)}" for m, n in per_epoch.items()]
     if budget == "wall":
         overrides += [f"trainer.max_train_seconds={hybrid_summary['train_s']!r}",
                       f"trainer.hybrid.cycles={t.hybrid.cycles * WALL_CYCLES}"]
@@ -269,15 +272,14 @@ def check_request(cfg, modes, seeds, budget: str) -> None:
 def finished_run(cfg, run_dir: Path) -> dict | None:
     """A run of `cfg` that finished in `run_dir` (config hash matches, summary and evaluation written,
     the summary after training): ``{config, summary, evaluation}``; else None."""
-    from hybrid_jax.rundir import run_hash
+    from hybrid_jax.rundir import is_finished
 
-    files = [run_dir / n for n in ("config_hash", "summary.json", "evaluation.json")]
-    if not all(f.is_file() for f in files) or files[0].read_text().strip() != run_hash(cfg):
+    if not is_finished(cfg, run_dir) or not (run_dir / "evaluation.json").is_file():
         return None
-    summary = json.loads(files[1].read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     if "steps" not in summary:  # a summary from before this library counted steps
         return None
-    return {"config": cfg, "summary": summary, "evaluation": json.loads(files[2].read_text())}
+    return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
 
 
 def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
@@ -334,6 +336,10 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, bu
             log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
                      seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
                      done, total, np.mean(spent) * (total - done))
+            if budget == "wall" and mode != "hybrid" and s["train_s"] < mcfg.trainer.max_train_seconds:
+                log.warning("compare: seed %d %s ran all %d cycles (the wall budget's cap) in %.1f s, short of the "
+                            "hybrid's %.1f s of training", seed, mode, s["cycles_done"], s["train_s"],
+                            mcfg.trainer.max_train_seconds)
         rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
     result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}

@@ -32,6 +32,13 @@ def run_hash(cfg: Config) -> str:
     return config_hash(d)
 
 
+def is_finished(cfg: Config, run_dir: Path) -> bool:
+    """Whether `run_dir` holds a finished run of `cfg`: its summary.json (written last) and its config hash."""
+    hash_file = Path(run_dir) / "config_hash"
+    return ((Path(run_dir) / "summary.json").is_file() and hash_file.is_file()
+            and hash_file.read_text().strip() == run_hash(cfg))
+
+
 def is_ours(run_dir: Path) -> bool:
     return (run_dir / MARKER).is_file()
 

@@ -101,11 +101,9 @@ def grid_points(base: dict, fixed: list[str], swept: dict[str, list[str]], seeds
 
 def finished(point: Point, run_dir: Path) -> bool:
     """Whether `run_dir` holds a finished run (a summary.json) of this point's config."""
-    from hybrid_jax.rundir import run_hash
+    from hybrid_jax.rundir import is_finished
 
-    hash_file = run_dir / "config_hash"
-    return ((run_dir / "summary.json").is_file() and hash_file.is_file()
-            and hash_file.read_text().strip() == run_hash(point.cfg))
+    return is_finished(point.cfg, run_dir)
 
 
 def run_points(points: list[Point], out: Path, devices: int) -> dict[str, str]:
