@@ -1,0 +1,83 @@
+"""experiments/study.py: docs rendered from a study JSON (fast), and the driver end to end (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from hybrid_jax.compare import ERRORS, report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def study_mod():
+    spec = importlib.util.spec_from_file_location("study", ROOT / "experiments" / "study.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["study"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(seed, run, model, err, param=None):
+    return {"seed": seed, "run": run, "model": model, "epochs": 10, "steps": 100 + seed, "planned_steps": 100,
+            "train_s": 1.0, "wall_s": 2.0 + seed, "val_loss": err**2, **{k: err for k in ERRORS},
+            "parameter_error": None if model == "synthetic" else {"viscosity": param}}
+
+
+def _regime(name, hybrid_syn, syn_only, hybrid_par, phys_par):
+    rows = []
+    for s in range(3):
+        rows += [_row(s, "hybrid", "synthetic", hybrid_syn[s]), _row(s, "hybrid", "physical", 0.1, hybrid_par[s]),
+                 _row(s, "physical", "physical", 0.1, phys_par[s]), _row(s, "synthetic", "synthetic", syn_only[s])]
+    return {"name": name, "description": f"{name} regime", "config": "configs/study/burgers1d.yaml",
+            "overrides": [], "reference": {}, "wall_s": 30.0, "modes": ["physical", "synthetic", "hybrid"],
+            "seeds": [0, 1, 2], **report(rows)}
+
+
+def test_render_from_json(study_mod, tmp_path):
+    study = {"command": "python experiments/study.py", "quick": False, "seeds": [0, 1, 2], "machine": "test",
+             "wall_s": 600.0, "anchors": [],
+             "regimes": [_regime("helps", [0.1, 0.2, 0.3], [0.2, 0.4, 0.35], [0.01, 0.02, 0.03], [0.02, 0.01, 0.05]),
+                         _regime("hurts", [0.5, 0.6, 0.7], [0.1, 0.2, 0.25], [0.3, 0.3, 0.3], [0.1, 0.1, 0.1])]}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "study.json").write_text(json.dumps(study))
+    assert study_mod.main(["--render-only", "--docs", str(tmp_path)]) == 0
+    md = (tmp_path / "results.md").read_text()
+    # main table: synthetic-only 0.317 ± 0.1, hybrid 0.2 ± 0.1 in regime "helps"
+    line = next(ln for ln in md.splitlines() if ln.startswith("| helps |"))
+    assert "| 0.317 ± 0.1 | 0.2 ± 0.1 |" in line
+    # generated verdicts from the paired differences
+    assert re.search(r"synthetic rel\. L2: hybrid better by 0\.117 ± 0\.076 .* 3/3 seeds", md)
+    assert re.search(r"synthetic rel\. L2: hybrid worse by 0\.417 ± 0\.029 .* 0/3 seeds", md)
+    assert re.search(r"parameter error \(viscosity\): hybrid mixed, on average better by .* 2/3 seeds", md)
+    for png in ("synthetic_error.png", "parameter_error.png"):
+        assert f"results/{png}" in md
+        assert 1_000 < (tmp_path / "results" / png).stat().st_size < 60_000
+
+
+def test_render_only_needs_json(study_mod, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        study_mod.main(["--render-only", "--docs", str(tmp_path)])
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(study_mod, tmp_path):
+    docs = tmp_path / "docs"
+    assert study_mod.main(["--quick", "--seeds", "2", "--regimes", "base", "--anchors", "none",
+                           "--out", str(tmp_path / "out"), "--docs", str(docs)]) == 0
+    study = json.loads((docs / "results" / "study.json").read_text())
+    (regime,) = study["regimes"]
+    assert {(r["seed"], r["run"], r["model"]) for r in regime["rows"]} == {
+        (s, run, model) for s in (0, 1) for run, model in
+        (("hybrid", "synthetic"), ("hybrid", "physical"), ("physical", "physical"), ("synthetic", "synthetic"))}
+    md = (docs / "results.md").read_text()
+    assert "quick mode" in md and "| base |" in md
+    hybrid_syn = study_mod.method(regime, "hybrid", "synthetic")["mean_rel_l2"]
+    assert f"{hybrid_syn['mean']:.3g} ± {hybrid_syn['std']:.2g}" in md
