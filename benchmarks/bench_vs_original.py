@@ -160,6 +160,9 @@ def main() -> None:
         args.repeats = 1 if args.quick else 2
     args.warmup = 0
     args.sizes = args.sizes or ([16] if args.quick else [32, 64])
+    if args.no_torch:
+        print("skipped: --no-torch (the original system is PyTorch)")
+        return
     if not (args.original / "run.py").is_file() or not args.original_python.is_file():
         print(f"skipped: the original is not available ({args.original}/run.py and {args.original_python} are needed; "
               f"set --original and --original-python)")
