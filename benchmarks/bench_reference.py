@@ -10,7 +10,8 @@ epochs per cycle, ``--cycles`` cycles) and ``tasks=[generate, train]`` (no evalu
 The script follows ``metrics.jsonl`` while the process runs and takes each cycle's per-phase
 timings (``timings_s``: generate_physical, train_synthetic, generate_synthetic, train_physical,
 validate) from it, and the time between two cycle lines as its whole wall (the rest, "other", is the
-checkpoint and logging between cycles). Cycle 0 includes compilation; later cycles are steady;
+checkpoint, tracking and logging between cycles). Cycle 0 includes compilation, and the time
+before cycle 1 one-off work after cycle 0, so steady = the median of cycles 2.. (cycle 1 if only 2);
 compile = cycle 0 - steady (plus the warm-up's compilation, below).
 
 Projection (per config): startup (imports, data generation, building; from the first process)
@@ -30,7 +31,7 @@ each checked or stated in the output:
 
 Run:
     python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]
-        [--epochs 2] [--warmup-epochs 1] [--cycles 2] [--time-limit SECONDS]
+        [--epochs 2] [--warmup-epochs 1] [--cycles 3] [--time-limit SECONDS]
 On a GPU, in one short go (about 6-8 min on an H100): ``bash benchmarks/gpu_run.sh`` (see there).
 On the 2-core CPU: ``--configs inviscid_burgers_1d`` takes ~5 min; inviscid_burgers_2d (128², UNet
 4 × 128, 17 steps of batch 32 per epoch) takes tens of minutes per K even at ``--epochs 1``: run it
@@ -97,6 +98,14 @@ def choose_ks(distinct: list[int], requested: list[int] | None, most: int) -> li
     return [distinct[i] for i in idx]
 
 
+class Stopped(TimeoutError):
+    """A measured process stopped at the time limit; `records`: the metrics lines that arrived before."""
+
+    def __init__(self, message: str, records: list[dict]):
+        super().__init__(message)
+        self.records = records
+
+
 def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, store: Path, log: Path,
                  timeout: float | None) -> dict:
     """One training process; returns its wall time and the metrics.jsonl records with their arrival times."""
@@ -128,7 +137,7 @@ def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, 
             if timeout is not None and time.perf_counter() - t0 > timeout:
                 proc.kill()
                 proc.wait()
-                raise TimeoutError(f"{config} {' '.join(overrides)}: stopped after {timeout:.0f} s (--time-limit)")
+                raise Stopped(f"stopped after {timeout:.0f} s (--time-limit)", records)
             time.sleep(0.05)
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -158,8 +167,9 @@ def summarize_run(run: dict) -> dict:
 
 
 def steady(run: dict) -> dict:
-    """Median over the cycles after the first of each phase (and cycle, wall, other)."""
-    later = run["cycles"][1:]
+    """Median of each phase (and cycle, wall, other) over the cycles from 2 on (from 1 with 2 cycles): cycle 0
+    compiles, and the time before cycle 1 still holds one-off work after cycle 0 (the tracker's first images)."""
+    later = run["cycles"][2:] or run["cycles"][1:]
     if not later:
         raise SystemExit("--cycles must be >= 2 (cycle 0 includes compilation)")
     keys = [k for k in later[0] if all(k in c for c in later)]
@@ -245,14 +255,24 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
         note = f"stopped early: {e}; projection from the K measured so far"
         print(f"    {note}", flush=True)
         if double is None:
-            return {"config": path, "overrides": extra + args.overrides, "measured": per_k, "note": note}
+            partial = getattr(e, "records", None)  # what the stopped process logged: startup, warm-up, cycles
+            if partial:
+                print(f"    logged before the stop: {json.dumps(partial)}", flush=True)
+            return {"config": path, "overrides": extra + args.overrides, "measured": per_k, "note": note,
+                    "stopped_process_records": partial}
     first = per_k[ks[0]]
+    ratio = double["steady"]["train_synthetic"] / first["steady"]["train_synthetic"]
     warm_epoch = (double["warmup_s"] - first["warmup_s"]) / w1 if w1 else 0.0
+    if not 1.6 <= ratio <= 2.4 or warm_epoch < 0:
+        note = (f"the pair is not linear in epochs (ratio {ratio:.2f}, warm-up difference {warm_epoch:.2f} s/epoch): "
+                f"timings too noisy (other load?); warm-up epochs projected at the first process's warm-up time "
+                f"(compilation included: an upper bound)")
+        print(f"    WARNING: {note}", flush=True)
+        warm_epoch = first["warmup_s"] / w1 if w1 else 0.0
     pair = {"k": ks[0], "epochs": [args.epochs, 2 * args.epochs],
             "train_synthetic_s": [first["steady"]["train_synthetic"], double["steady"]["train_synthetic"]],
-            "linearity_ratio": double["steady"]["train_synthetic"] / first["steady"]["train_synthetic"],
-            "warmup_epoch_s": warm_epoch,
-            "warmup_compile_s": (first["warmup_s"] - w1 * warm_epoch) if w1 else 0.0,
+            "linearity_ratio": ratio, "warmup_epoch_s": warm_epoch,
+            "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0) if w1 else 0.0,
             "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
     proj = project(cfg, ks_all, per_k, pair)
     return {"config": path, "overrides": extra + args.overrides, "full": {
@@ -272,7 +292,7 @@ def print_config(name: str, res: dict, args) -> None:
     cols = ["K", "startup s", "warm-up s", "cycle 0 s", "compile s (c0-steady)", "steady cycle s", "syn. s/epoch",
             *PHASES, "other"]
     print(C.table(rows, cols, f"{name}: measured ({args.epochs} synthetic epochs/cycle, {args.warmup_epochs} "
-                              f"warm-up epochs, {args.cycles} cycles; steady = median of cycles >= 1)"))
+                              f"warm-up epochs, {args.cycles} cycles; steady = median of cycles >= 2, or cycle 1)"))
     if "projection" not in res:
         print(res.get("note"))
         return
@@ -301,7 +321,8 @@ def main() -> None:
     p.add_argument("--max-ks", type=int, default=4, help="K measured when --ks is not given (--quick: 2)")
     p.add_argument("--epochs", type=int, default=None, help="synthetic epochs per measured cycle (default 2, --quick 1)")
     p.add_argument("--warmup-epochs", type=int, default=1, help="warm-up epochs of a measured process (the pair: 2x)")
-    p.add_argument("--cycles", type=int, default=2, help="cycles per measured process (>= 2: cycle 0 compiles)")
+    p.add_argument("--cycles", type=int, default=3, help="cycles per measured process (>= 2: cycle 0 compiles; "
+                                                         "steady = cycles from 2 on)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole script; later runs skipped")
     p.add_argument("--keep", type=Path, default=None, help="keep the run directories and logs here")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every config")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13's GPU measurements in one short go: the reference experiments' cycles per curriculum horizon K
 # and their projected full runs (benchmarks/bench_reference.py), about 8 min on one H100 (each K is one
-# training process: imports, data generation, compilation with a fresh cache, a 1-epoch warm-up and 2
+# training process: imports, data generation, compilation with a fresh cache, a 1-epoch warm-up and 3
 # cycles; the first K runs twice, for the linearity check).
 #   inviscid_burgers_2d (target: full run < 1 h): K 1, 3, 5 (the curriculum's 1..5), 4 epochs per cycle
 #   inviscid_burgers_1d (target: < 10 min):      K 1, 12 (its 1..12; linear in K between), 10 epochs per cycle

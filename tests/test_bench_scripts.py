@@ -69,7 +69,9 @@ def test_summarize_run_takes_cycle_walls_between_metrics_lines():
     s = R.summarize_run(run)
     assert s["startup_s"] == 6.0 and s["end_s"] == 4.5
     assert [c["wall"] for c in s["cycles"]] == [8.0, 3.5, 4.0]
-    assert R.steady(s)["train_synthetic"] == 2.25 and R.steady(s)["other"] == pytest.approx(0.5)
+    assert R.steady(s)["train_synthetic"] == 2.5 and R.steady(s)["other"] == pytest.approx(0.5)  # cycle 2 on
+    s["cycles"] = s["cycles"][:2]
+    assert R.steady(s)["train_synthetic"] == 2.0 and R.steady(s)["other"] == pytest.approx(0.5)  # cycle 1
 
 
 ORIGINAL_LOG = (
