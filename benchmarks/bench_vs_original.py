@@ -19,9 +19,10 @@ original / ours (> 1: ours is faster). Ours: from ``metrics.jsonl`` (``timings_s
 from its log (``Cycle N completed in``; the per-epoch ``time=`` of its Synthetic / Physical
 Training progress bars, summed per cycle).
 
-Headline figures (the lead, on a quiet machine; ~35 min on the 2-core CPU):
+Headline figures (the lead, on a quiet machine; ~30 min on the 2-core CPU, ~10 min per repeat):
     python benchmarks/bench_vs_original.py --sizes 32 64 --repeats 3 --core 1
-Check that it works (~4 min): ``python benchmarks/bench_vs_original.py --quick`` (16², one repeat).
+Check that it works: ``python benchmarks/bench_vs_original.py --quick`` (16², one repeat; ~3 min on a
+quiet machine, 13.5 min under a load average of 15).
 The original must be checked out with a working environment (see docs/benchmarks.md);
 ``--original`` (default /work/orig/src) and ``--original-python`` (default /work/orig/venv/bin/python)
 say where; without them the script says so and exits 0.
