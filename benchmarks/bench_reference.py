@@ -142,7 +142,9 @@ def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, 
     wall = time.perf_counter() - t0
     if proc.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
-        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{tail}")
+        why = (f"killed by signal {-proc.returncode}{' (out of memory?)' if proc.returncode == -9 else ''}"
+               if proc.returncode < 0 else f"exited with {proc.returncode}")
+        raise RuntimeError(f"{' '.join(cmd)}: {why} after {wall:.0f} s:\n{tail}")
     return {"wall_s": wall, "records": records}
 
 
@@ -337,7 +339,12 @@ def main() -> None:
     try:
         for name in args.configs:
             print(f"\n## {name}", flush=True)
-            results[name] = measure_config(name, args, tmp, deadline)
+            try:
+                results[name] = measure_config(name, args, tmp, deadline)
+            except RuntimeError as e:  # a failed training process: say so, go on with the next config
+                print(f"    FAILED: {e}", flush=True)
+                results[name] = {"error": str(e)}
+                continue
             print_config(name, results[name], args)
     finally:
         if tmp_ctx:
