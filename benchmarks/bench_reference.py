@@ -33,9 +33,10 @@ Run:
     python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]
         [--epochs 2] [--warmup-epochs 1] [--cycles 3] [--time-limit SECONDS]
 On a GPU, in one short go (about 6-8 min on an H100): ``bash benchmarks/gpu_run.sh`` (see there).
-On the 2-core CPU: ``--configs inviscid_burgers_1d`` takes ~5 min; inviscid_burgers_2d (128², UNet
-4 × 128, 17 steps of batch 32 per epoch) takes tens of minutes per K even at ``--epochs 1``: run it
-with ``--ks 1 5 --epochs 1`` and a ``--time-limit``.
+On the 2-core CPU: ``--configs inviscid_burgers_1d --quick`` (K 1 and 12, 1 epoch per cycle) takes
+~10 min, the default (4 K, 2 epochs) ~20 min. inviscid_burgers_2d (128², UNet 4 × 128 at every
+level, batch 32, K 5 steps computed) did not fit a 24 GiB machine: its process was killed (out of
+memory, 19 GB resident) in the warm-up's first train step; it is for a GPU.
 """
 
 from __future__ import annotations
