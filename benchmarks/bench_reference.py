@@ -19,9 +19,9 @@ Projection (per config): startup (imports, data generation, building; from the f
 + its synthetic epochs, each at its K from the curriculum) + the end (last checkpoint). Assumptions,
 each checked or stated in the output:
 - synthetic training time is linear in epochs: checked on one pair at the first measured K (a second
-  process with twice the warm-up and cycle epochs; the ratio of its steady synthetic phase to the
-  first's is printed, 2.0 if linear); the pair also gives the warm-up's steady time per epoch
-  (difference of the two warm-ups), hence its compile time;
+  process with twice the cycle epochs; the ratio of its steady synthetic phase to the first's is
+  printed, 2.0 if linear); the second process also has ``--pair-warmup-epochs`` more warm-up epochs,
+  whose extra time gives the warm-up's steady time per epoch, hence its compile time;
 - epoch time at a K not measured is interpolated linearly between the measured K (extrapolated
   from the nearest two); a warm-up epoch at K scales like a cycle epoch;
 - the other phases (generation, physical fit, validation) do not depend on K or on the epoch count
@@ -251,7 +251,8 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
     try:
         # the first K twice (epochs E and 2E): the linearity check and the warm-up's steady epoch time
         per_k[ks[0]] = one(ks[0], w1, args.epochs, f"K{ks[0]}")
-        double = one(ks[0], 2 * w1, 2 * args.epochs, f"K{ks[0]}_x2")
+        w2 = w1 + args.pair_warmup_epochs if warm else 0
+        double = one(ks[0], w2, 2 * args.epochs, f"K{ks[0]}_x2")
         for k in ks[1:]:
             per_k[k] = one(k, w1, args.epochs, f"K{k}")
     except TimeoutError as e:
@@ -265,14 +266,14 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
                     "stopped_process_records": partial}
     first = per_k[ks[0]]
     ratio = double["steady"]["train_synthetic"] / first["steady"]["train_synthetic"]
-    warm_epoch = (double["warmup_s"] - first["warmup_s"]) / w1 if w1 else 0.0
+    warm_epoch = (double["warmup_s"] - first["warmup_s"]) / (w2 - w1) if w2 > w1 else 0.0
     if not 1.6 <= ratio <= 2.4 or warm_epoch < 0:
         note = (f"the pair is not linear in epochs (ratio {ratio:.2f}, warm-up difference {warm_epoch:.2f} s/epoch): "
                 f"timings too noisy (other load?); warm-up epochs projected at the first process's warm-up time "
                 f"(compilation included: an upper bound)")
         print(f"    WARNING: {note}", flush=True)
         warm_epoch = first["warmup_s"] / w1 if w1 else 0.0
-    pair = {"k": ks[0], "epochs": [args.epochs, 2 * args.epochs],
+    pair = {"k": ks[0], "epochs": [args.epochs, 2 * args.epochs], "warmup_epochs": [w1, w2],
             "train_synthetic_s": [first["steady"]["train_synthetic"], double["steady"]["train_synthetic"]],
             "linearity_ratio": ratio, "warmup_epoch_s": warm_epoch,
             "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0) if w1 else 0.0,
@@ -302,7 +303,8 @@ def print_config(name: str, res: dict, args) -> None:
     p, pair, full = res["projection"], res["pair"], res["full"]
     print(f"\nlinearity in epochs (K={pair['k']}): steady synthetic phase {pair['train_synthetic_s'][0]:.2f} s at "
           f"{pair['epochs'][0]} epochs, {pair['train_synthetic_s'][1]:.2f} s at {pair['epochs'][1]}: ratio "
-          f"{pair['linearity_ratio']:.2f} (2.00 if linear); warm-up {pair['warmup_epoch_s']:.3f} s/epoch steady, "
+          f"{pair['linearity_ratio']:.2f} (2.00 if linear); warm-up {pair['warmup_epoch_s']:.3f} s/epoch steady "
+          f"({pair['warmup_epochs'][0]} and {pair['warmup_epochs'][1]} epochs), "
           f"its compile {pair['warmup_compile_s']:.1f} s")
     rows = [{"part": "startup (imports, data generation, build)", "s": p["startup_s"]},
             {"part": "compilation (warm-up + cycle 0)", "s": p["compile_s"]},
@@ -323,7 +325,10 @@ def main() -> None:
                                                                      "over the curriculum's distinct K)")
     p.add_argument("--max-ks", type=int, default=4, help="K measured when --ks is not given (--quick: 2)")
     p.add_argument("--epochs", type=int, default=None, help="synthetic epochs per measured cycle (default 2, --quick 1)")
-    p.add_argument("--warmup-epochs", type=int, default=1, help="warm-up epochs of a measured process (the pair: 2x)")
+    p.add_argument("--warmup-epochs", type=int, default=1, help="warm-up epochs of a measured process")
+    p.add_argument("--pair-warmup-epochs", type=int, default=None,
+                   help="extra warm-up epochs of the pair's second process (default 20, --quick 10): their time "
+                        "over the first's is the warm-up's steady epoch time")
     p.add_argument("--cycles", type=int, default=3, help="cycles per measured process (>= 2: cycle 0 compiles; "
                                                          "steady = cycles from 2 on)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole script; later runs skipped")
@@ -332,6 +337,8 @@ def main() -> None:
     args = C.finish_args(p.parse_args())
     if args.epochs is None:
         args.epochs = 1 if args.quick else 2
+    if args.pair_warmup_epochs is None:
+        args.pair_warmup_epochs = 10 if args.quick else 20
     env = C.header(NAME, args)
     deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
     results = {}
