@@ -182,11 +182,13 @@ def main() -> None:
                 for kind, fn in [("original", lambda d: run_original(args, n, d)),
                                  ("ours_cold", lambda d: run_ours(args, n, d, cache)),
                                  ("ours_warm", lambda d: run_ours(args, n, d, cache))]:
-                    r = fn(tmp / f"{kind}_{n}_{i}")
+                    load = os.getloadavg()[0]
+                    r = fn(tmp / f"{kind}_{n}_{i}") | {"load_before": load, "load_after": os.getloadavg()[0]}
                     runs[kind].append(r)
                     print(f"  {n}² repeat {i} {kind}: wall {r['total_wall_s']:.1f} s (cpu {r['cpu_s']:.1f}), first "
                           f"cycle {r['first_cycle_s']:.1f} s, steady {r['steady_cycle_s']:.2f} s (network "
-                          f"{r['network_per_cycle_s']:.2f}, physics {r['physics_per_cycle_s']:.2f})", flush=True)
+                          f"{r['network_per_cycle_s']:.2f}, physics {r['physics_per_cycle_s']:.2f}); load "
+                          f"{r['load_before']:.1f} -> {r['load_after']:.1f}", flush=True)
                 shutil.rmtree(cache, ignore_errors=True)
             med = {kind: median_of(rs) for kind, rs in runs.items()}
             ratios = {f"original/{kind}": {k: med["original"][k] / med[kind][k] if med[kind][k] else None for k in PHASES}
