@@ -23,14 +23,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_compilations", "bench_generation", "bench_synthetic_step", "bench_physical_fit", "bench_memory",
            "bench_hybrid_cycle", "bench_startup"]
+# end to end, long (tens of minutes on a CPU; bench_vs_original needs the original system): only with --only
+LONG = ["bench_reference", "bench_vs_original"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="pass --quick to every script")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baselines")
-    ap.add_argument("--only", nargs="+", choices=SCRIPTS, default=None)
-    ap.add_argument("--skip", nargs="+", choices=SCRIPTS, default=[])
+    ap.add_argument("--only", nargs="+", choices=SCRIPTS + LONG, default=None,
+                    help=f"run these (the default: all but {', '.join(LONG)})")
+    ap.add_argument("--skip", nargs="+", choices=SCRIPTS + LONG, default=[])
     ap.add_argument("--results-dir", type=Path, default=HERE / "results", help="where the JSON files go")
     ap.add_argument("--logs", action="store_true", help="also write each script's output to <results-dir>/<name>.log")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds for the whole run (stop and skip past it)")

@@ -84,6 +84,14 @@ def resample_periodic(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def onto_true_grid(learned: dict, true: dict) -> dict:
+    """`learned` with every field learned on another grid of the same rank as its true field
+    (trainer.physical.downsample_factor) resampled onto the true one (`resample_periodic`)."""
+    learned = {k: np.asarray(v) for k, v in learned.items()}
+    return {k: resample_periodic(v, np.shape(true[k])) if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k])
+            else v for k, v in learned.items()}
+
+
 def parameter_errors(learned: dict, true: dict) -> dict:
     """Relative error of each parameter: |l−t|/|t| for scalars, ‖l−t‖₂/‖t‖₂ for fields
     (a scalar learned for a true field is broadcast onto it; a field learned on another grid of the

@@ -215,11 +215,9 @@ def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
 def plot_parameters(learned: dict, true: dict, path: Path) -> None:
     """Learned vs true: each field as learned / true / difference (2D) or two lines (1D); scalars as bars.
     A field learned on another grid (trainer.physical.downsample_factor) is shown resampled onto the true one."""
-    from hybrid_jax.evaluate import resample_periodic
+    from hybrid_jax.evaluate import onto_true_grid
 
-    learned = {k: np.asarray(v) for k, v in learned.items()}
-    learned = {k: resample_periodic(v, np.shape(true[k])) if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k])
-               else v for k, v in learned.items()}
+    learned = onto_true_grid(learned, true)
     true = {k: np.broadcast_to(np.asarray(v), learned[k].shape) if np.ndim(learned[k]) else np.asarray(v)
             for k, v in true.items()}
     fields = [k for k in learned if learned[k].ndim > 0]

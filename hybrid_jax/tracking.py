@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from hybrid_jax.config import Config, ConfigError, to_dict
-from hybrid_jax.evaluate import learned_params, parameter_summary
+from hybrid_jax.evaluate import learned_params, onto_true_grid, parameter_summary
 from hybrid_jax.parallel import is_primary, to_host
 from hybrid_jax.training.experiment import trained_models
 
@@ -260,8 +260,8 @@ class Tracker:
         frames = min([len(v) for v in series.values()] + [exp.real.shape[1]])
         series = {"real": to_host(exp.real[sim, :frames])[..., 0], **{k: v[:frames] for k, v in series.items()}}
         images = {"rollout/validation": rollout_image(series)}
-        learned = learned_params(exp, states) or {}
         true = {k: np.asarray(v) for k, v in exp.pde.true_params().items()}
+        learned = onto_true_grid(learned_params(exp, states) or {}, true)  # a field learned at reduced resolution
         images.update({f"parameters/{k}": field_image(v, true[k]) for k, v in learned.items() if v.ndim > 0})
         return images
 

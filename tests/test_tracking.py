@@ -51,6 +51,14 @@ def test_tensorboard_events_hold_the_runs_scalars_parameters_and_images(tiny_con
     assert len(rollout) == 2 and rollout[0].width >= 3 * 16 and rollout[0].height >= 3  # real | synthetic | physical
 
 
+def test_a_field_learned_at_reduced_resolution_is_imaged_on_the_true_grid(tiny_config, tmp_path):
+    cfg = tiny_config(physics__viscosity__learnable="field", trainer__physical__downsample_factor=1)
+    run_dir = tmp_path / "run"
+    _train(cfg, run_dir)  # raised a broadcast error (learned 8² against true 16²) before
+    image = _events(run_dir).Images("parameters/viscosity")
+    assert len(image) == 2 and image[0].width >= 3 * 16  # learned | true | difference, each on the true grid
+
+
 def test_resume_hides_the_events_of_cycles_not_checkpointed(tiny_config, tmp_path):
     cfg = tiny_config(trainer__hybrid__warmup_epochs=0, output__track_images=False)
     run_dir = tmp_path / "run"

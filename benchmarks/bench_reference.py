@@ -1,0 +1,365 @@
+"""Full-size reference experiments (configs/reference/): measured cycles per curriculum horizon K,
+compile time apart, and the projected wall time of the whole run.
+
+The synthetic model's rollout curriculum changes K over a run, so each measurement is one
+``python -m hybrid_jax.train`` process (run as a user does, fresh compilation cache, data store shared
+by all processes of a config) with the curriculum pinned to one K
+(``rollout_curriculum.{kind: linear, start: K, end: K}``; windows keep the config's
+``data.rollout_steps``), the epochs cut (``--warmup-epochs`` warm-up epochs, ``--epochs`` synthetic
+epochs per cycle, ``--cycles`` cycles) and ``tasks=[generate, train]`` (no evaluation, no plots).
+The script follows ``metrics.jsonl`` while the process runs and takes each cycle's per-phase
+timings (``timings_s``: generate_physical, train_synthetic, generate_synthetic, train_physical,
+validate) from it, and the time between two cycle lines as its whole wall (the rest, "other", is the
+checkpoint, tracking and logging between cycles). Cycle 0 includes compilation, and the time
+before cycle 1 one-off work after cycle 0, so steady = the median of cycles 2.. (cycle 1 if only 2);
+compile = cycle 0 - steady (plus the warm-up's compilation, below).
+
+Projection (per config): startup (imports, data generation, building; from the first process)
++ warm-up compile + the warm-up's epochs + cycle-0 compile + every cycle (steady per-cycle phases
++ its synthetic epochs, each at its K from the curriculum) + the end (last checkpoint). Assumptions,
+each checked or stated in the output:
+- synthetic training time is linear in epochs: checked on one pair at the first measured K (a second
+  process with twice the cycle epochs; the ratio of its steady synthetic phase to the first's is
+  printed, 2.0 if linear); the second process also has ``--pair-warmup-epochs`` more warm-up epochs,
+  whose extra time gives the warm-up's steady time per epoch, hence its compile time;
+- epoch time at a K not measured is interpolated linearly between the measured K (extrapolated
+  from the nearest two); a warm-up epoch at K scales like a cycle epoch;
+- the other phases (generation, physical fit, validation) do not depend on K or on the epoch count
+  (physics: the config's L-BFGS iterations, which may stop early at convergence);
+- one compilation per run (the measured cycle 0 at each K is printed: if it is large at every K,
+  the implementation compiles per K and the projection is low by that much per distinct K).
+
+Run:
+    python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]
+        [--epochs 2] [--warmup-epochs 1] [--cycles 3] [--time-limit SECONDS]
+On a GPU, in one short go (about 6-8 min on an H100): ``bash benchmarks/gpu_run.sh`` (see there).
+On the 2-core CPU: ``--configs inviscid_burgers_1d --quick`` (K 1 and 12, 1 epoch per cycle) takes
+~10 min, the default (4 K, 2 epochs) ~20 min. inviscid_burgers_2d (128², UNet 4 × 128 at every
+level, batch 32, K 5 steps computed) did not fit a 24 GiB machine: its process was killed (out of
+memory, 19 GB resident) in the warm-up's first train step; it is for a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as C
+
+NAME = "bench_reference"
+# config name -> (file, overrides that make it the hybrid experiment it describes)
+CONFIGS = {
+    "inviscid_burgers_1d": ("configs/reference/inviscid_burgers_1d.yaml", []),
+    "inviscid_burgers_2d": ("configs/reference/inviscid_burgers_2d.yaml", []),
+    "burgers_2d": ("configs/reference/burgers_2d.yaml", ["mode=hybrid"]),  # shipped in physical mode
+}
+# the original's own GPU logs (notes on MJSteynberg/HYCO-PhiFlow *.out), for the printed comparison
+ORIGINAL_LOGS = {
+    "inviscid_burgers_1d": "RTX 2080 Ti: 1 h 32 min (20 warm-up + 80 cycles)",
+    "inviscid_burgers_2d": "A100: 330 s/cycle at K=1 rising to 940 s at K=4; killed after 24 h at cycle 159 of 180",
+}
+PHASES = ["generate_physical", "train_synthetic", "generate_synthetic", "train_physical", "validate"]
+
+
+def curriculum(cfg) -> list[int]:
+    """K of every synthetic epoch of the run, warm-up first: the formula documented in
+    `hybrid_jax.config.CurriculumConfig` (p = e/(E-1), p**exponent if exponential,
+    K = min(start + floor(p·(end-start+1)), end))."""
+    warm = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    total = warm + cfg.trainer.hybrid.cycles * cfg.trainer.synthetic.epochs
+    c = cfg.trainer.synthetic.rollout_curriculum
+    if c.kind == "none":
+        return [cfg.data.rollout_steps] * total
+    end = cfg.data.rollout_steps if c.end is None else c.end
+    ks = []
+    for e in range(total):
+        p = min(e / (total - 1), 1.0) if total > 1 else 1.0
+        p = p**c.exponent if c.kind == "exponential" else p
+        ks.append(min(c.start + math.floor(p * (end - c.start + 1)), end))
+    return ks
+
+
+def choose_ks(distinct: list[int], requested: list[int] | None, most: int) -> list[int]:
+    """The K to measure: `requested` (those in the curriculum), else up to `most` spread over `distinct`."""
+    if requested:
+        chosen = sorted({k for k in requested if k in distinct})
+        if not chosen:
+            raise SystemExit(f"--ks: none of {requested} occurs in the curriculum {distinct}")
+        return chosen
+    if len(distinct) <= most:
+        return distinct
+    idx = sorted({round(i * (len(distinct) - 1) / (most - 1)) for i in range(most)})
+    return [distinct[i] for i in idx]
+
+
+class Stopped(TimeoutError):
+    """A measured process stopped at the time limit; `records`: the metrics lines that arrived before."""
+
+    def __init__(self, message: str, records: list[dict]):
+        super().__init__(message)
+        self.records = records
+
+
+def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, store: Path, log: Path,
+                 timeout: float | None) -> dict:
+    """One training process; returns its wall time and the metrics.jsonl records with their arrival times."""
+    cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(run_dir), *overrides,
+           f"output.compilation_cache={cache}", f"data.store_dir={store}", "output.progress=false",
+           "output.plots=false", "tasks=[generate,train]"]
+    env = {**os.environ, "PYTHONPATH": str(C.ROOT), "PYTHONUNBUFFERED": "1"}
+    metrics = run_dir / "metrics.jsonl"
+    records, offset = [], 0
+    t0 = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=C.ROOT, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            done = proc.poll() is not None
+            if metrics.is_file():
+                text = metrics.read_text()
+                if len(text) < offset:  # rewritten at start
+                    offset = 0
+                new, _, _ = text[offset:].rpartition("\n")
+                if new:
+                    now = time.perf_counter() - t0
+                    for line in new.splitlines():
+                        rec = json.loads(line)
+                        if rec["kind"] != "epoch":
+                            records.append({**rec, "arrival_s": now})
+                    offset += len(new) + 1
+            if done:
+                break
+            if timeout is not None and time.perf_counter() - t0 > timeout:
+                proc.kill()
+                proc.wait()
+                raise Stopped(f"stopped after {timeout:.0f} s (--time-limit)", records)
+            time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+        why = (f"killed by signal {-proc.returncode}{' (out of memory?)' if proc.returncode == -9 else ''}"
+               if proc.returncode < 0 else f"exited with {proc.returncode}")
+        raise RuntimeError(f"{' '.join(cmd)}: {why} after {wall:.0f} s:\n{tail}")
+    return {"wall_s": wall, "records": records}
+
+
+def summarize_run(run: dict) -> dict:
+    """Startup, warm-up, per-cycle phase timings (+ wall between cycle lines, other) and the end of one process."""
+    warm = next((r for r in run["records"] if r["kind"] == "warmup"), None)
+    cycles = [r for r in run["records"] if r["kind"] == "cycle"]
+    prev = warm["arrival_s"] if warm else None
+    out_cycles = []
+    for r in cycles:
+        t = dict(r["timings_s"])
+        if prev is not None:
+            t["wall"] = r["arrival_s"] - prev
+            t["other"] = t["wall"] - t["cycle"]
+        prev = r["arrival_s"]
+        out_cycles.append(t)
+    first = warm or (cycles[0] if cycles else None)
+    first_s = (warm["timings_s"]["warmup"] if warm else cycles[0]["timings_s"]["cycle"]) if first else 0.0
+    return {"wall_s": run["wall_s"], "startup_s": (first["arrival_s"] - first_s) if first else run["wall_s"],
+            "warmup_s": warm["timings_s"]["warmup"] if warm else None, "cycles": out_cycles,
+            "end_s": run["wall_s"] - cycles[-1]["arrival_s"] if cycles else None}
+
+
+def steady(run: dict) -> dict:
+    """Median of each phase (and cycle, wall, other) over the cycles from 2 on (from 1 with 2 cycles): cycle 0
+    compiles, and the time before cycle 1 still holds one-off work after cycle 0 (the tracker's first images)."""
+    later = run["cycles"][2:] or run["cycles"][1:]
+    if not later:
+        raise SystemExit("--cycles must be >= 2 (cycle 0 includes compilation)")
+    keys = [k for k in later[0] if all(k in c for c in later)]
+    return {k: statistics.median(c[k] for c in later) for k in keys}
+
+
+def interpolate(points: dict[int, float], k: int) -> float:
+    """Piecewise-linear in K through the measured points (linear extrapolation from the nearest two)."""
+    ks = sorted(points)
+    if len(ks) == 1:
+        return points[ks[0]]
+    lo = max([x for x in ks if x <= k] or [ks[0]])
+    i = min(ks.index(lo), len(ks) - 2)
+    a, b = ks[i], ks[i + 1]
+    return points[a] + (points[b] - points[a]) * (k - a) / (b - a)
+
+
+def project(cfg, ks: list[int], per_k: dict[int, dict], pair: dict) -> dict:
+    """Projected wall of the full run from the measurements (see the module docstring)."""
+    warm_n = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    epochs, cycles = cfg.trainer.synthetic.epochs, cfg.trainer.hybrid.cycles
+    epoch_s = {k: m["epoch_s"] for k, m in per_k.items()}
+    fixed_keys = [p for p in PHASES if p != "train_synthetic"] + ["other"]
+    fixed = statistics.median(sum(m["steady"].get(p, 0.0) for p in fixed_keys) for m in per_k.values())
+    k_pair = pair["k"]
+    warm_epoch = pair["warmup_epoch_s"]
+    warm_s = sum(warm_epoch * interpolate(epoch_s, k) / epoch_s[k_pair] for k in ks[:warm_n])
+    cycle_s = [fixed + sum(interpolate(epoch_s, k) for k in ks[warm_n + c * epochs: warm_n + (c + 1) * epochs])
+               for c in range(cycles)]
+    first_k = ks[warm_n] if len(ks) > warm_n else k_pair
+    nearest = min(per_k, key=lambda k: abs(k - first_k))
+    compile_s = pair["warmup_compile_s"] + per_k[nearest]["cycle0_excess_s"]
+    total = pair["startup_s"] + compile_s + warm_s + sum(cycle_s) + pair["end_s"]
+    return {"startup_s": pair["startup_s"], "compile_s": compile_s, "warmup_s": warm_s,
+            "cycles_s": sum(cycle_s), "cycle_first_s": cycle_s[0] if cycle_s else None,
+            "cycle_last_s": cycle_s[-1] if cycle_s else None, "fixed_per_cycle_s": fixed, "end_s": pair["end_s"],
+            "total_s": total, "total_h": total / 3600}
+
+
+def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
+    from hybrid_jax.config import load_config
+
+    path, extra = CONFIGS[name]
+    cfg = load_config(C.ROOT / path, extra + args.overrides)
+    ks_all = curriculum(cfg)
+    distinct = sorted(set(ks_all))
+    ks = choose_ks(distinct, args.ks, 2 if args.quick else args.max_ks)
+    curr = cfg.trainer.synthetic.rollout_curriculum
+    store, logs = tmp / f"{name}_data", tmp / f"{name}_logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def one(k: int, warm_epochs: int, epochs: int, tag: str) -> dict:
+        left = None if deadline is None else deadline - time.perf_counter()
+        if left is not None and left < 30:
+            raise TimeoutError("time limit reached")
+        pin = [] if curr.kind == "none" else ["trainer.synthetic.rollout_curriculum.kind=linear",
+                                               f"trainer.synthetic.rollout_curriculum.start={k}",
+                                               f"trainer.synthetic.rollout_curriculum.end={k}"]
+        over = [*extra, *args.overrides, *pin, f"trainer.synthetic.epochs={epochs}",
+                f"trainer.hybrid.cycles={args.cycles}", f"trainer.hybrid.warmup_epochs={warm_epochs}"]
+        print(f"  {name} K={k} warm-up {warm_epochs} + {args.cycles} cycles x {epochs} epochs ...", flush=True)
+        run = summarize_run(run_measured(path, over, tmp / f"{name}_{tag}", tmp / f"{name}_{tag}_cache", store,
+                                         logs / f"{tag}.log", left))
+        run["steady"] = steady(run)
+        c0 = run["cycles"][0]
+        run["cycle0_excess_s"] = c0.get("wall", c0["cycle"]) - run["steady"].get("wall", run["steady"]["cycle"])
+        run["epoch_s"] = run["steady"]["train_synthetic"] / epochs
+        print(f"    wall {run['wall_s']:.1f} s, startup {run['startup_s']:.1f} s, steady cycle "
+              f"{run['steady']['cycle']:.2f} s (synthetic {run['epoch_s']:.3f} s/epoch), cycle 0 "
+              f"{c0['cycle']:.2f} s", flush=True)
+        return run
+
+    warm = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
+    w1 = args.warmup_epochs if warm else 0
+    per_k, double, note = {}, None, None
+    try:
+        # the first K twice (epochs E and 2E): the linearity check and the warm-up's steady epoch time
+        per_k[ks[0]] = one(ks[0], w1, args.epochs, f"K{ks[0]}")
+        w2 = w1 + args.pair_warmup_epochs if warm else 0
+        double = one(ks[0], w2, 2 * args.epochs, f"K{ks[0]}_x2")
+        for k in ks[1:]:
+            per_k[k] = one(k, w1, args.epochs, f"K{k}")
+    except TimeoutError as e:
+        note = f"stopped early: {e}; projection from the K measured so far"
+        print(f"    {note}", flush=True)
+        if double is None:
+            partial = getattr(e, "records", None)  # what the stopped process logged: startup, warm-up, cycles
+            if partial:
+                print(f"    logged before the stop: {json.dumps(partial)}", flush=True)
+            return {"config": path, "overrides": extra + args.overrides, "measured": per_k, "note": note,
+                    "stopped_process_records": partial}
+    first = per_k[ks[0]]
+    ratio = double["steady"]["train_synthetic"] / first["steady"]["train_synthetic"]
+    warm_epoch = (double["warmup_s"] - first["warmup_s"]) / (w2 - w1) if w2 > w1 else 0.0
+    if not 1.6 <= ratio <= 2.4 or warm_epoch < 0:
+        note = (f"the pair is not linear in epochs (ratio {ratio:.2f}, warm-up difference {warm_epoch:.2f} s/epoch): "
+                f"timings too noisy (other load?); warm-up epochs projected at the first process's warm-up time "
+                f"(compilation included: an upper bound)")
+        print(f"    WARNING: {note}", flush=True)
+        warm_epoch = first["warmup_s"] / w1 if w1 else 0.0
+    pair = {"k": ks[0], "epochs": [args.epochs, 2 * args.epochs], "warmup_epochs": [w1, w2],
+            "train_synthetic_s": [first["steady"]["train_synthetic"], double["steady"]["train_synthetic"]],
+            "linearity_ratio": ratio, "warmup_epoch_s": warm_epoch,
+            "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0) if w1 else 0.0,
+            "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
+    proj = project(cfg, ks_all, per_k, pair)
+    return {"config": path, "overrides": extra + args.overrides, "full": {
+        "warmup_epochs": warm, "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
+        "curriculum_ks": distinct, "epochs_at_k": {k: ks_all.count(k) for k in distinct}},
+        "measured_ks": sorted(per_k), "measured": per_k, "double": double, "pair": pair, "projection": proj,
+        "note": note}
+
+
+def print_config(name: str, res: dict, args) -> None:
+    rows = []
+    for k, m in sorted(res["measured"].items()):
+        s = m["steady"]
+        rows.append({"K": k, "startup s": m["startup_s"], "warm-up s": m["warmup_s"], "cycle 0 s": m["cycles"][0]["cycle"],
+                     "compile s (c0-steady)": m["cycle0_excess_s"], "steady cycle s": s["cycle"],
+                     "syn. s/epoch": m["epoch_s"], **{p: s.get(p) for p in PHASES}, "other": s.get("other")})
+    cols = ["K", "startup s", "warm-up s", "cycle 0 s", "compile s (c0-steady)", "steady cycle s", "syn. s/epoch",
+            *PHASES, "other"]
+    print(C.table(rows, cols, f"{name}: measured ({args.epochs} synthetic epochs/cycle, {args.warmup_epochs} "
+                              f"warm-up epochs, {args.cycles} cycles; steady = median of cycles >= 2, or cycle 1)"))
+    if "projection" not in res:
+        print(res.get("note"))
+        return
+    p, pair, full = res["projection"], res["pair"], res["full"]
+    print(f"\nlinearity in epochs (K={pair['k']}): steady synthetic phase {pair['train_synthetic_s'][0]:.2f} s at "
+          f"{pair['epochs'][0]} epochs, {pair['train_synthetic_s'][1]:.2f} s at {pair['epochs'][1]}: ratio "
+          f"{pair['linearity_ratio']:.2f} (2.00 if linear); warm-up {pair['warmup_epoch_s']:.3f} s/epoch steady "
+          f"({pair['warmup_epochs'][0]} and {pair['warmup_epochs'][1]} epochs), "
+          f"its compile {pair['warmup_compile_s']:.1f} s")
+    rows = [{"part": "startup (imports, data generation, build)", "s": p["startup_s"]},
+            {"part": "compilation (warm-up + cycle 0)", "s": p["compile_s"]},
+            {"part": f"warm-up ({full['warmup_epochs']} epochs)", "s": p["warmup_s"]},
+            {"part": f"{full['cycles']} cycles x {full['epochs_per_cycle']} epochs (first {C.fmt(p['cycle_first_s'])} s, "
+                     f"last {C.fmt(p['cycle_last_s'])} s)", "s": p["cycles_s"]},
+            {"part": "end (last checkpoint)", "s": p["end_s"]},
+            {"part": "total", "s": p["total_s"], "h": p["total_h"]}]
+    print(C.table(rows, ["part", "s", "h"], f"{name}: projected full run (K over epochs: {full['epochs_at_k']})"))
+    if name in ORIGINAL_LOGS:
+        print(f"original ({ORIGINAL_LOGS[name]})")
+
+
+def main() -> None:
+    p = C.parser(__doc__.splitlines()[0])
+    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["inviscid_burgers_1d", "inviscid_burgers_2d"])
+    p.add_argument("--ks", nargs="+", type=int, default=None, help="K to measure (default: up to --max-ks spread "
+                                                                     "over the curriculum's distinct K)")
+    p.add_argument("--max-ks", type=int, default=4, help="K measured when --ks is not given (--quick: 2)")
+    p.add_argument("--epochs", type=int, default=None, help="synthetic epochs per measured cycle (default 2, --quick 1)")
+    p.add_argument("--warmup-epochs", type=int, default=1, help="warm-up epochs of a measured process")
+    p.add_argument("--pair-warmup-epochs", type=int, default=None,
+                   help="extra warm-up epochs of the pair's second process (default 20, --quick 10): their time "
+                        "over the first's is the warm-up's steady epoch time")
+    p.add_argument("--cycles", type=int, default=3, help="cycles per measured process (>= 2: cycle 0 compiles; "
+                                                         "steady = cycles from 2 on)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole script; later runs skipped")
+    p.add_argument("--keep", type=Path, default=None, help="keep the run directories and logs here")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every config")
+    args = C.finish_args(p.parse_args())
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 2
+    if args.pair_warmup_epochs is None:
+        args.pair_warmup_epochs = 10 if args.quick else 20
+    env = C.header(NAME, args)
+    deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
+    results = {}
+    tmp_ctx = tempfile.TemporaryDirectory() if args.keep is None else None
+    tmp = Path(tmp_ctx.name) if tmp_ctx else args.keep
+    try:
+        for name in args.configs:
+            print(f"\n## {name}", flush=True)
+            try:
+                results[name] = measure_config(name, args, tmp, deadline)
+            except RuntimeError as e:  # a failed training process: say so, go on with the next config
+                print(f"    FAILED: {e}", flush=True)
+                results[name] = {"error": str(e)}
+                continue
+            print_config(name, results[name], args)
+    finally:
+        if tmp_ctx:
+            tmp_ctx.cleanup()
+    C.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
+                                   "configs": results})
+
+
+if __name__ == "__main__":
+    main()
