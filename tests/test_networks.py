@@ -33,6 +33,32 @@ def test_periodic_conv_equals_flax_circular_padding(ndim):
     np.testing.assert_allclose(ours(x), ref(x), rtol=0, atol=1e-5)  # float32 summation order
 
 
+@pytest.mark.parametrize("ndim, kernel", [(1, 5), (2, 3), (3, 3)])
+def test_periodic_conv_gradients_equal_flax_circular_padding(ndim, kernel):
+    """The hand-written input gradient (a circular correlation with the flipped, transposed kernel) and the
+    kernel gradient equal autodiff of flax's CIRCULAR convolution."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2,) + (8,) * ndim + (3,), jnp.float32)
+    ours = PeriodicConv(3, 2, (kernel,) * ndim, rngs=nnx.Rngs(0))
+    ref = nnx.Conv(3, 2, (kernel,) * ndim, padding="CIRCULAR", rngs=nnx.Rngs(1))
+    ref.kernel[...], ref.bias[...] = ours.conv.kernel[...], ours.conv.bias[...]
+    g = jax.random.normal(jax.random.PRNGKey(1), (2,) + (8,) * ndim + (2,), jnp.float32)
+
+    def grads(model):  # d<g, model(x)>/d(x, kernel, bias)
+        _, params = nnx.split(model)
+        return jax.grad(lambda p, x: jnp.sum(g * nnx.merge(nnx.graphdef(model), p)(x)), argnums=(0, 1))(params, x)
+
+    (p_ours, x_ours), (p_ref, x_ref) = grads(ours), grads(ref)
+    np.testing.assert_allclose(x_ours, x_ref, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(p_ours["conv"]["kernel"][...], p_ref["kernel"][...], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(p_ours["conv"]["bias"][...], p_ref["bias"][...], rtol=0, atol=1e-4)
+    assert float(jnp.max(jnp.abs(x_ref))) > 0.1  # a gradient that could differ
+
+
+def test_periodic_conv_rejects_even_kernels():
+    with pytest.raises(ValueError, match="odd"):
+        PeriodicConv(2, 2, (4, 4), rngs=nnx.Rngs(0))
+
+
 ARCHITECTURES = {  # small periodic networks of every architecture (few distinct kernel shapes: fast to build)
     "unet": lambda **kw: UNet(2, 2, ndim=2, widths=(4, 4, 4), rngs=nnx.Rngs(0), **kw),
     "convnet": lambda **kw: ConvNet(2, 2, ndim=2, filters=4, layers=2, rngs=nnx.Rngs(0), **kw),
