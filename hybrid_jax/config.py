@@ -191,6 +191,10 @@ class NetworkConfig:
              "a key of (seed, step); off in evaluation and generation")
     prediction: Literal["residual", "next_state"] = _opt(
         "residual", "predict the increment (x + f(x)) or the next state directly")
+    padding: Literal["domain", "zero"] = _opt(
+        "domain", "convolution padding: domain (circular on periodic domains, zero otherwise) or zero everywhere "
+                  "(cheaper on CPU; the original system's UNet pads with zeros)")
+    activation: Literal["gelu", "relu"] = _opt("gelu", "nonlinearity of the hidden layers: gelu (tanh form) or relu")
     dtype: Literal["float32", "bfloat16"] = _opt(
         "float32", "compute dtype of the network's layers; bfloat16: mixed precision (bf16 convolutions, for "
                    "GPUs/TPUs; emulated and slow on CPU) with parameters, gradients, optimiser state, loss and "

@@ -157,3 +157,34 @@ def test_bad_network_configs_name_the_key():
         config_from_dict({"network": {"filters": 4, "norm": "group", "norm_groups": 8}})
     with pytest.raises(ConfigError, match=r"network\.input_noise: must be >= 0"):
         config_from_dict({"network": {"input_noise": -0.1}})
+
+
+@pytest.mark.parametrize("arch", ["unet", "convnet", "resnet"])
+def test_zero_padding_breaks_shift_equivariance_that_domain_padding_keeps(arch):
+    """`network.padding: zero` pads with zeros even on a periodic domain: a circular shift of the input no
+    longer shifts the output (it does with `domain` padding, to float32 round-off)."""
+    x = jax.random.normal(jax.random.key(1), (2, 16, 16, 2), jnp.float32)
+    errs = {}
+    for padding in ("domain", "zero"):
+        cfg = config_from_dict({"network": {"architecture": arch, "filters": 8, "padding": padding}}).network
+        net = build_network(cfg, in_channels=2, out_channels=2, ndim=2, periodic=True, rngs=nnx.Rngs(0))
+        shifted = net(jnp.roll(x, 4, axis=1))  # a multiple of 2^(levels-1): the pooling grid is kept
+        errs[padding] = float(jnp.abs(shifted - jnp.roll(net(x), 4, axis=1)).max())
+    assert errs["domain"] < 1e-5
+    assert errs["zero"] > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["unet", "convnet", "resnet"])
+def test_relu_networks_are_positively_homogeneous_at_init(arch):
+    """Biases start at zero, so with ReLU (and zero padding, average pooling, nearest upsampling) the
+    network is positively homogeneous: f(c·x) = c·f(x) for c > 0; GELU is not (a check that the option
+    reaches every hidden layer)."""
+    x = jax.random.normal(jax.random.key(2), (2, 16, 16, 2), jnp.float32)
+    rel = {}
+    for act in ("relu", "gelu"):
+        cfg = config_from_dict({"network": {"architecture": arch, "filters": 8, "activation": act}}).network
+        net = build_network(cfg, in_channels=2, out_channels=2, ndim=2, periodic=True, rngs=nnx.Rngs(0))
+        y, y3 = net(x), net(3.0 * x)
+        rel[act] = float(jnp.linalg.norm(y3 - 3.0 * y) / jnp.linalg.norm(3.0 * y))
+    assert rel["relu"] < 1e-5
+    assert rel["gelu"] > 1e-3

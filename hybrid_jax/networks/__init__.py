@@ -34,11 +34,12 @@ def register_network(name: str, builder) -> None:
 
 def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs):
     """The network a `NetworkConfig` describes, mapping ``[B, *spatial, in]`` -> ``[B, *spatial, out]``,
-    computing in ``net_cfg.dtype`` (`hybrid_jax.networks.precision`; parameters float32)."""
+    computing in ``net_cfg.dtype`` (`hybrid_jax.networks.precision`; parameters float32); `periodic`
+    (the domain's) gives circular padding unless ``net_cfg.padding`` is ``zero``."""
     from hybrid_jax.networks.precision import set_compute_dtype
 
     net = architectures.get(net_cfg.architecture)(net_cfg, in_channels=in_channels, out_channels=out_channels,
-                                                  ndim=ndim, periodic=periodic, rngs=rngs)
+                                                  ndim=ndim, periodic=periodic and net_cfg.padding == "domain", rngs=rngs)
     return set_compute_dtype(net, net_cfg.dtype)
 
 

@@ -13,10 +13,10 @@ class ConvNet(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, filters: int = 16, layers: int = 3,
                  kernel_size: int = 3, periodic: bool = True, norm: str = "none", norm_groups: int = 8,
-                 rngs: nnx.Rngs):
+                 activation: str = "gelu", rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
         widths = [in_channels] + [filters] * layers
-        self.hidden = nnx.List([ConvNormAct(a, b, ks, periodic, norm, norm_groups, rngs)
+        self.hidden = nnx.List([ConvNormAct(a, b, ks, periodic, norm, norm_groups, rngs, activation)
                                 for a, b in zip(widths, widths[1:])])
         self.out = conv(widths[-1], out_channels, ks, periodic, rngs)
 
@@ -30,4 +30,4 @@ def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: 
     """The registry's builder of ``network.architecture: convnet``."""
     return ConvNet(in_channels, out_channels, filters=net_cfg.filters, layers=net_cfg.layers, ndim=ndim,
                    kernel_size=net_cfg.kernel_size, periodic=periodic, norm=net_cfg.norm,
-                   norm_groups=net_cfg.norm_groups, rngs=rngs)
+                   norm_groups=net_cfg.norm_groups, activation=net_cfg.activation, rngs=rngs)

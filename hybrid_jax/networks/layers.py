@@ -95,13 +95,18 @@ def norm_layer(kind: str, channels: int, groups: int, rngs: nnx.Rngs) -> nnx.Mod
     return Identity()
 
 
+ACTIVATIONS = {"gelu": nnx.gelu, "relu": nnx.relu}
+"""``network.activation`` -> the hidden layers' nonlinearity (elementwise)."""
+
+
 class ConvNormAct(nnx.Module):
-    """A convolution, a normalisation (or none) and GELU, same resolution."""
+    """A convolution, a normalisation (or none) and the activation (GELU or ReLU), same resolution."""
 
     def __init__(self, cin: int, cout: int, kernel: tuple[int, ...], periodic: bool, norm: str, groups: int,
-                 rngs: nnx.Rngs):
+                 rngs: nnx.Rngs, activation: str = "gelu"):
         self.conv = conv(cin, cout, kernel, periodic, rngs)
         self.norm = norm_layer(norm, cout, groups, rngs)
+        self.activation = activation
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return nnx.gelu(self.norm(self.conv(x)))
+        return ACTIVATIONS[self.activation](self.norm(self.conv(x)))

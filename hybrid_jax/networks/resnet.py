@@ -5,20 +5,23 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from hybrid_jax.networks.layers import conv, norm_layer
+from hybrid_jax.networks.layers import ACTIVATIONS, conv, norm_layer
 
 
 class _ResBlock(nnx.Module):
     """``x + conv(act(norm(conv(act(norm(x))))))`` (pre-activation: the identity path stays clean)."""
 
-    def __init__(self, width: int, ks: tuple[int, ...], periodic: bool, norm: str, groups: int, rngs: nnx.Rngs):
+    def __init__(self, width: int, ks: tuple[int, ...], periodic: bool, norm: str, groups: int, rngs: nnx.Rngs,
+                 activation: str):
+        self.activation = activation
         self.norm_a = norm_layer(norm, width, groups, rngs)
         self.a = conv(width, width, ks, periodic, rngs)
         self.norm_b = norm_layer(norm, width, groups, rngs)
         self.b = conv(width, width, ks, periodic, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return x + self.b(nnx.gelu(self.norm_b(self.a(nnx.gelu(self.norm_a(x))))))
+        act = ACTIVATIONS[self.activation]
+        return x + self.b(act(self.norm_b(self.a(act(self.norm_a(x))))))
 
 
 class ResNet(nnx.Module):
@@ -30,22 +33,23 @@ class ResNet(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, filters: int = 16, blocks: int = 2,
                  kernel_size: int = 3, periodic: bool = True, norm: str = "none", norm_groups: int = 8,
-                 rngs: nnx.Rngs):
+                 activation: str = "gelu", rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
         self.lift = conv(in_channels, filters, ks, periodic, rngs)
-        self.blocks = nnx.List([_ResBlock(filters, ks, periodic, norm, norm_groups, rngs) for _ in range(blocks)])
+        self.blocks = nnx.List([_ResBlock(filters, ks, periodic, norm, norm_groups, rngs, activation) for _ in range(blocks)])
         self.norm = norm_layer(norm, filters, norm_groups, rngs)
         self.out = nnx.Conv(filters, out_channels, (1,) * ndim, rngs=rngs)
+        self.activation = activation
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.lift(x)
         for block in self.blocks:
             x = block(x)
-        return self.out(nnx.gelu(self.norm(x)))
+        return self.out(ACTIVATIONS[self.activation](self.norm(x)))
 
 
 def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> ResNet:
     """The registry's builder of ``network.architecture: resnet``."""
     return ResNet(in_channels, out_channels, filters=net_cfg.filters, blocks=net_cfg.blocks, ndim=ndim,
                   kernel_size=net_cfg.kernel_size, periodic=periodic, norm=net_cfg.norm,
-                  norm_groups=net_cfg.norm_groups, rngs=rngs)
+                  norm_groups=net_cfg.norm_groups, activation=net_cfg.activation, rngs=rngs)

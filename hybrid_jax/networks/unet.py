@@ -21,12 +21,12 @@ def upsample(x: jax.Array) -> jax.Array:
 
 
 class _Block(nnx.Module):
-    """Two convolutions, each followed by the normalisation (if any) and GELU, same resolution."""
+    """Two convolutions, each followed by the normalisation (if any) and the activation, same resolution."""
 
     def __init__(self, cin: int, cout: int, ks: tuple[int, ...], periodic: bool, norm: str, groups: int,
-                 rngs: nnx.Rngs):
-        self.a = ConvNormAct(cin, cout, ks, periodic, norm, groups, rngs)
-        self.b = ConvNormAct(cout, cout, ks, periodic, norm, groups, rngs)
+                 rngs: nnx.Rngs, activation: str):
+        self.a = ConvNormAct(cin, cout, ks, periodic, norm, groups, rngs, activation)
+        self.b = ConvNormAct(cout, cout, ks, periodic, norm, groups, rngs, activation)
 
     def __call__(self, x):
         return self.b(self.a(x))
@@ -42,13 +42,14 @@ class UNet(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, ndim: int, widths: Sequence[int] = (16, 32),
                  kernel_size: int = 3, periodic: bool = True, norm: str = "none", norm_groups: int = 8,
-                 rngs: nnx.Rngs):
+                 activation: str = "gelu", rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
         widths = list(widths)
         self.ndim = ndim
-        self.down = nnx.List([_Block(cin, cout, ks, periodic, norm, norm_groups, rngs)
+        self.down = nnx.List([_Block(cin, cout, ks, periodic, norm, norm_groups, rngs, activation)
                               for cin, cout in zip([in_channels] + widths, widths)])
-        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, periodic, norm, norm_groups, rngs)
+        self.up = nnx.List([_Block(widths[i] + widths[i + 1], widths[i], ks, periodic, norm, norm_groups, rngs,
+                                   activation)
                             for i in range(len(widths) - 1)])
         self.out = nnx.Conv(widths[0], out_channels, (1,) * ndim, rngs=rngs)
 
@@ -68,4 +69,5 @@ class UNet(nnx.Module):
 def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs: nnx.Rngs) -> UNet:
     """The registry's builder of ``network.architecture: unet``."""
     return UNet(in_channels, out_channels, widths=net_cfg.unet_widths(), ndim=ndim, kernel_size=net_cfg.kernel_size,
-                periodic=periodic, norm=net_cfg.norm, norm_groups=net_cfg.norm_groups, rngs=rngs)
+                periodic=periodic, norm=net_cfg.norm, norm_groups=net_cfg.norm_groups,
+                activation=net_cfg.activation, rngs=rngs)
