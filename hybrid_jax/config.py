@@ -317,6 +317,10 @@ class TrainerConfig:
     batch_size: int = _pos(8, "windows per batch (the last partial batch of an epoch is dropped)")
     max_consecutive_failures: int = _pos(10, "stop after this many consecutive steps with NaN/inf "
                                              "(each is rejected and the last good state kept)")
+    steps_per_call: Optional[int] = _opt(
+        None, "train steps run in one jitted call (a lax.scan; the epoch is split into such chunks, the last padded) "
+              "and, if > 1, validation in one call; default: 1 on CPU (XLA:CPU runs convolutions about 10x slower "
+              "inside a loop), a whole epoch on GPU/TPU", lambda v: v is None or v >= 1, "must be >= 1")
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")
