@@ -232,6 +232,8 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     losses = []
     if fns.restart is not None and epochs:
         state = state._replace(opt_state=fns.restart(state.params))
+    if exp.steps_per_call > 1 and not fns.full_batch:  # the scan donates its input; the caller may still hold
+        state = jax.tree.map(jnp.copy, state)  # `state` (a phase's reversion does)
     stalled = 0
     horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
@@ -288,10 +290,8 @@ def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, bat
 def _chunked(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, steps: int | None,
              desc: str, progress: bool) -> EpochSteps:
     """`exp.steps_per_call` index batches per jitted `lax.scan` call (`ModelFns.train_steps`); the last
-    chunk is padded with skipped steps. The first call gets a copy of `state`: the scan donates its
-    input, and the caller may still hold `state` (a phase's reversion does)."""
+    chunk is padded with skipped steps. `state`'s buffers are donated."""
     n, batches = exp.steps_per_call, [_with_steps(idx, steps) for idx in batches]
-    state = jax.tree.map(jnp.copy, state)
     step_losses, oks = [], []
     with tqdm(total=len(batches), desc=desc, leave=False, disable=None if progress else True) as bar:
         for i in range(0, len(batches), n):
