@@ -386,6 +386,10 @@ class TrainerConfig:
               "cycle's seconds in metrics.jsonl, compilation included) reaches this; null: train every cycle. "
               "Opt-in: where it stops depends on the machine, so such a run is not bitwise reproducible "
               "(used by `compare --budget wall`)", lambda v: v is None or v > 0, "must be > 0")
+    steps_per_call: Optional[int] = _opt(
+        None, "train steps run in one jitted call (a lax.scan; the epoch is split into such chunks, the last padded) "
+              "and, if > 1, validation in one call; default: 1 on CPU (XLA:CPU runs convolutions about 10x slower "
+              "inside a loop), a whole epoch on GPU/TPU", lambda v: v is None or v >= 1, "must be >= 1")
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")

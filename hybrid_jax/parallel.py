@@ -62,15 +62,16 @@ def replicate(mesh: Mesh, tree):
     return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda _: np.asarray(x)), tree)
 
 
-def shard(mesh: Mesh, tree):
-    """Split a pytree of global host arrays (identical on every process) along its leading axis;
-    a leaf whose length does not divide by the device count (a full batch) is replicated instead.
+def shard(mesh: Mesh, tree, axis: int = 0):
+    """Split a pytree of global host arrays (identical on every process) along their batch `axis`
+    (0; 1 for stacked index batches ``[S, B]``); a leaf whose batch length does not divide by the
+    device count (a full batch) is replicated instead.
     Each device (hence each process) receives only its own slice."""
     n = mesh.devices.size
 
     def put(x):
         x = np.asarray(x)
-        sharding = batch_sharding(mesh) if x.shape[0] % n == 0 else NamedSharding(mesh, P())
+        sharding = NamedSharding(mesh, P(*[None] * axis, AXIS)) if x.shape[axis] % n == 0 else replicated(mesh)
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     return jax.tree.map(put, tree)

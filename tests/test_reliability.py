@@ -117,7 +117,8 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     _assert_same_run(tmp_path / "a", tmp_path / "b")
 
 
-def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path):
+@pytest.mark.parametrize("steps_per_call", [None, 2])  # one call per step (CPU default), chunks of 2 scanned steps
+def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, steps_per_call):
     """Train 3 cycles; copy the run, drop its checkpoints after cycle 1 and resume it: both learning-rate
     schedules (their position is the optimiser's update count) and the input-noise key (folded with the step
     counter) must carry on exactly where they stopped."""
@@ -131,7 +132,7 @@ def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path):
         trainer__synthetic={"epochs": 2, "lr_schedule": {"kind": "exponential", "warmup_steps": 2,
                                                          "decay_steps": 4, "decay_rate": 0.5}},
         trainer__physical={"epochs": 2, "lr_schedule": {"kind": "cosine", "warmup_steps": 2, "decay_steps": 40}},
-        trainer__hybrid={"cycles": 3, "alpha": 0.5, "warmup_epochs": 1}))
+        trainer__hybrid={"cycles": 3, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call))
     prepare_run_dir(cfg, tmp_path / "ref", overwrite=False)
     run(cfg, tmp_path / "ref")
     shutil.copytree(tmp_path / "ref", tmp_path / "resumed")

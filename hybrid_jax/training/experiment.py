@@ -5,7 +5,7 @@ Shared by the training loop and the evaluation, which builds on it without impor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import jax
@@ -13,7 +13,8 @@ import numpy as np
 
 from hybrid_jax.config import Config
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.training.steps import EvalStep, Generate, Params, Predict, Restart, TrainStep
+from hybrid_jax.training.steps import (EvalStep, Generate, Params, Predict, Restart, TrainStep, TrainSteps, map_chunks,
+                                      scan_steps)
 
 ModelName = Literal["synthetic", "physical"]
 
@@ -34,6 +35,12 @@ class ModelFns:
     horizon_at: Callable[[int], int] | None = None  # a curriculum: K of the model's e-th epoch of the run
     full_batch: bool = False  # each epoch one step on all windows, in a fixed order
     restart: Restart | None = None  # a line search restarts its optimiser state per training phase
+    train_steps: TrainSteps = field(init=False)  # train_step over a chunk of index batches, one call
+    eval_chunks: Callable = field(init=False)  # eval_step over chunks of index batches, one call
+
+    def __post_init__(self):
+        self.train_steps = scan_steps(self.train_step)
+        self.eval_chunks = map_chunks(self.eval_step)
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Experiment:
     no_generated: dict[ModelName, jax.Array]  # per trained model: [max(M, 1), L+1, *spatial, C] zeros, the
     # generated slot when there is none (the shape of its generated data: one compilation)
     generation_states: GenerationStates  # jitted once per run
+    steps_per_call: int = 1  # train steps (and validation chunks) per jitted call; 1: one call per step
 
     def data(self, model: ModelName = "synthetic") -> dict:
         """The arrays `model`'s jitted steps read (real trajectories and mask, an empty generated slot)."""

@@ -108,6 +108,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                                 full_batch=phy.batching == "full",
                                 restart=jax.jit(partial(init_optimizer, phy_tx), out_shardings=replicated(mesh))
                                 if phy.optimizer == "lbfgs" else None)}
+    generated_windows = {name: window_index(np.arange(n_gen), n + 1, horizon, cfg.data.window_stride)
+                         for name, n in lengths.items()}
+    max_steps = (len(train_w) + max(len(w) for w in generated_windows.values())) // cfg.trainer.batch_size
     return Experiment(
         cfg=cfg, pde=pde, mesh=mesh, real=replicate(mesh, np.asarray(trajectories, np.float32)),
         real_mask=replicate(mesh, np.asarray(observation_mask(obs, pde.spatial_shape, n_frames), np.float32)),
@@ -115,11 +118,19 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         synthetic=fns["synthetic"], physical=fns["physical"],
         init_params={"synthetic": syn_params, "physical": phy_params},
         txs={"synthetic": syn_tx, "physical": phy_tx},
-        generated_windows={name: window_index(np.arange(n_gen), n + 1, horizon, cfg.data.window_stride)
-                           for name, n in lengths.items()},
+        generated_windows=generated_windows,
         no_generated={name: zeros[n] for name, n in lengths.items()},
         generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
+        steps_per_call=steps_per_call(cfg, max_steps),
     )
+
+
+def steps_per_call(cfg: Config, max_steps: int) -> int:
+    """Train steps per jitted call: trainer.steps_per_call, by default 1 on CPU (XLA:CPU runs the
+    convolutions of a loop body about 10x slower than unrolled ones) and the longest epoch's
+    `max_steps` elsewhere; never more than `max_steps` (padding would only add skipped steps)."""
+    n = cfg.trainer.steps_per_call or (1 if jax.default_backend() == "cpu" else max_steps)
+    return max(1, min(n, max_steps))
 
 
 def make_generation_states(cfg: Config, pde: PDE, train_windows: np.ndarray, num: int,
@@ -221,24 +232,20 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     losses = []
     if fns.restart is not None and epochs:
         state = state._replace(opt_state=fns.restart(state.params))
+    if exp.steps_per_call > 1 and not fns.full_batch:  # the scan donates its input; the caller may still hold
+        state = jax.tree.map(jnp.copy, state)  # `state` (a phase's reversion does)
     stalled = 0
     horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
+        steps = None if fns.horizon_at is None else horizons[epoch]
+        desc = f"{_where(cycle)} {fns.name} epoch {epoch}"
         if fns.full_batch:  # the same batch every epoch: a line search may reuse its stored value after the first
-            batches = [full_batch(sources)]
+            state, step_losses, oks, progressed = _per_step(exp, fns, state, data, [full_batch(sources)], steps,
+                                                             desc, progress, fresh=epoch == 0)
         else:
             batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
-        step_losses, oks = [], []
-        for idx in tqdm(batches, desc=f"{_where(cycle)} {fns.name} epoch {epoch}", leave=False,
-                        disable=None if progress else True):
-            check_stop()  # SIGINT/SIGTERM: stop between steps
-            fresh = not fns.full_batch or epoch == 0
-            if fns.horizon_at is not None:
-                idx = {**idx, "steps": np.full(len(idx["sim"]), horizons[epoch], np.int32)}
-            state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh)
-            step_losses.append(m["loss"])
-            oks.append(m["ok"])
-        oks = to_host(jnp.stack(oks))
+            run = _per_step if exp.steps_per_call == 1 else _chunked
+            state, step_losses, oks, progressed = run(exp, fns, state, data, batches, steps, desc, progress)
         failures = int(to_host(state.failures))
         if not oks.all():
             log.warning("%s, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
@@ -248,10 +255,10 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
             raise TrainingDiverged(f"{fns.name} model: {failures} consecutive steps with NaN/inf "
                                    f"({_where(cycle)}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
                                    f"last good state")
-        good = to_host(jnp.stack(step_losses))[oks]
+        good = step_losses[oks]
         losses.append(float(good.mean()) if len(good) else float("nan"))
         if fns.full_batch and fns.restart is not None:
-            stalled = 0 if bool(to_host(m["progress"])) else stalled + 1
+            stalled = 0 if progressed else stalled + 1
             if stalled >= 2:
                 log.info("%s, %s: converged after %d epoch(s) (no decrease in two line searches)",
                          _where(cycle), fns.name, epoch + 1)
@@ -259,20 +266,63 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     return state, losses
 
 
+def _with_steps(idx: dict, steps: int | None) -> dict:
+    """An index batch with the curriculum's step mask (`steps` None: no curriculum)."""
+    return idx if steps is None else {**idx, "steps": np.full(len(idx["sim"]), steps, np.int32)}
+
+
+EpochSteps = tuple[TrainState, np.ndarray, np.ndarray, bool]
+"""(state, loss of each step [n], ok of each step [n], whether the last step made progress)."""
+
+
+def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, steps: int | None,
+              desc: str, progress: bool, fresh: bool = True) -> EpochSteps:
+    """One jitted call per index batch (`fresh`: see `make_train_step`)."""
+    step_losses, oks = [], []
+    for idx in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
+        check_stop()  # SIGINT/SIGTERM: stop between steps
+        state, m = fns.train_step(state, data, shard(exp.mesh, _with_steps(idx, steps)), fresh)
+        step_losses.append(m["loss"])
+        oks.append(m["ok"])
+    return state, to_host(jnp.stack(step_losses)), to_host(jnp.stack(oks)), bool(to_host(m["progress"]))
+
+
+def _chunked(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, steps: int | None,
+             desc: str, progress: bool) -> EpochSteps:
+    """`exp.steps_per_call` index batches per jitted `lax.scan` call (`ModelFns.train_steps`); the last
+    chunk is padded with skipped steps. `state`'s buffers are donated."""
+    n, batches = exp.steps_per_call, [_with_steps(idx, steps) for idx in batches]
+    step_losses, oks = [], []
+    with tqdm(total=len(batches), desc=desc, leave=False, disable=None if progress else True) as bar:
+        for i in range(0, len(batches), n):
+            check_stop()  # SIGINT/SIGTERM: stop between chunks
+            chunk = batches[i:i + n]
+            stacked = {k: np.stack([idx[k] for idx in chunk] + [chunk[0][k]] * (n - len(chunk))) for k in chunk[0]}
+            active = replicate(exp.mesh, np.arange(n) < len(chunk))
+            state, m = fns.train_steps(state, data, shard(exp.mesh, stacked, axis=1), active)
+            step_losses.append(m["loss"][:len(chunk)])
+            oks.append(m["ok"][:len(chunk)])
+            bar.update(len(chunk))
+    return state, to_host(jnp.concatenate(step_losses)), to_host(jnp.concatenate(oks)), True
+
+
 def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
-    """Mean per-window loss over all validation windows (real data only, weight 1)."""
+    """Mean per-window loss over all validation windows (real data only, weight 1), padded to whole
+    batches: one `ModelFns.eval_chunks` call (steps_per_call > 1), or one call per batch without a
+    host transfer in between."""
     b = exp.cfg.trainer.batch_size
     windows = exp.val_windows
     pad = (-len(windows)) % b
-    padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)])
+    padded = np.concatenate([windows, np.repeat(windows[:1], pad, axis=0)]).reshape(-1, b, 2)
+    chunks = {"source": np.full(padded.shape[:2], REAL, np.int32), "sim": padded[..., 0], "t": padded[..., 1],
+              "weight": np.ones(padded.shape[:2], np.float32)}
     data = exp.data(fns.name)
-    out = []
-    for i in range(0, len(padded), b):
-        chunk = padded[i:i + b]
-        idx = {"source": np.full(b, REAL, np.int32), "sim": chunk[:, 0], "t": chunk[:, 1],
-               "weight": np.ones(b, np.float32)}
-        out.append(to_host(fns.eval_step(params, data, shard(exp.mesh, idx))))
-    return float(np.concatenate(out)[: len(windows)].mean())
+    if exp.steps_per_call > 1:
+        out = fns.eval_chunks(params, data, shard(exp.mesh, chunks, axis=1))
+    else:
+        out = jnp.stack([fns.eval_step(params, data, shard(exp.mesh, {k: v[i] for k, v in chunks.items()}))
+                         for i in range(len(padded))])
+    return float(to_host(out).reshape(-1)[: len(windows)].mean())
 
 
 def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,

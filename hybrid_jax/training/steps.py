@@ -157,6 +157,36 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     return jax.jit(step)
 
 
+class TrainSteps(Protocol):
+    """``steps(state, data, index_batches, active) -> (state, {loss [S], ok [S]})``, see `scan_steps`."""
+
+    def __call__(self, state: TrainState, data: Data, index_batches: IndexBatch,
+                 active: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]: ...
+
+
+def scan_steps(step: TrainStep) -> TrainSteps:
+    """`step` over S index batches (leaves ``[S, B]``) in one jitted `lax.scan`:
+    ``steps(state, data, index_batches, active [S] bool) -> (state, {loss [S], ok [S]})``.
+
+    A step whose `active` entry is False is skipped (state unchanged, loss 0, ok True), so a short
+    last chunk padded to S reuses the one compilation. The incoming state's buffers are donated:
+    callers pass a state they no longer need. Each step computes what `step` does alone, to float32
+    round-off (XLA fuses the loop body differently).
+    """
+
+    def steps(state: TrainState, data: Data, index_batches: IndexBatch, active: jax.Array):
+        skipped = {"loss": jnp.zeros((), jnp.float32), "ok": jnp.array(True), "progress": jnp.array(False)}
+
+        def body(state, xs):
+            idx, on = xs
+            state, m = jax.lax.cond(on, lambda s: step(s, data, idx), lambda s: (s, skipped), state)
+            return state, {"loss": m["loss"], "ok": m["ok"]}
+
+        return jax.lax.scan(body, state, (index_batches, active))
+
+    return jax.jit(steps, donate_argnums=0)
+
+
 def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int | None = None) -> EvalStep:
     """``eval(params, data, index_batch) -> per-sample loss [B]`` of the first `horizon` targets of windows
     of `window` (default `horizon`), jitted (no gradient)."""
@@ -167,6 +197,12 @@ def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int
         return per_sample_loss(pred[..., :num_dynamic], batch["targets"][..., :num_dynamic], batch["mask"])
 
     return jax.jit(evaluate)
+
+
+def map_chunks(eval_step: EvalStep) -> Callable[[Params, Data, IndexBatch], jax.Array]:
+    """``evaluate(params, data, index_batches [C, B]) -> per-sample loss [C, B]``: `eval_step` over C
+    chunks in one jitted `lax.map` (memory of one chunk)."""
+    return jax.jit(lambda params, data, chunks: jax.lax.map(lambda idx: eval_step(params, data, idx), chunks))
 
 
 def make_generate(predict: Predict, horizon: int) -> Generate:
