@@ -8,6 +8,7 @@ points call it after `jax.distributed.initialize` (hybrid_jax.parallel.initializ
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -49,4 +50,14 @@ def enable_compilation_cache(directory: str | None) -> None:
         logging.getLogger("hybrid_jax").warning("compilation cache off: cannot create %s (%s)", path, e.strerror)
         return
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # cache all but trivial programs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program: the small ones add up
+
+
+def fixed_hash_seed() -> None:
+    """Re-execute this program with ``PYTHONHASHSEED=0`` unless the variable is set (called first by the
+    command-line entry points). PhiML orders some dimensions by string hash, so with Python's per-process
+    hash seed the physical model's programs lower to a different HLO in every process and miss the
+    persistent compilation cache (`benchmarks/check_trace_determinism.py`); results are unaffected.
+    The process keeps its pid (``exec``)."""
+    if os.environ.get("PYTHONHASHSEED") is None:
+        os.execve(sys.executable, list(sys.orig_argv), {**os.environ, "PYTHONHASHSEED": "0"})

@@ -392,4 +392,7 @@ def _main(argv) -> int:
 
 
 if __name__ == "__main__":
+    from hybrid_jax.backend import fixed_hash_seed
+
+    fixed_hash_seed()
     sys.exit(main())

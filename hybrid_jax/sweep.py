@@ -297,4 +297,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from hybrid_jax.backend import fixed_hash_seed
+
+    fixed_hash_seed()
     sys.exit(main())

@@ -72,4 +72,7 @@ def _final_report(summary: dict, run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
+    from hybrid_jax.backend import fixed_hash_seed
+
+    fixed_hash_seed()
     sys.exit(main())
