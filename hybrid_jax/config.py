@@ -364,6 +364,11 @@ class HybridConfig:
     alpha: float = _nonneg(0.1, "loss weight of generated samples (real samples weigh 1), for both models unless "
                                 "trainer.<model>.coupling.generated_weight is set")
     schedule: AlphaScheduleConfig = _sub(AlphaScheduleConfig, "alpha schedule over cycles")
+    real_fraction: float = _opt(
+        1.0, "fraction of a model's real training windows drawn (without replacement, anew each epoch from the "
+             "epoch's seed) into each of its epochs that also train on generated data: max(1, ⌊fraction × "
+             "windows⌋); 1: all (default). The original HYCO-PhiFlow's alpha; full-batch fits use all",
+        lambda v: 0 < v <= 1, "must be in (0, 1]")
     generated_fraction: Optional[float] = _opt(
         None, "generated rollouts per real training window: ceil(fraction × windows), rounded up to a multiple of "
               "the device count; default: the largest generated weight of the run (alpha, schedule.final, "

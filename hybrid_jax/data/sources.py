@@ -17,12 +17,14 @@ REAL, GENERATED = 0, 1
 
 
 class WindowSource:
-    """A Grain random-access source over windows ``[W, 2]`` (sim, t) of one trajectory array."""
+    """A Grain random-access source over windows ``[W, 2]`` (sim, t) of one trajectory array; with
+    `fraction` < 1 each epoch of `mixed_batches` draws `kept_windows(W, fraction)` of them anew."""
 
-    def __init__(self, windows: np.ndarray, source: int, weight: float):
+    def __init__(self, windows: np.ndarray, source: int, weight: float, fraction: float = 1.0):
         self.windows = np.asarray(windows, np.int32)
         self.source = np.int32(source)
         self.weight = np.float32(weight)
+        self.fraction = fraction
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -32,12 +34,28 @@ class WindowSource:
         return {"source": self.source, "sim": sim, "t": t, "weight": self.weight}
 
 
+def kept_windows(num_windows: int, fraction: float) -> int:
+    """Windows of a source that one epoch uses: ``max(1, ⌊fraction · num_windows⌋)`` (all if fraction is 1)."""
+    return num_windows if fraction >= 1 else max(1, int(fraction * num_windows))
+
+
+def epoch_subset(source: WindowSource, seed: int, index: int) -> WindowSource:
+    """The windows of `source` one epoch uses: all, or `kept_windows` drawn without replacement with a
+    generator of (seed, index) (a pure function of the epoch's seed: exact resume)."""
+    n = len(source)
+    if source.fraction >= 1 or not n:
+        return source
+    pick = np.random.default_rng([seed, index]).choice(n, kept_windows(n, source.fraction), replace=False)
+    return WindowSource(source.windows[np.sort(pick)], int(source.source), float(source.weight))
+
+
 def mixed_batches(sources: list[WindowSource], batch_size: int, seed: int) -> grain.MapDataset:
-    """Concatenate sources, shuffle them together with `seed` (random mixing), batch.
+    """Concatenate sources (each subsampled by its `fraction`: `epoch_subset`), shuffle them together
+    with `seed` (random mixing), batch.
 
     The last partial batch is dropped so every batch has the same shape (one compilation).
     """
-    sources = [s for s in sources if len(s)]
+    sources = [s for s in (epoch_subset(s, seed, i) for i, s in enumerate(sources)) if len(s)]
     total = sum(len(s) for s in sources)
     if total < batch_size:
         raise ValueError(f"trainer.batch_size: {batch_size} is larger than the {total} training windows")

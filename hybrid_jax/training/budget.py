@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from hybrid_jax.config import Config
+from hybrid_jax.data.sources import kept_windows
 from hybrid_jax.training.experiment import ModelName, trained_models
 from hybrid_jax.training.loop import coupling_weights
 
@@ -42,7 +43,8 @@ def planned_steps(cfg: Config, train_windows: int, generated_windows: dict[str, 
             generated = generated_windows.get(model, 0) if cfg.mode == "hybrid" else 0
             if generated and coupling_weights(cfg, model, cycle)[1] <= 0:
                 generated = 0
-            steps += epochs * steps_per_epoch(train_windows + generated, t.batch_size, fb)
+            real = kept_windows(train_windows, t.hybrid.real_fraction) if generated and not fb else train_windows
+            steps += epochs * steps_per_epoch(real + generated, t.batch_size, fb)
         if model == "synthetic" and cfg.mode == "hybrid":
             steps += t.hybrid.warmup_epochs * steps_per_epoch(train_windows, t.batch_size)
         out[model] = steps

@@ -27,7 +27,7 @@ from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.errors import TrainingDiverged
 from hybrid_jax.interrupts import check_stop
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
-from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, mixed_batches
+from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, kept_windows, mixed_batches
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
@@ -72,6 +72,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                          getattr(cfg.trainer, m).coupling.generated_weight is not None else alphas)]
     real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(weights) == 0
     windows = len(train_w) + (0 if real_only_epochs else n_gen)
+    if cfg.mode == "hybrid" and n_gen:  # a hybrid epoch draws a fraction of the real windows
+        windows = min(windows, kept_windows(len(train_w), h.real_fraction) + n_gen)
     if (cfg.mode != "physical" or cfg.trainer.physical.batching != "full") and cfg.trainer.batch_size > windows:
         raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the {windows} training "
                           f"windows{'' if real_only_epochs else ' (real and generated)'} of this data")
@@ -346,7 +348,9 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
         if name not in trained_models(cfg):
             continue
         real_w, gen_w = weights[name]
-        sources = [WindowSource(exp.train_windows, REAL, real_w)]
+        real_fraction = cfg.trainer.hybrid.real_fraction if uses_generated[name] and not exp.model(name).full_batch \
+            else 1.0
+        sources = [WindowSource(exp.train_windows, REAL, real_w, real_fraction)]
         data = exp.data(name)
         if uses_generated[name]:
             sources.append(WindowSource(exp.generated_windows[name], GENERATED, gen_w))
