@@ -4,8 +4,9 @@
 
 Runs `hybrid_jax.compare` (physical-only, synthetic-only, hybrid) on every regime of `REGIMES`
 for each seed, then the anchors of `ANCHORS`, and writes
-``<out>/study.json`` (every row of every run), ``<docs>/results/study.json`` (the same, so the
-docs are reproducible from the repository), ``<docs>/results/*.png`` and ``<docs>/results.md``.
+``<out>/study.json`` (every row of every run), ``<docs>/results/study.json`` (the same, merged
+into what is there: a regime or anchor this run did not run keeps its earlier results, so the docs
+are reproducible from the repository), ``<docs>/results/*.png`` and ``<docs>/results.md``.
 Every number in results.md comes from that JSON; ``--render-only`` re-renders the docs from
 ``<docs>/results/study.json`` without training. Finished (regime, seed) runs are kept in
 ``<out>`` and not rerun (an interrupted study resumes; pass --overwrite to start over).
@@ -130,6 +131,25 @@ def run_study(out: Path, seeds: list[int], quick: bool, overwrite: bool, regimes
     study["wall_s"] = time.perf_counter() - t0
     atomic_write(out / "study.json", json.dumps(study, indent=1))
     return study
+
+
+def merge_study(old: dict | None, new: dict) -> dict:
+    """`new` merged into an earlier study JSON `old`: each regime or anchor of `new` replaces the one of
+    the same name in `old` (kept in place; new names appended), the others keep their results. The
+    commands and wall times are joined; a quick study and a full one are never mixed (`new` is returned)."""
+    if not old or old.get("quick") != new["quick"]:
+        return new
+    merged = {**new}
+    for key in ("regimes", "anchors"):
+        ran = {r["name"]: r for r in new[key]}
+        merged[key] = [ran.pop(r["name"], r) for r in old[key]] + list(ran.values())
+    ran = {r["name"] for key in ("regimes", "anchors") for r in new[key]}
+    if any(r["name"] not in ran for key in ("regimes", "anchors") for r in old[key]):  # old results kept
+        merged["command"] = f"{old['command']} && {new['command']}"
+        merged["wall_s"] = old.get("wall_s", 0.0) + new["wall_s"]
+        if not new["regimes"]:
+            merged["seeds"] = old["seeds"]
+    return merged
 
 
 # ------------------------------------------------------------------------------------- aggregating
@@ -381,7 +401,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     (docs / "results").mkdir(parents=True, exist_ok=True)
-    atomic_write(docs / "results" / "study.json", json.dumps(study, indent=1))
+    dest = docs / "results" / "study.json"
+    study = merge_study(json.loads(dest.read_text()) if dest.is_file() else None, study)
+    atomic_write(dest, json.dumps(study, indent=1))
     print(f"study done in {study['wall_s'] / 60:.1f} min; wrote {render(study, docs)}")
     print("\n".join(main_table(study)))
     return 0
