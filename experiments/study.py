@@ -87,10 +87,13 @@ ANCHORS = (
                       "potential φ rel. L2": {"physical": 0.560, "hybrid": 0.563}},
            default=False),  # too slow for the default study on 2 CPU cores (docs/results.md)
     Regime("gray_scott_2.4pct", "Gray–Scott, D_u 0.20 / D_v 0.08 from (0.10, 0.05), 2.4 % of space–time points "
-           "observed (9.6 % random cells × every 4th frame)", config="configs/study/gray_scott_sparse.yaml",
+           "observed (9.6 % random cells × every 4th frame); data from a 2× finer grid with half the time step; hybrid α "
+           "0.5 → 0 (linear, as the Burgers study)", config="configs/study/gray_scott_sparse.yaml",
            modes=("physical", "hybrid"),
            reference={"source": "HYCO paper code", "target": "D_u, D_v within 0.5 %"}),
-    Regime("heat_quarter", "heat equation, conductivity field κ(x), targets observed in the quarter window [0, 0.5)²",
+    Regime("heat_quarter", "heat equation, conductivity field κ(x), targets observed in the quarter window [0, 0.5)²; "
+           "data from a 2× finer grid with half the time step; κ by full-batch L-BFGS (up to 200 steps per cycle) "
+           "with a gradient_l2 smoothness weight 1e-8 on log κ; hybrid α 0.5 constant",
            config="configs/study/heat_quarter.yaml", modes=("physical", "hybrid"),
            reference={"source": "HYCO paper", "parameter error": {"physical": 1.73, "hybrid": 0.55}}),
 )
