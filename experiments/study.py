@@ -1,11 +1,13 @@
 """Where hybrid training helps: regimes × methods × seeds, and published anchors, in one command.
 
     python experiments/study.py [--quick] [--out runs/study] [--docs docs] [--render-only]
+        [--regimes a,b|none] [--anchors x,y|none] [--seeds 3] [--anchor-seeds 1]
 
 Runs `hybrid_jax.compare` (physical-only, synthetic-only, hybrid) on every regime of `REGIMES`
 for each seed, then the anchors of `ANCHORS`, and writes
-``<out>/study.json`` (every row of every run), ``<docs>/results/study.json`` (the same, so the
-docs are reproducible from the repository), ``<docs>/results/*.png`` and ``<docs>/results.md``.
+``<out>/study.json`` (every row of every run), ``<docs>/results/study.json`` (the same, merged
+into what is there: a regime or anchor this run did not run keeps its earlier results, so the docs
+are reproducible from the repository), ``<docs>/results/*.png`` and ``<docs>/results.md``.
 Every number in results.md comes from that JSON; ``--render-only`` re-renders the docs from
 ``<docs>/results/study.json`` without training. Finished (regime, seed) runs are kept in
 ``<out>`` and not rerun (an interrupted study resumes; pass --overwrite to start over).
@@ -85,10 +87,13 @@ ANCHORS = (
                       "potential φ rel. L2": {"physical": 0.560, "hybrid": 0.563}},
            default=False),  # too slow for the default study on 2 CPU cores (docs/results.md)
     Regime("gray_scott_2.4pct", "Gray–Scott, D_u 0.20 / D_v 0.08 from (0.10, 0.05), 2.4 % of space–time points "
-           "observed (9.6 % random cells × every 4th frame)", config="configs/study/gray_scott_sparse.yaml",
+           "observed (9.6 % random cells × every 4th frame); data from a 2× finer grid with half the time step; hybrid α "
+           "0.5 → 0 (linear, as the Burgers study)", config="configs/study/gray_scott_sparse.yaml",
            modes=("physical", "hybrid"),
            reference={"source": "HYCO paper code", "target": "D_u, D_v within 0.5 %"}),
-    Regime("heat_quarter", "heat equation, conductivity field κ(x), targets observed in the quarter window [0, 0.5)²",
+    Regime("heat_quarter", "heat equation, conductivity field κ(x), targets observed in the quarter window [0, 0.5)²; "
+           "data from a 2× finer grid with half the time step; κ by full-batch L-BFGS (up to 200 steps per cycle) "
+           "with a gradient_l2 smoothness weight 1e-8 on log κ; hybrid α 0.5 constant",
            config="configs/study/heat_quarter.yaml", modes=("physical", "hybrid"),
            reference={"source": "HYCO paper", "parameter error": {"physical": 1.73, "hybrid": 0.55}}),
 )
@@ -116,20 +121,40 @@ def run_regime(regime: Regime, seeds: list[int], out: Path, extra: tuple[str, ..
             **result}
 
 
-def run_study(out: Path, seeds: list[int], quick: bool, overwrite: bool, regimes=REGIMES, anchors=ANCHORS) -> dict:
-    """Run `regimes` over `seeds` and `anchors` on the first seed; write and return the study JSON."""
+def run_study(out: Path, seeds: list[int], quick: bool, overwrite: bool, regimes=REGIMES, anchors=ANCHORS,
+              anchor_seeds: int = 1) -> dict:
+    """Run `regimes` over `seeds` and `anchors` over seeds 0 .. anchor_seeds-1; write and return the study JSON."""
     extra = QUICK if quick else ()
     t0 = time.perf_counter()
     study = {"command": " ".join(["python", "experiments/study.py", *sys.argv[1:]]), "quick": quick,
              "seeds": seeds, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "regimes": [],
              "anchors": []}
-    for key, group, group_seeds in (("regimes", regimes, seeds), ("anchors", anchors, seeds[:1])):
+    for key, group, group_seeds in (("regimes", regimes, seeds), ("anchors", anchors, list(range(anchor_seeds)))):
         for r in group:
             study[key].append(run_regime(r, group_seeds, out, extra, overwrite))
             atomic_write(out / "study.json", json.dumps(study, indent=1))  # nothing lost on a crash
     study["wall_s"] = time.perf_counter() - t0
     atomic_write(out / "study.json", json.dumps(study, indent=1))
     return study
+
+
+def merge_study(old: dict | None, new: dict) -> dict:
+    """`new` merged into an earlier study JSON `old`: each regime or anchor of `new` replaces the one of
+    the same name in `old` (kept in place; new names appended), the others keep their results. The
+    commands and wall times are joined; a quick study and a full one are never mixed (`new` is returned)."""
+    if not old or old.get("quick") != new["quick"]:
+        return new
+    merged = {**new}
+    for key in ("regimes", "anchors"):
+        ran = {r["name"]: r for r in new[key]}
+        merged[key] = [ran.pop(r["name"], r) for r in old[key]] + list(ran.values())
+    ran = {r["name"] for key in ("regimes", "anchors") for r in new[key]}
+    if any(r["name"] not in ran for key in ("regimes", "anchors") for r in old[key]):  # old results kept
+        merged["command"] = f"{old['command']} && {new['command']}"
+        merged["wall_s"] = old.get("wall_s", 0.0) + new["wall_s"]
+        if not new["regimes"]:
+            merged["seeds"] = old["seeds"]
+    return merged
 
 
 # ------------------------------------------------------------------------------------- aggregating
@@ -346,6 +371,7 @@ def main(argv=None) -> int:
     p.add_argument("--regimes", help="comma-separated subset of the regime names, or none (default all)")
     p.add_argument("--anchors", help="comma-separated subset of the anchor names, or none (default: all but inviscid_burgers_1d, which "
                         "does not fit the default study's time on 2 CPU cores)")
+    p.add_argument("--anchor-seeds", type=int, default=1, help="seeds per anchor (default 1)")
     p.add_argument("--overwrite", action="store_true", help="rerun finished (regime, seed) runs")
     p.add_argument("--render-only", action="store_true", help="re-render the docs from <docs>/results/study.json")
     args = p.parse_args(argv)
@@ -370,18 +396,21 @@ def main(argv=None) -> int:
         if unknown:
             p.error(f"--anchors: unknown {','.join(unknown)}; choose from {','.join(r.name for r in ANCHORS)} or none")
         anchors = tuple(r for r in ANCHORS if r.name in wanted)
-    if args.seeds < 1:
-        p.error("--seeds: must be >= 1")
+    if args.seeds < 1 or args.anchor_seeds < 1:
+        p.error("--seeds, --anchor-seeds: must be >= 1")
     from hybrid_jax.logs import setup_logging
 
     setup_logging()
     try:
-        study = run_study(Path(args.out), list(range(args.seeds)), args.quick, args.overwrite, regimes, anchors)
+        study = run_study(Path(args.out), list(range(args.seeds)), args.quick, args.overwrite, regimes, anchors,
+                          args.anchor_seeds)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     (docs / "results").mkdir(parents=True, exist_ok=True)
-    atomic_write(docs / "results" / "study.json", json.dumps(study, indent=1))
+    dest = docs / "results" / "study.json"
+    study = merge_study(json.loads(dest.read_text()) if dest.is_file() else None, study)
+    atomic_write(dest, json.dumps(study, indent=1))
     print(f"study done in {study['wall_s'] / 60:.1f} min; wrote {render(study, docs)}")
     print("\n".join(main_table(study)))
     return 0

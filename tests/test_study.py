@@ -67,6 +67,34 @@ def test_render_only_needs_json(study_mod, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_anchors_alone_merge_into_existing_results(study_mod, tmp_path, monkeypatch):
+    """Running only anchors keeps the regimes (and other anchors) already in <docs>/results/study.json."""
+    helps, hurts = (_regime(n, [0.1] * 3, [0.2] * 3, [0.01] * 3, [0.02] * 3) for n in ("helps", "hurts"))
+    old_gs, new_gs, heat = (_regime(n, [0.3] * 3, [0.3] * 3, [e] * 3, [e] * 3)
+                            for n, e in (("gs", 0.5), ("gs", 0.004), ("heat", 0.7)))
+    old = {"command": "python experiments/study.py", "quick": False, "seeds": [0, 1, 2], "machine": "test",
+           "wall_s": 600.0, "regimes": [helps, hurts], "anchors": [old_gs, heat]}
+    new = {"command": "python experiments/study.py --regimes none --anchors gs", "quick": False, "seeds": [0],
+           "machine": "test", "wall_s": 60.0, "regimes": [], "anchors": [new_gs]}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "study.json").write_text(json.dumps(old))
+    monkeypatch.setattr(study_mod, "run_study", lambda *a, **k: json.loads(json.dumps(new)))
+    monkeypatch.setattr(study_mod, "ANCHORS", (study_mod.Regime("gs", "gs"),))
+    assert study_mod.main(["--regimes", "none", "--anchors", "gs", "--docs", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "results" / "study.json").read_text())
+    assert [r["name"] for r in merged["regimes"]] == ["helps", "hurts"]
+    assert merged["regimes"] == [helps, hurts]
+    assert [a["name"] for a in merged["anchors"]] == ["gs", "heat"] and merged["anchors"][0] == new_gs
+    assert merged["seeds"] == [0, 1, 2] and merged["wall_s"] == 660.0
+    assert merged["command"] == f"{old['command']} && {new['command']}"
+    md = (tmp_path / "results.md").read_text()
+    assert "| helps |" in md and "### heat" in md
+    # a full rerun of everything replaces the whole study; a quick study never mixes with a full one
+    assert study_mod.merge_study(old, {**old, "command": "again"})["command"] == "again"
+    quick = {**new, "quick": True}
+    assert study_mod.merge_study(old, quick) == quick
+
+
 @pytest.mark.slow
 def test_quick_study_end_to_end(study_mod, tmp_path):
     docs = tmp_path / "docs"
