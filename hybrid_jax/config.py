@@ -99,8 +99,8 @@ class RefineConfig:
                          "states and true coefficient fields sampled on the fine grid) and block-averaged over s^d "
                          "cells to physics.resolution (cell-centred families only)",
                       lambda v: v >= 1, "must be >= 1")
-    time: int = _opt(1, "time refinement r: simulated with dt / r (physics.substeps raised to ⌈substeps·s²/r⌉ to "
-                        "keep the explicit stability bound), every r-th solver step kept",
+    time: int = _opt(1, "time refinement r: simulated with dt / r (and physics.substeps × s², which keeps the "
+                        "explicit stability bound: every substep r·s² times shorter), every r-th solver step kept",
                      lambda v: v >= 1, "must be >= 1")
 
 

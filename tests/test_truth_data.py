@@ -63,7 +63,8 @@ def test_refinement_keeps_the_stability_bound_and_evaluates_fields_on_the_fine_g
     cfg = tiny_config(physics={**BURGERS_32, "viscosity": {"true": 0.01, "init": 0.02, "bump": 0.5}},
                       data__truth={"refine": {"space": 2, "time": 2}})
     fine = truth_physics(cfg.physics, cfg.data.truth)
-    assert fine.resolution == (64,) and fine.dt == pytest.approx(0.005) and fine.substeps == 4
+    assert fine.resolution == (64,) and fine.dt == pytest.approx(0.005) and fine.substeps == 8
+    assert fine.dt / fine.substeps == pytest.approx(cfg.physics.dt / cfg.physics.substeps / 8)  # r·s² shorter
     assert fine.diffusion_bound() >= cfg.physics.diffusion_bound() / 4 - 1e-9  # dx halved: bound / 4 at most
     nu = build_pde(fine).true_params()["viscosity"]
     assert nu.shape == (64,)  # the bumped true field, evaluated on the fine grid
@@ -186,3 +187,14 @@ def test_physical_only_fit_on_data_it_cannot_reproduce_is_close_but_not_exact(ti
     nu = float(decode_physical(exp.pde, states["physical"].params)["viscosity"])
     # measured: ν = 0.0079 (refined), 0.0089 (noisy) from 0.002; on plain data the same fit gives 0.01 to 1e-7
     assert 1e-2 < abs(nu - 0.01) / 0.01 < 0.4, nu
+
+
+def test_time_refinement_alone_changes_a_family_whose_substeps_carry_the_whole_step(tmp_path):
+    """Gray–Scott integrates reaction and diffusion in its substeps: refine.time = 2 must halve them
+    (data differ from the model's own solver), not keep dt/substeps unchanged (an inverse crime)."""
+    from hybrid_jax.config import load_config
+
+    cfg = load_config("configs/gray_scott.yaml", ["data.truth.refine.space=1", "data.truth.refine.time=2"])
+    plain = load_config("configs/gray_scott.yaml", ["data.truth.refine.space=1", "data.truth.refine.time=1"])
+    fine, base = truth_physics(cfg.physics, cfg.data.truth), truth_physics(plain.physics, plain.data.truth)
+    assert fine.dt / fine.substeps == pytest.approx(base.dt / base.substeps / 2)

@@ -17,7 +17,6 @@ The first three change the simulation and enter the store's hash (`TruthConfig.s
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +30,8 @@ NOISE_STREAM = 2  # folded into the seed's key: observation noise draws from its
 
 def truth_physics(physics: PhysicsConfig, truth: TruthConfig) -> PhysicsConfig:
     """The physics config that generates the real data: `physics` on a grid refined s times, with dt / r,
-    ⌈substeps·s²/r⌉ substeps (the explicit diffusion bound scales with dx²/dt_sub), and `truth.advection`.
+    substeps·s² substeps (the explicit diffusion bound scales with dx²/dt_sub; so every substep is r·s² times
+    shorter than the model's, also for families whose substeps carry the whole step), and `truth.advection`.
     The family's own checks validate it; `physics` itself when nothing changes."""
     s, r = truth.refine.space, truth.refine.time
     changes = {}
@@ -42,7 +42,7 @@ def truth_physics(physics: PhysicsConfig, truth: TruthConfig) -> PhysicsConfig:
             raise ConfigError(f"data.truth.refine.time: family {physics.name!r} has no physics.dt to refine")
         changes["dt"] = physics.dt / r
     if changes and hasattr(physics, "substeps"):
-        changes["substeps"] = max(1, math.ceil(physics.substeps * s * s / r))
+        changes["substeps"] = physics.substeps * s * s
     if truth.advection is not None:
         changes["advection"] = truth.advection
     if not changes:
