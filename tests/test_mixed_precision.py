@@ -42,10 +42,22 @@ def _jit_forward(net):
     return jax.jit(lambda x: nnx.merge(graphdef, state)(x))
 
 
+def _eqns(jaxpr):
+    """Every equation of `jaxpr` and of the jaxprs nested in its equations (custom_vjp, pjit, ...)."""
+    for e in jaxpr.eqns:
+        yield e
+        for p in e.params.values():
+            for sub in p if isinstance(p, (list, tuple)) else [p]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _eqns(inner)
+
+
 def _conv_operand_dtypes(net, x) -> set:
-    """Dtypes of the operands of every convolution in the traced forward pass."""
-    jaxpr = jax.make_jaxpr(net)(x)
-    return {v.aval.dtype for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated" for v in e.invars}
+    """Dtypes of the operands of every convolution in the traced forward pass (nested ones included: the
+    periodic convolution is a custom_vjp)."""
+    jaxpr = jax.make_jaxpr(net)(x).jaxpr
+    return {v.aval.dtype for e in _eqns(jaxpr) if e.primitive.name == "conv_general_dilated" for v in e.invars}
 
 
 @pytest.mark.parametrize("network", NETWORKS, ids=IDS)
