@@ -362,6 +362,17 @@ def render(study: dict, docs: Path) -> Path:
     return path
 
 
+def _chosen(p, flag: str, value: str | None, items: tuple, default: tuple) -> tuple:
+    """The regimes (anchors) a comma-separated `flag` value names, none for "none", `default` if unset."""
+    if not value:
+        return default
+    wanted = [] if value == "none" else value.split(",")
+    unknown = sorted(set(wanted) - {r.name for r in items})
+    if unknown:
+        p.error(f"{flag}: unknown {','.join(unknown)}; choose from {','.join(r.name for r in items)} or none")
+    return tuple(r for r in items if r.name in wanted)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="short trainings (a smoke test of the driver)")
@@ -382,20 +393,8 @@ def main(argv=None) -> int:
             p.error(f"--render-only: {src} does not exist; run the study first")
         print(f"wrote {render(json.loads(src.read_text()), docs)}")
         return 0
-    regimes = REGIMES
-    if args.regimes:
-        wanted = [] if args.regimes == "none" else args.regimes.split(",")
-        unknown = sorted(set(wanted) - {r.name for r in REGIMES})
-        if unknown:
-            p.error(f"--regimes: unknown {','.join(unknown)}; choose from {','.join(r.name for r in REGIMES)}")
-        regimes = tuple(r for r in REGIMES if r.name in wanted)
-    anchors = tuple(r for r in ANCHORS if r.default)
-    if args.anchors:
-        wanted = [] if args.anchors == "none" else args.anchors.split(",")
-        unknown = sorted(set(wanted) - {r.name for r in ANCHORS})
-        if unknown:
-            p.error(f"--anchors: unknown {','.join(unknown)}; choose from {','.join(r.name for r in ANCHORS)} or none")
-        anchors = tuple(r for r in ANCHORS if r.name in wanted)
+    regimes = _chosen(p, "--regimes", args.regimes, REGIMES, REGIMES)
+    anchors = _chosen(p, "--anchors", args.anchors, ANCHORS, tuple(r for r in ANCHORS if r.default))
     if args.seeds < 1 or args.anchor_seeds < 1:
         p.error("--seeds, --anchor-seeds: must be >= 1")
     from hybrid_jax.logs import setup_logging
