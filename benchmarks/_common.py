@@ -146,6 +146,22 @@ def block(x):
     return jax.block_until_ready(x)
 
 
+def train_steps(compiled, state, data: dict, batches: list, steps: int) -> Callable[[], None]:
+    """A blocking closure that runs `steps` calls ``state, metrics = compiled(state, data, batch)``,
+    cycling over `batches` and carrying the state from one call of the closure to the next."""
+    holder = {"state": state, "i": 0}
+
+    def run():
+        s = holder["state"]
+        for _ in range(steps):
+            s, m = compiled(s, data, batches[holder["i"] % len(batches)])
+            holder["i"] += 1
+        block((s, m))
+        holder["state"] = s
+
+    return run
+
+
 def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()

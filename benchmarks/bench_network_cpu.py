@@ -67,6 +67,7 @@ def _windows(rng, cfg, count):
 
 
 def jax_worker(args) -> list[dict]:
+    import _common as C
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -94,19 +95,11 @@ def jax_worker(args) -> list[dict]:
                 "generated": jnp.zeros((1, K + 1, R, R, CHANNELS), jnp.float32)}
         batches = [{"source": jnp.zeros(B, jnp.int32), "sim": jnp.asarray(s, jnp.int32), "t": jnp.asarray(t, jnp.int32),
                     "weight": jnp.ones(B, jnp.float32)} for s, t in _windows(rng, cfg, 8)]
-        holder = {"state": init_state(params, tx), "i": 0}
+        state = init_state(params, tx)
         t0 = time.perf_counter()
-        compiled = step.lower(holder["state"], data, batches[0]).compile()
+        compiled = step.lower(state, data, batches[0]).compile()
         compile_s = time.perf_counter() - t0
-
-        def block():
-            s = holder["state"]
-            for _ in range(args.steps):
-                s, m = compiled(s, data, batches[holder["i"] % len(batches)])
-                holder["i"] += 1
-            jax.block_until_ready((s, m))
-            holder["state"] = s
-
+        block = C.train_steps(compiled, state, data, batches, args.steps)
         block()  # warm-up
         out.append({**cfg, "compile_s": compile_s, "params": sum(int(x.size) for x in jax.tree.leaves(params)),
                     **_time_blocks(block, args.steps, args.repeats)})

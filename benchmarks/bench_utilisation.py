@@ -91,17 +91,7 @@ def measure_step(args, dtype: str, horizon: int, traj: np.ndarray, pde) -> dict:
     compiled, ct = C.compile_seconds(exp.synthetic.train_step, state, data, batches[0])
     flops = flops_of(compiled)
     mem = compiled.memory_analysis()
-    holder = {"state": state, "i": 0}
-
-    def run():
-        s = holder["state"]
-        for _ in range(args.steps_per_repeat):
-            s, m = compiled(s, data, batches[holder["i"] % len(batches)])
-            holder["i"] += 1
-        C.block((s, m))
-        holder["state"] = s
-
-    t = C.repeat(run, args.warmup, args.repeats)
+    t = C.repeat(C.train_steps(compiled, state, data, batches, args.steps_per_repeat), args.warmup, args.repeats)
     step_s = t["median_s"] / args.steps_per_repeat
     peak, peak_name = device_peak(dtype)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
