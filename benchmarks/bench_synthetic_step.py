@@ -147,15 +147,7 @@ def main():
     dev_batches = [jax.tree.map(jnp.asarray, b) for b in batches]
     state = init_state(params, tx)
     compiled, ct = C.compile_seconds(step, state, data, dev_batches[0])
-    holder = {"state": state, "i": 0}
-
-    def run_jax():
-        s = holder["state"]
-        for _ in range(spr):
-            s, m = compiled(s, data, dev_batches[holder["i"] % len(dev_batches)])
-            holder["i"] += 1
-        C.block((s, m))
-        holder["state"] = s
+    run_jax = C.train_steps(compiled, state, data, dev_batches, spr)
 
     run_torch = model = tdev = None
     if torch is not None:
