@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -113,7 +112,7 @@ def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, 
     cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(run_dir), *overrides,
            f"output.compilation_cache={cache}", f"data.store_dir={store}", "output.progress=false",
            "output.plots=false", "tasks=[generate,train]"]
-    env = {**os.environ, "PYTHONPATH": str(C.ROOT), "PYTHONUNBUFFERED": "1"}
+    env = C.child_env(PYTHONUNBUFFERED="1")
     metrics = run_dir / "metrics.jsonl"
     records, offset = [], 0
     t0 = time.perf_counter()
@@ -359,6 +358,8 @@ def main() -> None:
             tmp_ctx.cleanup()
     C.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
                                    "configs": results})
+    if all("error" in r for r in results.values()):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

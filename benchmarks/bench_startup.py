@@ -13,7 +13,6 @@ Run: ``python benchmarks/bench_startup.py [--quick] [--config configs/smoke.yaml
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ def run_job(config: str, overrides: list[str], run_dir: Path, cache: Path, store
     """One ``python -m hybrid_jax.train`` process; its wall time and summary timings."""
     cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(run_dir), *overrides,
            f"output.compilation_cache={cache}", f"data.store_dir={store}", "output.progress=false"]
-    env = {**os.environ, "PYTHONPATH": str(C.ROOT)}
+    env = C.child_env()
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=C.ROOT, capture_output=True)
     wall = time.perf_counter() - t

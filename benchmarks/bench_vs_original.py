@@ -138,7 +138,7 @@ def run_ours(args, n: int, work: Path, cache: Path) -> dict:
     cmd = ["taskset", "-c", str(args.core), sys.executable, "-m", "hybrid_jax.train", "--config", str(C.ROOT / CONFIG),
            "--out", str(work / "run"), f"physics.resolution=[{n},{n}]", f"data.store_dir={work / 'data'}",
            f"output.compilation_cache={cache}"]
-    env = {**os.environ, "PYTHONPATH": str(C.ROOT)}
+    env = C.child_env()
     wall, cpu = timed_process(cmd, C.ROOT, work / "log.txt", env)
     return figures(wall, cpu, parse_ours(work / "run" / "metrics.jsonl"))
 

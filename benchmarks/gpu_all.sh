@@ -2,11 +2,13 @@
 # Everything GPU-side of issue 13 in one short go (about 8 min on one H100), in parts, each under its own
 # timeout, results written as each part ends (a part that times out leaves its log; the others go on):
 #   smoke_cycle      bench_hybrid_cycle.py --quick: the smoke job's steady cycle by phase, compile apart (60 s)
-#   rollout_tests    pytest -k rollout: the numerics tests on the GPU                                  (90 s)
+#   smoke_cycle_graphs  the same with XLA command buffers (CUDA graphs) for loops too                 (60 s)
+#   rollout_tests    pytest -k rollout: the numerics tests on the GPU (the first of them)             (90 s)
+#   generation_tests two tests of tests/test_generation.py that failed there once                     (75 s)
 #   utilisation      bench_utilisation.py: synthetic step of inviscid_burgers_2d (128², UNet 4 × 128, batch 32),
 #                    float32 and bfloat16, K = 1 and 5: XLA FLOPs, FLOP/s, fraction of peak, memory/sample;
-#                    profile of the rest of a cycle                                                   (150 s)
-#   mixed_precision  bench_mixed_precision.py: accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds), speed (60 s)
+#                    profile of the rest of a cycle (150 s); utilisation_steps: without the profile (100 s)
+#   mixed_precision  bench_mixed_precision.py: accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds), speed (90 s)
 #   reference_2d     bench_reference.py: inviscid_burgers_2d cycles at K 1, 5 and the projected full run (130 s)
 #   reference_1d     the same for inviscid_burgers_1d at K 1, 12                                       (50 s)
 # Output (RESULTS, default $OUT or benchmarks/results): one JSON per script, gpu_all.log (every part's
@@ -17,8 +19,7 @@
 # (it fills .whl/), carry .whl, and this script installs them offline into /tmp/site. Then, e.g.:
 #   run(command="bash benchmarks/gpu_all.sh", carry=[".whl"], timeout_s=600)
 # Check it on a CPU first, with tiny sizes and short limits: bash benchmarks/gpu_all.sh --cpu-dry-run [RESULTS]
-# --parts a,b,...  runs only those parts (names as in the summary: smoke_cycle, rollout_tests, utilisation,
-#                  mixed_precision, reference_2d, reference_1d); several short calls fit a lease better than one.
+# --parts a,b,...  runs only those parts (names above; default all but rollout_tests and utilisation_steps).
 # Versions: the GPU image's jax may be newer than the one tested here. PhiML's JAX backend imports
 # jax.core.Tracer / jax.interpreters.ad.JVPTracer; where those moved, the installed copy is pointed at
 # jax._src. If the first part fails, the tested flax/optax/orbax from .whl/fallback/ replace the image's
@@ -27,7 +28,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY=0
 RESULTS=""
-PARTS="smoke_cycle,rollout_tests,utilisation,mixed_precision,reference_2d,reference_1d"
+PARTS="smoke_cycle,smoke_cycle_graphs,generation_tests,utilisation,mixed_precision,reference_2d,reference_1d"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) DRY=1 ;;
@@ -94,10 +95,17 @@ if [ "$DRY" = 0 ]; then
     part smoke_cycle 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch \
       || { use_fallback && part smoke_cycle_fallback 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch; }
   fi
-  # the numerics tests on the GPU (float32 convolutions and matmuls run as TF32 there by default)
+  # the same with the whole scan of steps as CUDA graphs (XLA command buffers, loops included)
+  want smoke_cycle_graphs && HYBRID_JAX_BENCH_RESULTS="$RESULTS/graphs" XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUDNN,CUSTOM_CALL,CONDITIONAL,WHILE" \
+    part smoke_cycle_graphs 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch
+  # the numerics tests on the GPU (float32 convolutions and matmuls run as TF32 there by default); all 100
+  # take about 10 min there (every test compiles), so a short limit runs the first ones
   want rollout_tests && part rollout_tests 90 "$PY" -m pytest -q -rf -p no:cacheprovider -k rollout tests
+  want generation_tests && part generation_tests 75 "$PY" -m pytest -q -rf --tb=short -p no:cacheprovider \
+    tests/test_generation.py -k "save_generated or burgers-real"
   want utilisation && part utilisation 150 "$PY" $B/bench_utilisation.py --no-torch
-  want mixed_precision && part mixed_precision 60 "$PY" $B/bench_mixed_precision.py --no-torch
+  want utilisation_steps && part utilisation_steps 100 "$PY" $B/bench_utilisation.py --no-torch --no-profile
+  want mixed_precision && part mixed_precision 90 "$PY" $B/bench_mixed_precision.py --no-torch
   want reference_2d && part reference_2d 130 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
       --time-limit 120 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
   want reference_1d && part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \

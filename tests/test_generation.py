@@ -40,8 +40,9 @@ def test_generated_rollouts_of_each_length_are_cut_into_all_windows_and_train_co
     assert exp.synthetic.generate(states["synthetic"].params, x0).shape == (3, 4) + traj.shape[2:]
     results = [r for _, r in train_cycles(exp, states, progress=False)]
     assert all(np.isfinite(r.epoch_losses[m]).all() for r in results for m in ("synthetic", "physical"))
-    for fns in (exp.synthetic, exp.physical):
-        assert fns.train_step._cache_size() == 1 and fns.generate._cache_size() == 1
+    for fns in (exp.synthetic, exp.physical):  # one call per step (CPU default) or chunks of steps (GPU default)
+        step = fns.train_step if exp.steps_per_call == 1 or fns.full_batch else fns.train_steps
+        assert step._cache_size() == 1 and fns.generate._cache_size() == 1
     assert exp.generation_states._cache_size() == 1
 
 
