@@ -7,7 +7,8 @@
 #   generation_tests two tests of tests/test_generation.py that failed there once                     (75 s)
 #   utilisation      bench_utilisation.py: synthetic step of inviscid_burgers_2d (128², UNet 4 × 128, batch 32),
 #                    float32 and bfloat16, K = 1 and 5: XLA FLOPs, FLOP/s, fraction of peak, memory/sample;
-#                    profile of the rest of a cycle (150 s); utilisation_steps: without the profile (100 s)
+#                    profile of the rest of a cycle (150 s); utilisation_steps: without the profile (100 s);
+#                    utilisation_relu_zero: bf16 K 1 with zero padding and ReLU, what those two cost   (60 s)
 #   mixed_precision  bench_mixed_precision.py: accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds), speed (90 s)
 #   reference_2d     bench_reference.py: inviscid_burgers_2d cycles at K 1, 5 and the projected full run (130 s)
 #   reference_1d     the same for inviscid_burgers_1d at K 1, 12                                       (50 s)
@@ -91,6 +92,10 @@ want() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 B=benchmarks
 if [ "$DRY" = 0 ]; then
+  want reference_2d && part reference_2d 130 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
+      --time-limit 120 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
+  want reference_1d && part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
+      --time-limit 40 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
   if want smoke_cycle; then
     part smoke_cycle 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch \
       || { use_fallback && part smoke_cycle_fallback 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch; }
@@ -105,11 +110,11 @@ if [ "$DRY" = 0 ]; then
     tests/test_generation.py -k "save_generated or burgers-real"
   want utilisation && part utilisation 150 "$PY" $B/bench_utilisation.py --no-torch
   want utilisation_steps && part utilisation_steps 100 "$PY" $B/bench_utilisation.py --no-torch --no-profile
+  # what the periodic padding and GELU cost: the same bf16 step with zero padding and ReLU (cuDNN fuses those)
+  want utilisation_relu_zero && HYBRID_JAX_BENCH_RESULTS="$RESULTS/relu_zero" part utilisation_relu_zero 60 \
+    "$PY" $B/bench_utilisation.py --no-torch --no-profile --dtypes bfloat16 --horizons 1 \
+    --override network.padding=zero network.activation=relu
   want mixed_precision && part mixed_precision 90 "$PY" $B/bench_mixed_precision.py --no-torch
-  want reference_2d && part reference_2d 130 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
-      --time-limit 120 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
-  want reference_1d && part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
-      --time-limit 40 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
 else  # the same calls at tiny sizes on the CPU: checks the plumbing, not the figures
   want smoke_cycle && part smoke_cycle 240 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch --smoke-override \
     "physics.resolution=[16,16]" data.num_frames=8 trainer.hybrid.cycles=2 evaluation.horizon=6
