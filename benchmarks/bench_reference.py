@@ -32,7 +32,7 @@ each checked or stated in the output:
 Run:
     python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]
         [--epochs 2] [--warmup-epochs 1] [--cycles 3] [--time-limit SECONDS]
-On a GPU, in one short go (about 6-8 min on an H100): ``bash benchmarks/gpu_run.sh`` (see there).
+On a GPU, in one short go with the other GPU figures: ``bash benchmarks/gpu_all.sh --parts reference_2d,reference_1d`` (see there).
 On the 2-core CPU: ``--configs inviscid_burgers_1d --quick`` (K 1 and 12, 1 epoch per cycle) takes
 ~10 min, the default (4 K, 2 epochs) ~20 min. inviscid_burgers_2d (128², UNet 4 × 128 at every
 level, batch 32, K 5 steps computed) did not fit a 24 GiB machine: its process was killed (out of
