@@ -157,8 +157,9 @@ def synthetic_model(pde: PDE, cfg: Config):
     """(graphdef, initial params, predict, optimiser) of the network, initialised from the config seed.
 
     ``predict(params, x0, K, key=None)``: given a `key` (training) and ``network.input_noise = σ > 0``,
-    every step starts from its state plus Gaussian noise N(0, σ²) on the dynamic channels; the noise is
-    drawn for the whole window (data.rollout_steps) and cut to K, so step j's noise does not depend on K.
+    every step starts from its state plus Gaussian noise N(0, σ²) on the dynamic channels. JAX's (default)
+    partitionable threefry draws the first K steps' noise alike for every K, so a curriculum's short
+    rollouts see the noise of the full window's first steps (tests/test_curriculum.py checks it).
     """
     layout = pde.layout
     net = build_network(cfg.network, in_channels=layout.num_channels, out_channels=layout.num_dynamic,
@@ -173,9 +174,8 @@ def synthetic_model(pde: PDE, cfg: Config):
         step = network_step(nnx.merge(graphdef, params), layout.num_dynamic, residual)
         if key is None or not sigma:
             return rollout(step, x0, horizon, remat=remat)
-        steps = max(horizon, cfg.data.rollout_steps)
-        noise = sigma * jax.random.normal(key, (steps, *x0.shape[:-1], layout.num_dynamic), jnp.float32)
-        return rollout(step, x0, horizon, remat=remat, inputs=noise[:horizon])
+        noise = sigma * jax.random.normal(key, (horizon, *x0.shape[:-1], layout.num_dynamic), jnp.float32)
+        return rollout(step, x0, horizon, remat=remat, inputs=noise)
 
     syn = cfg.trainer.synthetic
     return graphdef, params, predict, schedules.adam(syn.learning_rate, syn.lr_schedule)
