@@ -26,8 +26,9 @@ each checked or stated in the output:
   from the nearest two); a warm-up epoch at K scales like a cycle epoch;
 - the other phases (generation, physical fit, validation) do not depend on K or on the epoch count
   (physics: the config's L-BFGS iterations, which may stop early at convergence);
-- one compilation per run (the measured cycle 0 at each K is printed: if it is large at every K,
-  the implementation compiles per K and the projection is low by that much per distinct K).
+- compilation: the measured one at the first K (the measured cycle 0 at each K is printed); a full run
+  compiles the synthetic train program once more per distinct K of its curriculum (a cold compilation
+  cache only), which the projection does not add.
 
 Run:
     python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_compilations", "bench_generation", "bench_synthetic_step", "bench_physical_fit", "bench_memory",
-           "bench_hybrid_cycle", "bench_startup"]
+           "bench_hybrid_cycle", "bench_startup", "bench_curriculum"]
 # end to end, long (tens of minutes on a CPU; bench_vs_original needs the original system): only with --only
 LONG = ["bench_reference", "bench_vs_original"]
 

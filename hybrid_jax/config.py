@@ -242,10 +242,13 @@ class CouplingConfig:
 class CurriculumConfig:
     """Rollout horizon K of the synthetic model's loss per epoch, over all its epochs of the run (warm-up
     included): p = e/(E-1) for epoch e of E (p**exponent if exponential),
-    K = min(start + ⌊p·(end-start+1)⌋, end)."""
+    K = min(start + ⌊p·(end-start+1)⌋, end). Each epoch rolls out only its K (the windows keep
+    data.rollout_steps targets, of which the loss scores the first K); each distinct K is one more compiled
+    train program, compiled once per process and kept by the persistent compilation cache."""
 
     kind: Literal["none", "linear", "exponential"] = _opt(
-        "none", "none: K = data.rollout_steps every epoch; linear / exponential: from `start` to `end`")
+        "none", "none: K = data.rollout_steps every epoch; linear / exponential: from `start` to `end`, each "
+                "epoch rolling out only its K (one compilation per distinct K)")
     start: int = _pos(1, "K of the first epoch")
     end: Optional[int] = _opt(None, "K of the last epoch; default data.rollout_steps (at most that: the windows' "
                                     "length)", lambda v: v is None or v >= 1, "must be >= 1")

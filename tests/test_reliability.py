@@ -120,17 +120,19 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
 @pytest.mark.parametrize("steps_per_call", [None, 2])  # one call per step (CPU default), chunks of 2 scanned steps
 def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, steps_per_call):
     """Train 3 cycles; copy the run, drop its checkpoints after cycle 1 and resume it: both learning-rate
-    schedules (their position is the optimiser's update count) and the input-noise key (folded with the step
-    counter) must carry on exactly where they stopped."""
+    schedules (their position is the optimiser's update count), the input-noise key (folded with the step
+    counter) and the rollout curriculum (K 1 -> 3, a program per K, compiled afresh by the resumed process)
+    must carry on exactly where they stopped."""
     from hybrid_jax.config import config_from_dict
     from hybrid_jax.run import run
     from hybrid_jax.rundir import prepare_run_dir
 
     cfg = config_from_dict(tiny_dict(
-        tmp_path, tasks=["generate", "train"],
+        tmp_path, tasks=["generate", "train"], data__num_frames=8, data__rollout_steps=3,
         network={"architecture": "resnet", "filters": 4, "blocks": 1, "input_noise": 0.05},
         trainer__synthetic={"epochs": 2, "lr_schedule": {"kind": "exponential", "warmup_steps": 2,
-                                                         "decay_steps": 4, "decay_rate": 0.5}},
+                                                         "decay_steps": 4, "decay_rate": 0.5},
+                            "rollout_curriculum": {"kind": "linear"}},
         trainer__physical={"epochs": 2, "lr_schedule": {"kind": "cosine", "warmup_steps": 2, "decay_steps": 40}},
         trainer__hybrid={"cycles": 3, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call))
     prepare_run_dir(cfg, tmp_path / "ref", overwrite=False)
@@ -140,6 +142,8 @@ def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, ste
         shutil.rmtree(tmp_path / "resumed" / "checkpoints" / step)
     run(cfg, tmp_path / "resumed")  # resumes from the checkpoint after cycle 1
     _assert_same_run(tmp_path / "ref", tmp_path / "resumed")
+    ks = [ln["horizon"] for ln in _metrics(tmp_path / "resumed") if ln.get("model") in ("warmup", "synthetic")]
+    assert ks == [1, 1, 2, 2, 3, 3, 3]  # checkpoint 1 follows epochs at K 1, 1, 2; the resumed ones go 2 -> 3
 
 
 def test_diverging_training_stops_with_a_clear_message_and_keeps_the_last_good_state(tmp_path):

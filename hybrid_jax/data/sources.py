@@ -81,10 +81,7 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
     ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data).
-    An optional ``steps [B]`` in the batch masks out every target after a sample's first ``steps``
-    (a horizon below K without recompiling).
-    targets keep every channel;
-    losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
+    targets keep every channel; losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
     all frames (real, then generated), which XLA fuses into the gather (the view is not copied).
     """
     real, gen, real_mask = data["real"], data["generated"], data["real_mask"]
@@ -97,8 +94,5 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
     masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated
     mask = masks[jnp.where(is_gen[:, None], n_frames, ts[:, None] + 1 + jnp.arange(horizon))]
-    if "steps" in batch:
-        in_horizon = jnp.arange(horizon) < batch["steps"][:, None]  # [B, K]
-        mask = mask * in_horizon.reshape(in_horizon.shape + (1,) * (mask.ndim - 2)).astype(mask.dtype)
     return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32),
             "generated": is_gen}

@@ -224,7 +224,8 @@ def _where(cycle: int | None) -> str:
 def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
                epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
     """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
-    the mean loss of each epoch. A model with a curriculum gets each epoch's K as a step mask.
+    the mean loss of each epoch. Each epoch's steps roll out its K (`epoch_horizons`): one compiled
+    program per distinct K, so an epoch costs what its K costs.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
@@ -239,15 +240,15 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     stalled = 0
     horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
-        steps = None if fns.horizon_at is None else horizons[epoch]
+        k = horizons[epoch]
         desc = f"{_where(cycle)} {fns.name} epoch {epoch}"
         if fns.full_batch:  # the same batch every epoch: a line search may reuse its stored value after the first
-            state, step_losses, oks, progressed = _per_step(exp, fns, state, data, [full_batch(sources)], steps,
+            state, step_losses, oks, progressed = _per_step(exp, fns, state, data, [full_batch(sources)], k,
                                                              desc, progress, fresh=epoch == 0)
         else:
             batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
             run = _per_step if exp.steps_per_call == 1 else _chunked
-            state, step_losses, oks, progressed = run(exp, fns, state, data, batches, steps, desc, progress)
+            state, step_losses, oks, progressed = run(exp, fns, state, data, batches, k, desc, progress)
         failures = int(to_host(state.failures))
         if not oks.all():
             log.warning("%s, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
@@ -268,32 +269,27 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     return state, losses
 
 
-def _with_steps(idx: dict, steps: int | None) -> dict:
-    """An index batch with the curriculum's step mask (`steps` None: no curriculum)."""
-    return idx if steps is None else {**idx, "steps": np.full(len(idx["sim"]), steps, np.int32)}
-
-
 EpochSteps = tuple[TrainState, np.ndarray, np.ndarray, bool]
 """(state, loss of each step [n], ok of each step [n], whether the last step made progress)."""
 
 
-def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, steps: int | None,
+def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, horizon: int,
               desc: str, progress: bool, fresh: bool = True) -> EpochSteps:
-    """One jitted call per index batch (`fresh`: see `make_train_step`)."""
+    """One jitted call per index batch, each rolling out `horizon` steps (`fresh`: see `make_train_step`)."""
     step_losses, oks = [], []
     for idx in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
         check_stop()  # SIGINT/SIGTERM: stop between steps
-        state, m = fns.train_step(state, data, shard(exp.mesh, _with_steps(idx, steps)), fresh)
+        state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh, horizon=horizon)
         step_losses.append(m["loss"])
         oks.append(m["ok"])
     return state, to_host(jnp.stack(step_losses)), to_host(jnp.stack(oks)), bool(to_host(m["progress"]))
 
 
-def _chunked(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, steps: int | None,
+def _chunked(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batches, horizon: int,
              desc: str, progress: bool) -> EpochSteps:
-    """`exp.steps_per_call` index batches per jitted `lax.scan` call (`ModelFns.train_steps`); the last
-    chunk is padded with skipped steps. `state`'s buffers are donated."""
-    n, batches = exp.steps_per_call, [_with_steps(idx, steps) for idx in batches]
+    """`exp.steps_per_call` index batches per jitted `lax.scan` call (`ModelFns.train_steps`), each
+    rolling out `horizon` steps; the last chunk is padded with skipped steps. `state`'s buffers are donated."""
+    n, batches = exp.steps_per_call, list(batches)
     step_losses, oks = [], []
     with tqdm(total=len(batches), desc=desc, leave=False, disable=None if progress else True) as bar:
         for i in range(0, len(batches), n):
@@ -301,7 +297,7 @@ def _chunked(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, batc
             chunk = batches[i:i + n]
             stacked = {k: np.stack([idx[k] for idx in chunk] + [chunk[0][k]] * (n - len(chunk))) for k in chunk[0]}
             active = replicate(exp.mesh, np.arange(n) < len(chunk))
-            state, m = fns.train_steps(state, data, shard(exp.mesh, stacked, axis=1), active)
+            state, m = fns.train_steps(state, data, shard(exp.mesh, stacked, axis=1), active, horizon=horizon)
             step_losses.append(m["loss"][:len(chunk)])
             oks.append(m["ok"][:len(chunk)])
             bar.update(len(chunk))

@@ -157,7 +157,9 @@ def synthetic_model(pde: PDE, cfg: Config):
     """(graphdef, initial params, predict, optimiser) of the network, initialised from the config seed.
 
     ``predict(params, x0, K, key=None)``: given a `key` (training) and ``network.input_noise = σ > 0``,
-    every step starts from its state plus Gaussian noise N(0, σ²) on the dynamic channels.
+    every step starts from its state plus Gaussian noise N(0, σ²) on the dynamic channels. JAX's (default)
+    partitionable threefry draws the first K steps' noise alike for every K, so a curriculum's short
+    rollouts see the noise of the full window's first steps (tests/test_curriculum.py checks it).
     """
     layout = pde.layout
     net = build_network(cfg.network, in_channels=layout.num_channels, out_channels=layout.num_dynamic,

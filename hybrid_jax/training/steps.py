@@ -41,10 +41,11 @@ class TrainState(NamedTuple):
 
 
 class TrainStep(Protocol):
-    """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, see `make_train_step`."""
+    """``step(state, data, index_batch, fresh=True, *, horizon=K) -> (state, {loss, ok, progress})``,
+    see `make_train_step`."""
 
     def __call__(self, state: TrainState, data: Data, index_batch: IndexBatch,
-                 fresh: bool = True) -> tuple[TrainState, dict[str, jax.Array]]: ...
+                 fresh: bool = True, *, horizon: int = ...) -> tuple[TrainState, dict[str, jax.Array]]: ...
 
 
 def _narrow(x):
@@ -97,7 +98,11 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
                     penalty: Callable[[Params], jax.Array] | None = None, linesearch: bool = False,
                     noise_key: jax.Array | None = None, proportional: bool = False,
                     window: int | None = None) -> TrainStep:
-    """``step(state, data, index_batch, fresh=True) -> (state, {loss, ok, progress})``, jitted.
+    """``step(state, data, index_batch, fresh=True, *, horizon=horizon) -> (state, {loss, ok, progress})``, jitted.
+
+    `horizon` (static, at most `window`) is the rollout's K: the loss rolls out K steps against the
+    window's first K targets. Each distinct K is its own compiled program, so a rollout curriculum
+    compiles once per K it reaches (and its short epochs cost what their K costs).
 
     With a `noise_key`, the step calls ``predict(params, x0, K, key)`` with the key
     ``fold_in(noise_key, state.step)``: a pure function of the step count, so a resumed run draws
@@ -109,7 +114,7 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     gradient the line search stored in the optimiser state, which is valid only when the batch is
     the one of the previous step (full-batch training), so per-batch training passes True.
     `proportional`: the data term is `proportional_loss` (generated term rescaled to the real one).
-    `window` (default `horizon`): targets per gathered window, of which the loss uses the first `horizon`.
+    `window` (default `horizon`): targets per gathered window, of which the loss uses the first K.
 
     A step whose loss, gradients or new parameters (and, with a line search, new objective value)
     are not finite is rejected: the previous parameters are kept and `failures` counts up (reset by
@@ -121,8 +126,10 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
     `progress` says whether the step lowered the objective (always `ok` without a line search).
     """
 
-    def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True):
-        batch = window_batch(data, index_batch, window or horizon, horizon)
+    window = window or horizon
+
+    def step(state: TrainState, data: Data, index_batch: IndexBatch, fresh=True, *, horizon=horizon):
+        batch = window_batch(data, index_batch, window, horizon)
         key = None if noise_key is None else jax.random.fold_in(noise_key, state.step)
 
         def objective(p):
@@ -154,19 +161,20 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
         loss = value if penalty is None else value - penalty(state.params)
         return new, {"loss": loss, "ok": ok, "progress": progress}
 
-    return jax.jit(step)
+    return jax.jit(step, static_argnames="horizon")
 
 
 class TrainSteps(Protocol):
-    """``steps(state, data, index_batches, active) -> (state, {loss [S], ok [S]})``, see `scan_steps`."""
+    """``steps(state, data, index_batches, active, *, horizon=K) -> (state, {loss [S], ok [S]})``, see `scan_steps`."""
 
     def __call__(self, state: TrainState, data: Data, index_batches: IndexBatch,
-                 active: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]: ...
+                 active: jax.Array, *, horizon: int | None = None) -> tuple[TrainState, dict[str, jax.Array]]: ...
 
 
 def scan_steps(step: TrainStep) -> TrainSteps:
     """`step` over S index batches (leaves ``[S, B]``) in one jitted `lax.scan`:
-    ``steps(state, data, index_batches, active [S] bool) -> (state, {loss [S], ok [S]})``.
+    ``steps(state, data, index_batches, active [S] bool, *, horizon=None) -> (state, {loss [S], ok [S]})``;
+    every step of a call rolls out `horizon` steps (static: one program per K; None: `step`'s default).
 
     A step whose `active` entry is False is skipped (state unchanged, loss 0, ok True), so a short
     last chunk padded to S reuses the one compilation. The incoming state's buffers are donated:
@@ -174,17 +182,18 @@ def scan_steps(step: TrainStep) -> TrainSteps:
     round-off (XLA fuses the loop body differently).
     """
 
-    def steps(state: TrainState, data: Data, index_batches: IndexBatch, active: jax.Array):
+    def steps(state: TrainState, data: Data, index_batches: IndexBatch, active: jax.Array, *, horizon=None):
+        k = {} if horizon is None else {"horizon": horizon}
         skipped = {"loss": jnp.zeros((), jnp.float32), "ok": jnp.array(True), "progress": jnp.array(False)}
 
         def body(state, xs):
             idx, on = xs
-            state, m = jax.lax.cond(on, lambda s: step(s, data, idx), lambda s: (s, skipped), state)
+            state, m = jax.lax.cond(on, lambda s: step(s, data, idx, **k), lambda s: (s, skipped), state)
             return state, {"loss": m["loss"], "ok": m["ok"]}
 
         return jax.lax.scan(body, state, (index_batches, active))
 
-    return jax.jit(steps, donate_argnums=0)
+    return jax.jit(steps, donate_argnums=0, static_argnames="horizon")
 
 
 def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int | None = None) -> EvalStep:
