@@ -97,21 +97,21 @@ if [ "$DRY" = 0 ]; then
   want reference_1d && part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
       --time-limit 40 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
   if want smoke_cycle; then
-    part smoke_cycle 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch \
+    part smoke_cycle 50 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch \
       || { use_fallback && part smoke_cycle_fallback 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch; }
   fi
   # the same with the whole scan of steps as CUDA graphs (XLA command buffers, loops included)
   want smoke_cycle_graphs && HYBRID_JAX_BENCH_RESULTS="$RESULTS/graphs" XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUDNN,CUSTOM_CALL,CONDITIONAL,WHILE" \
-    part smoke_cycle_graphs 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch
+    part smoke_cycle_graphs 50 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch
   # the numerics tests on the GPU (float32 convolutions and matmuls run as TF32 there by default); all 100
   # take about 10 min there (every test compiles), so a short limit runs the first ones
   want rollout_tests && part rollout_tests 90 "$PY" -m pytest -q -rf -p no:cacheprovider -k rollout tests
-  want generation_tests && part generation_tests 75 "$PY" -m pytest -q -rf --tb=short -p no:cacheprovider \
+  want generation_tests && part generation_tests 50 "$PY" -m pytest -q -rf --tb=short -p no:cacheprovider \
     tests/test_generation.py -k "save_generated or burgers-real"
   want utilisation && part utilisation 150 "$PY" $B/bench_utilisation.py --no-torch
   want utilisation_steps && part utilisation_steps 100 "$PY" $B/bench_utilisation.py --no-torch --no-profile
   # what the periodic padding and GELU cost: the same bf16 step with zero padding and ReLU (cuDNN fuses those)
-  want utilisation_relu_zero && HYBRID_JAX_BENCH_RESULTS="$RESULTS/relu_zero" part utilisation_relu_zero 60 \
+  want utilisation_relu_zero && HYBRID_JAX_BENCH_RESULTS="$RESULTS/relu_zero" part utilisation_relu_zero 45 \
     "$PY" $B/bench_utilisation.py --no-torch --no-profile --dtypes bfloat16 --horizons 1 \
     --override network.padding=zero network.activation=relu
   want mixed_precision && part mixed_precision 90 "$PY" $B/bench_mixed_precision.py --no-torch
