@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Everything GPU-side of issue 13 in one short go (about 8 min on one H100), in parts, each under its own
 # timeout, results written as each part ends (a part that times out leaves its log; the others go on):
-#   smoke_cycle      bench_hybrid_cycle.py --quick: the smoke job's steady cycle by phase, compile apart (60 s)
-#   smoke_cycle_graphs  the same with XLA command buffers (CUDA graphs) for loops too                 (60 s)
+#   smoke_cycle      bench_hybrid_cycle.py --quick: the smoke job's steady cycle by phase, compile apart (50 s)
+#   smoke_cycle_graphs  the same with XLA command buffers (CUDA graphs) for loops too                 (50 s)
 #   rollout_tests    pytest -k rollout: the numerics tests on the GPU (the first of them)             (90 s)
-#   generation_tests two tests of tests/test_generation.py that failed there once                     (75 s)
+#   generation_tests two tests of tests/test_generation.py that failed there once                     (50 s)
 #   utilisation      bench_utilisation.py: synthetic step of inviscid_burgers_2d (128², UNet 4 × 128, batch 32),
 #                    float32 and bfloat16, K = 1 and 5: XLA FLOPs, FLOP/s, fraction of peak, memory/sample;
 #                    profile of the rest of a cycle (150 s); utilisation_steps: without the profile (100 s);
-#                    utilisation_relu_zero: bf16 K 1 with zero padding and ReLU, what those two cost   (60 s)
+#                    utilisation_relu_zero: bf16 K 1 with zero padding and ReLU, what those two cost   (45 s)
 #   mixed_precision  bench_mixed_precision.py: accuracy cost of bf16 (smoke UNet, 20 epochs, 2 seeds), speed (90 s)
-#   reference_2d     bench_reference.py: inviscid_burgers_2d cycles at K 1, 5 and the projected full run (130 s)
-#   reference_1d     the same for inviscid_burgers_1d at K 1, 12                                       (50 s)
+#   reference_2d     bench_reference.py: inviscid_burgers_2d cycles at K 1, 5 and the projected full run (120 s)
+#   reference_1d     the same for inviscid_burgers_1d at K 1, 12                                       (80 s)
 # Output (RESULTS, default $OUT or benchmarks/results): one JSON per script, gpu_all.log (every part's
 # output, appended as it runs) and summary.txt (one line per part: exit code, seconds) — at most 8
 # files, as the device tool brings back.
@@ -92,10 +92,10 @@ want() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 B=benchmarks
 if [ "$DRY" = 0 ]; then
-  want reference_2d && part reference_2d 130 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
-      --time-limit 120 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
-  want reference_1d && part reference_1d 50 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
-      --time-limit 40 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
+  want reference_2d && part reference_2d 120 "$PY" $B/bench_reference.py --configs inviscid_burgers_2d --ks 1 5 --epochs 2 \
+      --time-limit 110 --out "$RESULTS/bench_reference-inviscid_burgers_2d.json"
+  want reference_1d && part reference_1d 80 "$PY" $B/bench_reference.py --configs inviscid_burgers_1d --ks 1 12 --epochs 4 \
+      --time-limit 70 --out "$RESULTS/bench_reference-inviscid_burgers_1d.json"
   if want smoke_cycle; then
     part smoke_cycle 50 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch \
       || { use_fallback && part smoke_cycle_fallback 60 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch; }
@@ -106,8 +106,6 @@ if [ "$DRY" = 0 ]; then
   # the numerics tests on the GPU (float32 convolutions and matmuls run as TF32 there by default); all 100
   # take about 10 min there (every test compiles), so a short limit runs the first ones
   want rollout_tests && part rollout_tests 90 "$PY" -m pytest -q -rf -p no:cacheprovider -k rollout tests
-  want generation_tests && part generation_tests 50 "$PY" -m pytest -q -rf --tb=short -p no:cacheprovider \
-    tests/test_generation.py -k "save_generated or burgers-real"
   want utilisation && part utilisation 150 "$PY" $B/bench_utilisation.py --no-torch
   want utilisation_steps && part utilisation_steps 100 "$PY" $B/bench_utilisation.py --no-torch --no-profile
   # what the periodic padding and GELU cost: the same bf16 step with zero padding and ReLU (cuDNN fuses those)
@@ -115,6 +113,8 @@ if [ "$DRY" = 0 ]; then
     "$PY" $B/bench_utilisation.py --no-torch --no-profile --dtypes bfloat16 --horizons 1 \
     --override network.padding=zero network.activation=relu
   want mixed_precision && part mixed_precision 90 "$PY" $B/bench_mixed_precision.py --no-torch
+  want generation_tests && part generation_tests 50 "$PY" -m pytest -q -rf --tb=short -p no:cacheprovider \
+    tests/test_generation.py -k "save_generated or burgers-real"
 else  # the same calls at tiny sizes on the CPU: checks the plumbing, not the figures
   want smoke_cycle && part smoke_cycle 240 "$PY" $B/bench_hybrid_cycle.py --quick --no-torch --smoke-override \
     "physics.resolution=[16,16]" data.num_frames=8 trainer.hybrid.cycles=2 evaluation.horizon=6
