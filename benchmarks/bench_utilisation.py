@@ -65,8 +65,12 @@ def jaxpr_flops(fn, *args) -> float:
     = 2), forward and backward alike, the same on every device. XLA's GPU cost analysis leaves out what it
     hands to cuDNN/cuBLAS (0.1 % of the real count for the UNet step), hence this count. A convolution with
     input dilation (a strided convolution's input gradient) counts only the taps that meet real inputs
-    (÷ the dilation); a scan counts its body × length; a while loop's body once; a cond its costliest branch."""
-    return _count(jax.make_jaxpr(fn)(*args).jaxpr)
+    (÷ the dilation); a scan counts its body × length; a while loop's body once; a cond its costliest branch;
+    equations whose results are unused are dropped first (XLA drops them too)."""
+    from jax._src.interpreters.partial_eval import dce_jaxpr  # what XLA removes too: unused results
+
+    jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
+    return _count(dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))[0])
 
 
 def _count(jaxpr) -> float:

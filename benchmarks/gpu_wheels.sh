@@ -11,7 +11,7 @@ PY="${1:-python3}"
 ver() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 mkdir -p .whl
 # pure-Python packages (phiflow/phiml may be published as source only): build or fetch a wheel
-python3 -m pip wheel -q --no-deps -w .whl "phiflow==$(ver phiflow)" "phiml==$(ver phiml)" "portpicker==1.6.0"
+python3 -m pip wheel -q --no-deps -w .whl "phiflow==$(ver phiflow)" "phiml==$(ver phiml)" "portpicker==1.6.0" "tensorboardX==$(ver tensorboardX)"
 # binary packages: CPython 3.12 manylinux x86-64 wheels
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \

@@ -67,3 +67,14 @@ def test_jaxpr_flops_multiplies_a_scan_body_by_its_length_and_enters_jitted_call
         return jax.lax.scan(lambda c, _: (step(c), None), c, None, length=5)[0]
 
     assert U.jaxpr_flops(rolled, a) == 5 * 2 * 16**3
+
+
+def test_jaxpr_flops_leaves_out_results_nobody_uses():
+    a = jnp.ones((16, 16))
+
+    def f(x):
+        unused = x @ a  # XLA removes it; so does the count
+        del unused
+        return x @ a @ a
+
+    assert U.jaxpr_flops(f, a) == 2 * 2 * 16**3

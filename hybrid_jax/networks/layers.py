@@ -44,7 +44,7 @@ def _circular_correlation_bwd(residuals, g):
     x, kernel = residuals
     spatial_axes = tuple(range(kernel.ndim - 2))
     dx = _circular_correlation(g, jnp.swapaxes(jnp.flip(kernel, spatial_axes), -1, -2))
-    dkernel = jax.vjp(lambda k: _circular_correlation(x, k), kernel)[1](g)[0]
+    dkernel, = jax.linear_transpose(lambda k: _circular_correlation(x, k), kernel)(g)  # no forward pass
     return dx.astype(x.dtype), dkernel
 
 
