@@ -42,6 +42,7 @@ memory, 19 GB resident) in the warm-up's first train step; it is for a GPU.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import statistics
@@ -190,11 +191,12 @@ def interpolate(points: dict[int, float], k: int) -> float:
     return points[a] + (points[b] - points[a]) * (k - a) / (b - a)
 
 
-def project(cfg, ks: list[int], per_k: dict[int, dict], pair: dict) -> dict:
-    """Projected wall of the full run from the measurements (see the module docstring)."""
+def project(cfg, ks: list[int], per_k: dict[int, dict], pair: dict, scaled_epoch_s: dict | None = None) -> dict:
+    """Projected wall of the full run from the measurements (see the module docstring); `scaled_epoch_s`:
+    epoch times at unmeasured K (`--reproject --k-scale`)."""
     warm_n = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
     epochs, cycles = cfg.trainer.synthetic.epochs, cfg.trainer.hybrid.cycles
-    epoch_s = {k: m["epoch_s"] for k, m in per_k.items()}
+    epoch_s = {**(scaled_epoch_s or {}), **{k: m["epoch_s"] for k, m in per_k.items()}}
     fixed_keys = [p for p in PHASES if p != "train_synthetic"] + ["other"]
     fixed = statistics.median(sum(m["steady"].get(p, 0.0) for p in fixed_keys) for m in per_k.values())
     k_pair = pair["k"]
@@ -294,6 +296,47 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
         "note": note}
 
 
+def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> dict:
+    """The projection of a saved result whose pair process was stopped by the time limit: the pair from
+    what that process logged (its warm-up, with `--pair-warmup-epochs` more epochs, and its cycle 0, with
+    twice the epochs), and, with `k_scale` (a bench_utilisation JSON of the same config and device), the
+    epoch time at every unmeasured K as the measured K's scaled by the train step's time ratio (for the
+    config's network dtype; interpolated in K between the utilisation's K)."""
+    from hybrid_jax.config import load_config
+
+    path, extra = CONFIGS[name]
+    cfg = load_config(C.ROOT / path, extra + res.get("overrides", [])[len(extra):])
+    per_k = {int(k): m for k, m in res["measured"].items()}
+    k0, first = min(per_k.items())
+    warm, c0 = (next((r for r in res.get("stopped_process_records", []) if r["kind"] == kind), None)
+                for kind in ("warmup", "cycle"))
+    if warm is None or c0 is None:
+        raise SystemExit(f"{name}: the stopped pair process logged no warm-up and cycle 0: nothing to project from")
+    epochs, w1 = saved_args["epochs"], saved_args["warmup_epochs"]
+    w2 = w1 + saved_args.get("pair_warmup_epochs", 20)
+    warm_epoch = (warm["timings_s"]["warmup"] - first["warmup_s"]) / (w2 - w1)
+    ratio = c0["timings_s"]["train_synthetic"] / first["cycles"][0]["train_synthetic"]
+    pair = {"k": k0, "epochs": [epochs, 2 * epochs], "warmup_epochs": [w1, w2],
+            "train_synthetic_s": [first["cycles"][0]["train_synthetic"], c0["timings_s"]["train_synthetic"]],
+            "linearity_ratio": ratio, "linearity_from": "cycle 0 of both processes (the pair stopped after it)",
+            "warmup_epoch_s": warm_epoch, "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0),
+            "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
+    scaled = None
+    if k_scale is not None:
+        rows = [r for r in json.loads(k_scale.read_text())["rows"] if r["dtype"] == cfg.network.dtype]
+        step = {r["K"]: r["step_s"] for r in rows}
+        if k0 not in step:
+            raise SystemExit(f"{k_scale}: no {cfg.network.dtype} step time at K {k0}, the measured K")
+        scaled = {k: first["epoch_s"] * interpolate(step, k) / step[k0] for k in sorted(set(curriculum(cfg)))}
+    distinct = sorted(set(curriculum(cfg)))
+    ks_all = curriculum(cfg)
+    return {**res, "full": {"warmup_epochs": cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0,
+                            "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
+                            "curriculum_ks": distinct, "epochs_at_k": {k: ks_all.count(k) for k in distinct}},
+            "pair": pair, "scaled_epoch_s": scaled, "k_scale": str(k_scale) if k_scale else None,
+            "projection": project(cfg, ks_all, per_k, pair, scaled)}
+
+
 def print_config(name: str, res: dict, args) -> None:
     rows = []
     for k, m in sorted(res["measured"].items()):
@@ -345,7 +388,24 @@ def main() -> None:
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole script; later runs skipped")
     p.add_argument("--keep", type=Path, default=None, help="keep the run directories and logs here")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every config")
+    p.add_argument("--reproject", type=Path, default=None, help="no runs: project again from this saved JSON "
+                   "(a pair process stopped by the time limit: from what it logged)")
+    p.add_argument("--k-scale", type=Path, default=None, help="with --reproject: a bench_utilisation JSON of the "
+                   "same config and device; epoch time at unmeasured K scaled by its train-step times")
     args = C.finish_args(p.parse_args())
+    if args.reproject is not None:
+        saved = json.loads(args.reproject.read_text())
+        env, results = C.header(NAME, args), {}
+        for name, res in saved["configs"].items():
+            if "measured" not in res:
+                continue
+            results[name] = res if "projection" in res else reproject(name, res, saved, args.k_scale)
+            print(f"\n## {name} (from {args.reproject})")
+            print_config(name, results[name], argparse.Namespace(**{**vars(args), **{
+                k: saved[k] for k in ("epochs", "warmup_epochs", "cycles")}}))
+        C.write_json(NAME, args, {**env, "reprojected_from": str(args.reproject)},
+                     {**{k: saved[k] for k in ("epochs", "warmup_epochs", "cycles")}, "configs": results})
+        return
     if args.epochs is None:
         args.epochs = 1 if args.quick else 2
     if args.pair_warmup_epochs is None:
@@ -369,7 +429,7 @@ def main() -> None:
         if tmp_ctx:
             tmp_ctx.cleanup()
     C.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
-                                   "configs": results})
+                                   "pair_warmup_epochs": args.pair_warmup_epochs, "configs": results})
     if all("error" in r for r in results.values()):
         raise SystemExit(1)
 
