@@ -71,7 +71,7 @@ class Profile:
                 kind = EVENTS[event]
                 depth[kind] += 1
                 if kind == "trace":
-                    self.traces[kw.get("fun_name", "?")] += 1
+                    self.traces[f"{kw.get('fun_name', '?')} ({self.stack[-1] if self.stack else '-'})"] += 1
                 if depth[kind] == 1:
                     start[kind] = time.process_time()
 
@@ -223,7 +223,7 @@ def main() -> None:
     print(f"process wall (median): {statistics.median(r['process_s'] for r in runs):.2f} s; "
           f"steady cycle {statistics.median(r['steady_cycle_s'] or 0 for r in runs):.2f} s")
     traces = runs[-1]["traces"]
-    print("traces per function (last process; >1: re-traced):",
+    print("traces per function (phase) (last process; >1: re-traced):",
           ", ".join(f"{k} {v}" for k, v in sorted(traces.items(), key=lambda kv: -kv[1])))
     functions = sorted(runs[-1]["functions"].items(), key=lambda kv: -sum(kv[1].values()))
     print("CPU s of trace / lower / compile per outermost function (last process): " + "; ".join(
