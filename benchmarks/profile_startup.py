@@ -93,6 +93,16 @@ class Profile:
         jax.monitoring.register_scalar_listener(begin)
         jax.monitoring.register_event_duration_secs_listener(end)
         jax.monitoring.register_event_listener(count)
+        self._listeners = (begin, end, count)
+
+    def stop(self) -> None:
+        """Stop listening to JAX's events."""
+        import jax
+
+        begin, end, count = self._listeners
+        jax.monitoring.unregister_scalar_listener(begin)
+        jax.monitoring.unregister_event_duration_listener(end)
+        jax.monitoring.unregister_event_listener(count)
 
     def table(self) -> dict:
         return {name: {**row, **{f"{kind}_cpu_s": self.cpu.get((name, kind), 0.0) for kind in EVENTS.values()}}
