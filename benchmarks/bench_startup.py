@@ -4,7 +4,8 @@ Each repeat runs the smoke job twice in fresh processes, alternating: once with 
 compilation cache directory (cold: every program compiles) and once with the cache the cold run
 just filled (warm: programs are loaded). The data store is generated once before timing, so both
 runs read it; each run writes its own run directory under a temporary folder. Reported: wall time
-of the process (imports, data, training, evaluation, plots), and from its ``summary.json`` the first
+of the process (imports, data, training, evaluation, plots), its CPU seconds (user + system; less disturbed
+than wall time by other processes on a shared core), and from its ``summary.json`` the first
 cycle (compilation included when cold) and the steady cycle.
 
 With ``--against REF`` (a git revision of this repository, e.g. ``main`` or a commit, exported to a temporary
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,12 +39,13 @@ def run_job(config: str, overrides: list[str], run_dir: Path, cache: Path, store
     cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(run_dir), *overrides,
            f"output.compilation_cache={cache}", f"data.store_dir={store}", "output.progress=false"]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    t = time.perf_counter()
+    t, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, env=env, cwd=root, capture_output=True)
-    wall = time.perf_counter() - t
+    wall, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # less disturbed by other processes
     summary_file = run_dir / "summary.json"  # absent after the generate task alone
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return {"wall_s": wall, "first_cycle_s": summary.get("first_cycle_s"), "steady_cycle_s": summary.get("steady_cycle_s")}
+    return {"wall_s": wall, "cpu_s": cpu, "first_cycle_s": summary.get("first_cycle_s"), "steady_cycle_s": summary.get("steady_cycle_s")}
 
 
 def main() -> None:
@@ -68,7 +71,7 @@ def main() -> None:
     result = {kind: {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
               for kind, runs in rows.items()}
     table = [{"cache": kind, **{k: v for k, v in result[kind].items() if k != "runs"}} for kind in rows]
-    print(C.table(table, ["cache", "wall_s", "first_cycle_s", "steady_cycle_s"],
+    print(C.table(table, ["cache", "wall_s", "cpu_s", "first_cycle_s", "steady_cycle_s"],
                   f"{args.config}: whole job, median of {args.repeats} alternating pairs"))
     print(f"warm / cold wall: {result['warm']['wall_s'] / result['cold']['wall_s']:.2f}")
     C.write_json(NAME, args, env, {"config": args.config, "overrides": args.overrides, **result})
@@ -92,10 +95,11 @@ def against(args, env: dict, tmp: Path, store: Path) -> None:
     result = {name: {k: statistics.median(w[k] for w in row["warm"]) for k in row["warm"][0]} | row
               for name, row in rows.items()}
     table = [{"code": name, **{k: v for k, v in result[name].items() if k not in ("cold", "warm")}} for name in rows]
-    print(C.table(table, ["code", "wall_s", "first_cycle_s", "steady_cycle_s"],
+    print(C.table(table, ["code", "wall_s", "cpu_s", "first_cycle_s", "steady_cycle_s"],
                   f"{args.config}: whole job, warm cache, median of {args.repeats} alternating runs"))
-    this, other = (result[name]["wall_s"] for name in variants)
-    print(f"warm wall, this checkout / {args.against}: {this / other:.3f}")
+    for k in ("wall_s", "cpu_s"):
+        this, other = (result[name][k] for name in variants)
+        print(f"warm {k[:-2]}, this checkout / {args.against}: {this / other:.3f}")
     C.write_json(NAME, args, env, {"config": args.config, "overrides": args.overrides, "against": args.against,
                                    **result})
 
