@@ -50,10 +50,10 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def child_env(**extra: str) -> dict:
-    """Environment of a ``python -m hybrid_jax.…`` child process: the repository first on PYTHONPATH, what
-    was there kept (packages installed beside the image, as on the GPU machine)."""
-    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+def child_env(root: Path = ROOT, **extra: str) -> dict:
+    """Environment of a ``python -m hybrid_jax.…`` child process running the code in `root`: that checkout
+    first on PYTHONPATH, what was there kept (packages installed beside the image, as on the GPU machine)."""
+    path = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 

@@ -54,7 +54,12 @@ def block_average(x: jax.Array, factor: int, first_axis: int, ndim: int) -> jax.
 
 def batched_physics_step(pde, params) -> Step:
     """The PDE's single-sample step, vmapped over the batch, parameters shared."""
-    return jax.vmap(lambda x: pde.step(x, params))
+    return batched(pde.step, params)
+
+
+def batched(step: Callable[[jax.Array, object], jax.Array], params) -> Step:
+    """A single-sample ``step(x [*spatial, C], params)``, vmapped over the batch, parameters shared."""
+    return jax.vmap(lambda x: step(x, params))
 
 
 def network_step(model, num_dynamic: int, residual: bool) -> Step:

@@ -25,7 +25,7 @@ import yaml
 
 from hybrid_jax.config import Config, ConfigError, to_dict
 from hybrid_jax.evaluate import learned_params, onto_true_grid, parameter_summary
-from hybrid_jax.parallel import is_primary, to_host
+from hybrid_jax.parallel import is_primary, shard, to_host
 from hybrid_jax.training.experiment import trained_models
 
 MIN_IMAGE_PX = 128  # small grids are upscaled (nearest) to at least this many pixels per panel
@@ -254,7 +254,9 @@ class Tracker:
         """A rollout of each trained model from the first validation trajectory (with the
         training's jitted generate function), and each learned field."""
         sim = int(exp.val_windows[0, 0])
-        x0 = exp.real[sim:sim + 1, 0]
+        # as many copies of the state as a cycle generates rollouts from, sharded alike: the training's own
+        # compiled generate program, not a new trace and compilation for one state
+        x0 = shard(exp.mesh, np.repeat(to_host(exp.real[sim:sim + 1, 0]), max(exp.num_generated, 1), axis=0))
         series = {name: to_host(getattr(exp, name).generate(states[name].params, x0))[0, ..., 0]
                   for name in trained_models(exp.cfg)}  # each model's generation length (trainer.hybrid.generation)
         frames = min([len(v) for v in series.values()] + [exp.real.shape[1]])

@@ -8,10 +8,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from hybrid_jax.backend import enable_compilation_cache, setup
-from hybrid_jax.config import ConfigError, load_config
-from hybrid_jax.errors import parse_cli, run_cli
-from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.backend import enable_compilation_cache, fixed_hash_seed, setup
+
+if __name__ == "__main__":
+    fixed_hash_seed()  # before the imports below, so that only the re-executed process runs them
+
+from hybrid_jax.config import ConfigError, load_config  # noqa: E402
+from hybrid_jax.errors import parse_cli, run_cli  # noqa: E402
+from hybrid_jax.logs import log_to_file, setup_logging  # noqa: E402
 
 
 def parse_args(argv):
@@ -72,7 +76,4 @@ def _final_report(summary: dict, run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    from hybrid_jax.backend import fixed_hash_seed
-
-    fixed_hash_seed()
     sys.exit(main())

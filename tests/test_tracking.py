@@ -6,6 +6,7 @@ import json
 import sys
 import types
 
+import jax
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -142,3 +143,23 @@ def test_mlflow_run_gets_metrics_params_and_resumes_the_same_run(tiny_config, tm
     assert [(m.step, m.value) for m in history] == [(2, 0.5), (4, 0.25)]
     run = client.get_run(run_id)
     assert run.data.params["trainer.batch_size"] == "4" and run.info.run_name == "tiny"
+
+
+def test_the_rollout_image_reuses_the_trainings_generate_program(tiny_config, tmp_path):
+    from hybrid_jax.physics import build_pde
+    from hybrid_jax.training.loop import build_experiment, initial_states
+
+    cfg = tiny_config()
+    pde = build_pde(cfg.physics)
+    traj = np.asarray(pde.sample_initial_state(jax.random.PRNGKey(0), cfg.data.num_trajectories))[:, None]
+    traj = np.repeat(traj, cfg.data.num_frames, axis=1)  # any trajectories of the right shape
+    exp = build_experiment(cfg, pde, traj)
+    states = initial_states(exp)
+    x0 = exp.generation_states(exp.real, 0)
+    for name in ("synthetic", "physical"):
+        exp.model(name).generate(states[name].params, x0)  # what a cycle runs
+    tracker = Tracker(cfg, tmp_path, 0)
+    tracker.cycle(0, exp, states)
+    tracker.close()
+    assert "rollout/validation" in _events(tmp_path).Tags()["images"]
+    assert exp.synthetic.generate._cache_size() == 1 and exp.physical.generate._cache_size() == 1

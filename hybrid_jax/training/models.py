@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Literal
 
 import jax
@@ -14,7 +15,7 @@ from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE, Params
-from hybrid_jax.rollout import batched_physics_step, block_average, network_step, rollout
+from hybrid_jax.rollout import batched, block_average, network_step, rollout
 from hybrid_jax.training import schedules
 
 
@@ -78,9 +79,10 @@ def physical_model(pde: PDE, cfg: Config, upsampling: Literal["linear", "nearest
     remat = cfg.trainer.physical.checkpoint_rollout
     model_pde, _ = reduced_physics(pde, cfg)
     f, ndim = cfg.trainer.physical.downsample_factor, len(pde.spatial_shape)
+    pde_step = jax.jit(model_pde.step)  # one trace of the PhiFlow step for every program that rolls it out
 
     def predict(raw, x0, horizon):
-        step = batched_physics_step(model_pde, decode_physical(model_pde, raw))
+        step = batched(pde_step, decode_physical(model_pde, raw))
         if f == 0:
             return rollout(step, x0, horizon, remat=remat, unroll=False)
         traj = rollout(step, block_average(x0, 2**f, 1, ndim), horizon, remat=remat, unroll=False)
@@ -169,9 +171,10 @@ def synthetic_model(pde: PDE, cfg: Config):
     residual = cfg.network.prediction == "residual"
     remat = cfg.trainer.synthetic.checkpoint_rollout
     sigma = cfg.network.input_noise
+    apply = jax.jit(lambda params, x: nnx.merge(graphdef, params)(x))  # traced once per batch shape, not per step
 
     def predict(params, x0, horizon, key=None):
-        step = network_step(nnx.merge(graphdef, params), layout.num_dynamic, residual)
+        step = network_step(partial(apply, params), layout.num_dynamic, residual)
         if key is None or not sigma:
             return rollout(step, x0, horizon, remat=remat)
         noise = sigma * jax.random.normal(key, (horizon, *x0.shape[:-1], layout.num_dynamic), jnp.float32)
