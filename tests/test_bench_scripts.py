@@ -3,6 +3,7 @@ projection's arithmetic, and the parsing of the original system's log."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -46,18 +47,22 @@ def test_projection_sums_startup_compile_warmup_and_every_cycle_at_its_horizon()
                       ["trainer.hybrid.warmup_epochs=2", "trainer.hybrid.cycles=3", "trainer.synthetic.epochs=2",
                        "trainer.synthetic.rollout_curriculum.kind=linear"])
     ks = R.curriculum(cfg)  # 8 epochs from K 1 to 12
-    # epoch time 0.1 K; other phases 1 s per cycle; warm-up epochs 0.05 s at K 1
-    per_k = {k: {"epoch_s": 0.1 * k, "cycle0_excess_s": 4.0,
+    # epoch time 0.1 K; other phases 1 s per cycle; warm-up epochs 0.05 s at K 1; each measured process
+    # had 1 warm-up epoch: its train program compiles in 3 s at K 1, 5 s at K 12
+    per_k = {k: {"epoch_s": 0.1 * k, "cycle0_excess_s": 4.0, "warmup_s": compile_s + 0.05 * k,
                  "steady": {"generate_physical": 0.25, "generate_synthetic": 0.25, "train_physical": 0.25,
-                            "validate": 0.125, "other": 0.125}} for k in (1, 12)}
-    pair = {"k": 1, "warmup_epoch_s": 0.05, "warmup_compile_s": 3.0, "startup_s": 10.0, "end_s": 0.5}
+                            "validate": 0.125, "other": 0.125}} for k, compile_s in ((1, 3.0), (12, 5.0))}
+    pair = {"k": 1, "warmup_epochs": [1, 21], "warmup_epoch_s": 0.05, "warmup_compile_s": 3.0, "startup_s": 10.0,
+            "end_s": 0.5}
     p = R.project(cfg, ks, per_k, pair)
     warm = sum(0.05 * (0.1 * k) / 0.1 for k in ks[:2])
     cycles = 3 * 1.0 + sum(0.1 * k for k in ks[2:])  # fixed phases once per cycle
+    k_programs = sum(3.0 + 2.0 * (k - 1) / 11 for k in set(ks) - {ks[0]})  # one compilation per further K
+    assert len(set(ks)) > 2 and p["k_programs_compile_s"] == pytest.approx(k_programs)
     assert p["warmup_s"] == pytest.approx(warm)
     assert p["cycles_s"] == pytest.approx(cycles)
     assert p["compile_s"] == pytest.approx(7.0)
-    assert p["total_s"] == pytest.approx(10.0 + 7.0 + warm + cycles + 0.5)
+    assert p["total_s"] == pytest.approx(10.0 + 7.0 + k_programs + warm + cycles + 0.5)
 
 
 def test_summarize_run_takes_cycle_walls_between_metrics_lines():
@@ -113,3 +118,22 @@ def test_original_overrides_cut_its_config_to_the_reduced_experiment():
     o = V.original_overrides(64)
     assert "model.physical.domain.dimensions.x.resolution=64" in o and "trainer.rollout_steps=4" in o
     assert "~trainer.synthetic.rollout_scheduler" in o  # K fixed at 4
+
+
+def test_reproject_takes_the_stopped_pair_from_its_log_and_scales_epochs_by_step_times():
+    """The H200 run of inviscid_burgers_2d (docs/results/gpu): K 1 measured, the pair stopped after its cycle 0."""
+    gpu = ROOT / "docs" / "results" / "gpu"
+    saved = json.loads((gpu / "bench_reference-inviscid_burgers_2d.json").read_text())
+    util = gpu / "bench_utilisation-periodic_gelu-NVIDIA_H200.json"
+    res = R.reproject("inviscid_burgers_2d", saved["configs"]["inviscid_burgers_2d"], saved, util)
+    first = saved["configs"]["inviscid_burgers_2d"]["measured"]["1"]
+    warm = saved["configs"]["inviscid_burgers_2d"]["stopped_process_records"][0]["timings_s"]["warmup"]
+    assert res["pair"]["warmup_epoch_s"] == pytest.approx((warm - first["warmup_s"]) / 20)  # 21 vs 1 warm-up epochs
+    assert 1.8 < res["pair"]["linearity_ratio"] < 2.2  # cycle 0: 4 epochs against 2
+    step = {r["K"]: r["step_s"] for r in json.loads(util.read_text())["rows"] if r["dtype"] == "float32"}
+    assert res["scaled_epoch_s"][5] == pytest.approx(first["epoch_s"] * step[5] / step[1])
+    assert res["scaled_epoch_s"][3] == pytest.approx(first["epoch_s"] * (step[1] + (step[5] - step[1]) / 2) / step[1])
+    p = res["projection"]
+    assert p["cycle_last_s"] > 4 * p["cycle_first_s"]  # K 5 against K 1
+    assert p["total_s"] == pytest.approx(p["startup_s"] + p["compile_s"] + p["k_programs_compile_s"] + p["warmup_s"]
+                                         + p["cycles_s"] + p["end_s"])
