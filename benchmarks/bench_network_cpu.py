@@ -3,11 +3,15 @@
 The step is the library's own (``training.steps.make_train_step`` over ``training.models.synthetic_model``:
 gather a batch of windows, K-step rollout of the UNet, weighted masked MSE, backward, Adam) for the reduced
 2D Burgers experiment's network: a 2-level UNet, 32 channels at both levels (56,130 parameters), 3×3
-kernels, 2 fields in and out, next-state prediction. PyTorch runs the same step eagerly, in two forms:
+kernels, 2 fields in and out, next-state prediction; ``--network orig`` (default) with zero padding and
+ReLU as configs/bench/burgers2d_reduced.yaml, ``--network like`` with circular padding and tanh-GELU.
+PyTorch runs the same step eagerly, in two forms:
 
-- ``torch-like``: our architecture (circular padding, tanh-GELU, 2×2 average pooling, nearest upsampling);
+- ``torch-like``: our default architecture (circular padding, tanh-GELU, 2×2 average pooling, nearest
+  upsampling): the counterpart of ``--network like``;
 - ``torch-orig``: the original system's (phiml ``u_net(levels=2, filters=32, batch_norm=False)`` as its
-  UNet builds it: zero padding, ReLU, 2×2 max pooling, bilinear upsampling, [skip, up] concatenation).
+  UNet builds it: zero padding, ReLU, 2×2 max pooling, bilinear upsampling, [skip, up] concatenation):
+  the counterpart of ``--network orig``, which differs from it only in pooling and upsampling.
 
 The frameworks run in separate processes (torch need not share JAX's environment: ``--torch-python``),
 each pinned with ``taskset -c CORE`` to one core (XLA sizes its thread pool from the affinity; torch gets
@@ -18,13 +22,18 @@ each round's median, and ``speed = torch time / jax time`` (> 1: ours is faster)
 the first step (torch) are reported apart from the steady state.
 
 ``--layers`` times each convolution of the UNet alone (forward, input gradient, kernel gradient) and the
-other layer types, for ours (the library's `circular_correlation`, and plain autodiff of the same SAME-form
-convolution for comparison) and for PyTorch (circular and zero padding).
+other layer types, for ours (zero padding: flax's SAME convolution; circular: the library's
+`circular_correlation`, and plain autodiff of the same SAME-form convolution), each compiled twice in the
+same process, as XLA:CPU runs it by default (YNNPACK) and with YNNPACK off (Eigen), and for PyTorch
+(circular and zero padding). Every worker also reports system (kernel) seconds and minor page faults per
+step: XLA's per-execution temporary buffer is the large term. The 'jax' worker runs under the variables
+hybrid_jax's command line sets (`hybrid_jax.backend.process_environment`: malloc's huge pages among them);
+'jax-base' and PyTorch under this process's.
 
 ``--baseline DIR`` adds another hybrid_jax checkout's step to the rounds ('jax-base'), for before/after figures.
 
 Run: ``python benchmarks/bench_network_cpu.py --torch-python /work/orig/venv/bin/python [--core 1] [--quick]
-[--baseline /tmp/hybrid_jax_before] [--layers]``
+[--network orig|like] [--baseline /tmp/hybrid_jax_before] [--layers]``
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ HERE = Path(__file__).resolve()
 ARCHS = ("jax", "jax-base", "torch-like", "torch-orig")
 LAYERS = [(2, 32, 1), (32, 32, 1), (32, 32, 2), (64, 32, 1)]  # (in, out, resolution divisor) of the 3×3 convs
 N_SIMS, N_FRAMES, CHANNELS, WIDTH, LR = 6, 20, 2, 32, 1e-4
+NETWORKS = {"orig": ("zero", "relu"), "like": ("domain", "gelu")}  # --network -> (network.padding, .activation)
 
 
 def _configs(args) -> list[dict]:
@@ -49,14 +59,21 @@ def _configs(args) -> list[dict]:
 
 
 def _time_blocks(run_block, steps: int, repeats: int) -> dict:
-    """`repeats` blocks of `steps` steps: median and min seconds per step, CPU and wall."""
+    """`repeats` blocks of `steps` steps: median and min seconds per step, CPU and wall; the system
+    (kernel) share of the CPU time and minor page faults per step over all blocks."""
+    import resource
+
     cpu, wall = [], []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     for _ in range(repeats):
         c, w = time.process_time(), time.perf_counter()
         run_block()
         cpu.append((time.process_time() - c) / steps)
         wall.append((time.perf_counter() - w) / steps)
-    return {"cpu_s": statistics.median(cpu), "cpu_min_s": min(cpu), "wall_s": statistics.median(wall)}
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": statistics.median(cpu), "cpu_min_s": min(cpu), "wall_s": statistics.median(wall),
+            "sys_s": (r1.ru_stime - r0.ru_stime) / (steps * repeats),
+            "faults": (r1.ru_minflt - r0.ru_minflt) / (steps * repeats)}
 
 
 def _windows(rng, cfg, count):
@@ -79,10 +96,12 @@ def jax_worker(args) -> list[dict]:
     from hybrid_jax.training.steps import init_state, make_train_step
 
     out = []
+    padding, activation = NETWORKS[args.network]
     for cfg in _configs(args):
         R, B, K = cfg["R"], cfg["B"], cfg["K"]
         conf = load_config(HERE.parent.parent / "configs" / "reference" / "burgers_2d.yaml", [
             f"physics.resolution=[{R},{R}]", "network.levels=2", f"network.widths=[{WIDTH},{WIDTH}]",
+            f"network.padding={padding}", f"network.activation={activation}",
             f"trainer.batch_size={B}", f"data.rollout_steps={K}", f"data.num_frames={N_FRAMES}",
             f"data.num_trajectories={N_SIMS}", "trainer.synthetic.rollout_curriculum={kind: none}",
             f"trainer.synthetic.learning_rate={LR}", "trainer.synthetic.lr_schedule={kind: constant}"])
@@ -103,13 +122,16 @@ def jax_worker(args) -> list[dict]:
         block()  # warm-up
         out.append({**cfg, "compile_s": compile_s, "params": sum(int(x.size) for x in jax.tree.leaves(params)),
                     **_time_blocks(block, args.steps, args.repeats)})
-        print(f"  jax {cfg}: {out[-1]['cpu_s']:.4f} s/step", file=sys.stderr, flush=True)
+        print(f"  jax {cfg}: {out[-1]['cpu_s']:.4f} s/step, {out[-1]['faults']:.0f} page faults/step", file=sys.stderr,
+              flush=True)
     return out
 
 
 def jax_layers(args) -> list[dict]:
-    """Per-layer times of ours: each 3×3 convolution's forward, input and kernel gradients (the library's
-    `circular_correlation` and plain autodiff of its SAME form), and the other layer types."""
+    """Per-layer times of ours: each 3×3 convolution's forward, input and kernel gradients (zero padding:
+    flax's SAME convolution; circular: the library's `circular_correlation` and plain autodiff of its SAME
+    form), as XLA:CPU compiles them by default (YNNPACK) and with YNNPACK off (Eigen), alternating; the
+    other layer types."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -118,16 +140,26 @@ def jax_layers(args) -> list[dict]:
     from hybrid_jax.networks import layers
     from hybrid_jax.networks.unet import upsample
 
-    def timed(fn, *a):
-        c = jax.jit(fn).lower(*a).compile()
-        jax.block_until_ready(c(*a))
-        return _time_blocks(lambda: [jax.block_until_ready(c(*a)) for _ in range(args.steps)], args.steps,
-                            args.repeats)["cpu_s"] * 1e3
+    def timed(fn, *a, backends=(("", None),)):
+        """CPU ms per call of `fn` compiled once per (suffix, compiler options), timed alternately."""
+        compiled = {k: jax.jit(fn).lower(*a).compile(compiler_options=opts) for k, opts in backends}
+        blocks = {k: (lambda c=c: [jax.block_until_ready(c(*a)) for _ in range(args.steps)]) for k, c in compiled.items()}
+        for block in blocks.values():
+            block()
+        cpu = {k: [] for k in blocks}
+        for _ in range(args.repeats):
+            for k, block in blocks.items():
+                cpu[k].append(_time_blocks(block, args.steps, 1)["cpu_s"] * 1e3)
+        return {k: statistics.median(v) for k, v in cpu.items()}
 
     def grads(f, x, *rest):
         return (lambda x, g, *r: jax.vjp(lambda x: f(x, *r), x)[1](g)[0],
                 lambda x, g, *r: jax.vjp(lambda *r: f(x, *r), *r)[1](g))
 
+    def zero_padded(x, kernel):
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    backends = (("ynn", None), ("eigen", {"xla_cpu_experimental_ynn_fusion_type": ""}))
     rows, rng = [], np.random.default_rng(0)
     for R in args.resolutions:
         for B in args.batches:
@@ -136,19 +168,22 @@ def jax_layers(args) -> list[dict]:
                 x = jnp.asarray(rng.standard_normal((B, r, r, cin)), jnp.float32)
                 w = jnp.asarray(0.1 * rng.standard_normal((3, 3, cin, cout)), jnp.float32)
                 g = jnp.asarray(rng.standard_normal((B, r, r, cout)), jnp.float32)
-                for impl, f in (("ours", layers.circular_correlation), ("autodiff", layers._circular_correlation)):
+                for impl, f in (("zero", zero_padded), ("circular ours", layers.circular_correlation),
+                                ("circular autodiff", layers._circular_correlation)):
                     bx, bw = grads(f, x, w)
-                    rows.append({"impl": f"jax {impl}", "R": r, "B": B, "layer": f"conv3x3 {cin}->{cout}",
-                                 "fwd_ms": timed(f, x, w), "bwd_input_ms": timed(bx, x, g, w),
-                                 "bwd_kernel_ms": timed(bw, x, g, w)})
+                    fwd, dx, dw = timed(f, x, w, backends=backends), timed(bx, x, g, w, backends=backends), timed(
+                        bw, x, g, w, backends=backends)
+                    for be, _ in backends:
+                        rows.append({"impl": f"jax {impl} {be}", "R": r, "B": B, "layer": f"conv3x3 {cin}->{cout}",
+                                     "fwd_ms": fwd[be], "bwd_input_ms": dx[be], "bwd_kernel_ms": dw[be]})
             x = jnp.asarray(rng.standard_normal((B, R, R, WIDTH)), jnp.float32)
             half = x[:, ::2, ::2]
-            for name, f, arg in (("gelu-tanh", jax.nn.gelu, x), ("avg-pool 2x2", lambda v: v.reshape(
+            for name, f, arg in (("gelu-tanh", jax.nn.gelu, x), ("relu", jax.nn.relu, x), ("avg-pool 2x2", lambda v: v.reshape(
                     B, R // 2, 2, R // 2, 2, WIDTH).mean((2, 4)), x), ("upsample nearest", upsample, half),
                     ("concat skip", lambda v: jnp.concatenate([v, v], -1), x)):
                 y = f(arg)
-                rows.append({"impl": "jax ours", "R": R, "B": B, "layer": name, "fwd_ms": timed(f, arg),
-                             "bwd_input_ms": timed(grads(f, arg)[0], arg, jnp.ones_like(y))})
+                rows.append({"impl": "jax ours", "R": R, "B": B, "layer": name, "fwd_ms": timed(f, arg)[""],
+                             "bwd_input_ms": timed(grads(f, arg)[0], arg, jnp.ones_like(y))[""]})
     return rows
 
 
@@ -279,11 +314,17 @@ def torch_layers(args) -> list[dict]:
 
 
 def _run_worker(args, kind: str) -> list[dict]:
+    """One worker process, pinned; 'jax' runs under the variables hybrid_jax's command line sets
+    (`backend.process_environment`: the malloc setting among them), the others under this process's."""
+    from hybrid_jax.backend import process_environment
+
     python = args.torch_python if kind.startswith("torch") else sys.executable
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYBRID_JAX_ROOT": str(args.baseline) if kind == "jax-base" else ""}
+    env = {**os.environ, **(process_environment() if kind == "jax" else {}), "PYTHONWARNINGS": "ignore",
+           "HYBRID_JAX_ROOT": str(args.baseline) if kind == "jax-base" else ""}
     cmd = ["taskset", "-c", str(args.core), python, str(HERE), "--worker", kind, "--steps", str(args.steps),
            "--repeats", str(args.repeats), "--resolutions", *map(str, args.resolutions),
-           "--batches", *map(str, args.batches), "--horizons", *map(str, args.horizons)] + (["--layers"] if args.layers else [])
+           "--batches", *map(str, args.batches), "--horizons", *map(str, args.horizons), "--network", args.network] + (
+              ["--layers"] if args.layers else [])
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} worker failed (exit {proc.returncode}): {' '.join(cmd)}")
@@ -306,6 +347,9 @@ def main():
     ap.add_argument("--resolutions", type=int, nargs="+", default=None, help="grid sizes (default 32 64, --quick 32)")
     ap.add_argument("--batches", type=int, nargs="+", default=None, help="batch sizes (default 8 16 32, --quick 16)")
     ap.add_argument("--horizons", type=int, nargs="+", default=None, help="rollout steps K (default 1 4, --quick 4)")
+    ap.add_argument("--network", choices=NETWORKS, default="orig",
+                    help="ours with zero padding and ReLU as the reduced experiment (orig, default) or circular "
+                         "padding and tanh-GELU (like)")
     ap.add_argument("--layers", action="store_true", help="per-layer times instead of whole steps")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a checkout of another hybrid_jax version (e.g. `git archive REV | tar -x -C DIR`): its "
@@ -348,13 +392,16 @@ def main():
             row[f"{kind} s"] = statistics.median(p["cpu_s"] for p in per_round)
             row[f"{kind} wall s"] = statistics.median(p["wall_s"] for p in per_round)
             row[f"{kind} rounds"] = [p["cpu_s"] for p in per_round]
+            row[f"{kind} sys s"] = statistics.median(p["sys_s"] for p in per_round)
+            row[f"{kind} faults"] = statistics.median(p["faults"] for p in per_round)
         for kind in [k for k in kinds if k.startswith("jax")]:
             row[f"{kind} compile s"] = statistics.median(r[i]["compile_s"] for r in results[kind])
         for kind in kinds[1:]:
             row[f"speed vs {kind}"] = row[f"{kind} s"] / row["jax s"]
         rows.append(row)
     cols = ["R", "B", "K", "jax s", *[f"{k} s" for k in kinds[1:]], *[f"speed vs {k}" for k in kinds[1:]],
-            *[f"{k} compile s" for k in kinds if k.startswith("jax")]]
+            *[f"{k} compile s" for k in kinds if k.startswith("jax")], *[f"{k} sys s" for k in kinds],
+            *[f"{k} faults" for k in kinds]]
     print(C.table(rows, cols, f"train step, CPU s per step on core {args.core}, median of {args.rounds} rounds "
                               "(speed = other / jax: > 1 means this hybrid_jax is faster)"))
     C.write_json(NAME, args, env, {"core": args.core, "rounds": args.rounds, "steps_per_block": args.steps,
@@ -372,6 +419,7 @@ if __name__ == "__main__":
         wp.add_argument("--resolutions", type=int, nargs="+")
         wp.add_argument("--batches", type=int, nargs="+")
         wp.add_argument("--horizons", type=int, nargs="+")
+        wp.add_argument("--network", choices=NETWORKS)
         wp.add_argument("--layers", action="store_true")
         wargs = wp.parse_args()
         if wargs.worker.startswith("jax"):

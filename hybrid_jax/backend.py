@@ -54,11 +54,30 @@ def enable_compilation_cache(directory: str | None) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program: the small ones add up
 
 
+def process_environment(environ=os.environ) -> dict[str, str]:
+    """The variables a command-line process runs under and `environ` lacks (an empty dict: none); a
+    variable that is set, even to "", is the user's and stays.
+
+    - ``PYTHONHASHSEED=0``: PhiML orders some dimensions by string hash, so with Python's per-process
+      hash seed the physical model's programs lower to a different HLO in every process and miss the
+      persistent compilation cache (`benchmarks/check_trace_determinism.py`); results are unaffected.
+    - ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (Linux): XLA's CPU runtime allocates each execution's
+      temporary buffer afresh (84 MiB for the reduced 2D Burgers train step at 32², 340 MiB at 64²),
+      which glibc maps anew and the kernel zero-fills page by page on first touch: 21,600 page faults
+      and 50-60 ms of system time in a 0.28 s step at 32². With transparent huge pages for malloc's
+      mappings (glibc >= 2.35, where the kernel's THP mode is ``madvise`` or ``always``; ignored
+      otherwise) that is about 150 faults and 7 ms (`benchmarks/bench_network_cpu.py`, 'faults').
+      glibc reads it only at process start, hence here.
+    """
+    wanted = {"PYTHONHASHSEED": "0"}
+    if sys.platform == "linux":
+        wanted["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=1"
+    return {k: v for k, v in wanted.items() if k not in environ}
+
+
 def fixed_hash_seed() -> None:
-    """Re-execute this program with ``PYTHONHASHSEED=0`` unless the variable is set (called first by the
-    command-line entry points). PhiML orders some dimensions by string hash, so with Python's per-process
-    hash seed the physical model's programs lower to a different HLO in every process and miss the
-    persistent compilation cache (`benchmarks/check_trace_determinism.py`); results are unaffected.
-    The process keeps its pid (``exec``)."""
-    if os.environ.get("PYTHONHASHSEED") is None:
-        os.execve(sys.executable, list(sys.orig_argv), {**os.environ, "PYTHONHASHSEED": "0"})
+    """Re-execute this program with `process_environment` (called first by the command-line entry points)
+    unless every variable it names is already set. The process keeps its pid (``exec``)."""
+    missing = process_environment()
+    if missing:
+        os.execve(sys.executable, list(sys.orig_argv), {**os.environ, **missing})
