@@ -75,7 +75,7 @@ def process_environment(environ=os.environ) -> dict[str, str]:
     return {k: v for k, v in wanted.items() if k not in environ}
 
 
-def fixed_hash_seed() -> None:
+def reexec_with_process_environment() -> None:
     """Re-execute this program with `process_environment` (called first by the command-line entry points)
     unless every variable it names is already set. The process keeps its pid (``exec``)."""
     missing = process_environment()

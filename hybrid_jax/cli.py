@@ -125,9 +125,9 @@ COMMANDS = {"train": _entry("train"), "compare": _entry("compare"), "sweep": _en
 
 def main(argv=None) -> int:
     if argv is None:  # run as a program (the console script)
-        from hybrid_jax.backend import fixed_hash_seed
+        from hybrid_jax.backend import reexec_with_process_environment
 
-        fixed_hash_seed()
+        reexec_with_process_environment()
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())

@@ -392,7 +392,7 @@ def _main(argv) -> int:
 
 
 if __name__ == "__main__":
-    from hybrid_jax.backend import fixed_hash_seed
+    from hybrid_jax.backend import reexec_with_process_environment
 
-    fixed_hash_seed()
+    reexec_with_process_environment()
     sys.exit(main())

@@ -297,7 +297,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from hybrid_jax.backend import fixed_hash_seed
+    from hybrid_jax.backend import reexec_with_process_environment
 
-    fixed_hash_seed()
+    reexec_with_process_environment()
     sys.exit(main())

@@ -8,10 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from hybrid_jax.backend import enable_compilation_cache, fixed_hash_seed, setup
+from hybrid_jax.backend import enable_compilation_cache, reexec_with_process_environment, setup
 
 if __name__ == "__main__":
-    fixed_hash_seed()  # before the imports below, so that only the re-executed process runs them
+    reexec_with_process_environment()  # before the imports below, so that only the re-executed process runs them
 
 from hybrid_jax.config import ConfigError, load_config  # noqa: E402
 from hybrid_jax.errors import parse_cli, run_cli  # noqa: E402
