@@ -321,15 +321,15 @@ def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> d
             "linearity_ratio": ratio, "linearity_from": "cycle 0 of both processes (the pair stopped after it)",
             "warmup_epoch_s": warm_epoch, "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0),
             "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
+    ks_all = curriculum(cfg)
+    distinct = sorted(set(ks_all))
     scaled = None
     if k_scale is not None:
         rows = [r for r in json.loads(k_scale.read_text())["rows"] if r["dtype"] == cfg.network.dtype]
         step = {r["K"]: r["step_s"] for r in rows}
         if k0 not in step:
             raise SystemExit(f"{k_scale}: no {cfg.network.dtype} step time at K {k0}, the measured K")
-        scaled = {k: first["epoch_s"] * interpolate(step, k) / step[k0] for k in sorted(set(curriculum(cfg)))}
-    distinct = sorted(set(curriculum(cfg)))
-    ks_all = curriculum(cfg)
+        scaled = {k: first["epoch_s"] * interpolate(step, k) / step[k0] for k in distinct}
     return {**res, "full": {"warmup_epochs": cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0,
                             "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
                             "curriculum_ks": distinct, "epochs_at_k": {k: ks_all.count(k) for k in distinct}},

@@ -33,8 +33,8 @@ def enable_compilation_cache(directory: str | None) -> None:
     """Keep compiled XLA executables in `directory` (``~`` expanded; "default":
     `default_compilation_cache`) across processes, so a second run of the same shapes skips
     compilation (every program, however small: a rollout curriculum's K-step train programs, one per
-    distinct K, are each compiled once and then read from here); None or "" turns the cache off. A directory that cannot be created turns it off
-    with a warning rather than failing the run."""
+    distinct K, are each compiled once and then read from here); None or "" turns the cache off. A
+    directory that cannot be created turns it off with a warning rather than failing the run."""
     import jax
 
     if directory == "default":

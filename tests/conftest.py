@@ -37,3 +37,20 @@ def tiny_dict(tmp_path, **sections) -> dict:
 def tiny_config(tmp_path):
     """Factory: `tiny_config(mode="synthetic", trainer__hybrid__alpha=0.0)` -> Config."""
     return lambda **kw: config_from_dict(tiny_dict(tmp_path, **kw))
+
+
+def train_run(cfg):
+    """Generate the config's data, build and train every cycle in memory: (experiment, initial states,
+    final states, [warm-up/cycle results])."""
+    from hybrid_jax.data.store import load_or_generate
+    from hybrid_jax.physics import build_pde
+    from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
+
+    pde = build_pde(cfg.physics)
+    traj, _ = load_or_generate(cfg, pde)
+    exp = build_experiment(cfg, pde, traj)
+    states = start = initial_states(exp)
+    history = []
+    for states, result in train_cycles(exp, start, progress=False):
+        history.append(result)
+    return exp, start, states, history

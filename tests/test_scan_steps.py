@@ -10,22 +10,13 @@ import numpy as np
 import optax
 import pytest
 
+from conftest import train_run
+
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.data.store import load_or_generate
 from hybrid_jax.physics import build_pde
-from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, validate
+from hybrid_jax.training.loop import build_experiment, initial_states, validate
 from hybrid_jax.training.steps import init_state, make_train_step, scan_steps
-
-
-def _train(cfg):
-    pde = build_pde(cfg.physics)
-    traj, _ = load_or_generate(cfg, pde)
-    exp = build_experiment(cfg, pde, traj)
-    start = initial_states(exp)
-    history = []
-    for states, result in train_cycles(exp, start, progress=False):
-        history.append(result)
-    return exp, start, states, history
 
 
 def _close(a, b, rtol=1e-5, atol=1e-6):
@@ -39,8 +30,8 @@ def test_scanned_epochs_train_as_one_call_per_step_does_to_float32_round_off(tin
     ~1e-7 after 10 UNet steps); exact resume holds within either mode (test_reliability)."""
     kw = dict(trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1,
                                "reversion": {"enabled": reversion, "min_improvement": 0.0}})
-    per_step_exp, _, per_step, per_step_hist = _train(tiny_config(**kw))
-    exp, start, scanned, hist = _train(tiny_config(trainer__steps_per_call=2, **kw))
+    per_step_exp, _, per_step, per_step_hist = train_run(tiny_config(**kw))
+    exp, start, scanned, hist = train_run(tiny_config(trainer__steps_per_call=2, **kw))
     assert per_step_exp.steps_per_call == 1 and exp.steps_per_call == 2  # CPU default: one call per step
     assert len(exp.train_windows) // 4 % 2 == 1  # an odd number of steps per epoch: the last chunk is padded
     for a, b in zip(per_step_hist, hist, strict=True):  # the warm-up's losses are a list, a cycle's a dict

@@ -7,11 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from conftest import train_run
+
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.losses import per_sample_loss, weighted_loss
-from hybrid_jax.physics import build_pde
-from hybrid_jax.data.store import load_or_generate
-from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.steps import init_state, make_train_step
 
 
@@ -60,32 +59,21 @@ def test_train_step_rejects_non_finite_steps_and_keeps_the_last_good_state():
     assert not bool(m["ok"]) and float(kept.params["a"]) == float(good.params["a"]) and int(kept.failures) == 1
 
 
-def _train(cfg):
-    pde = build_pde(cfg.physics)
-    traj, _ = load_or_generate(cfg, pde)
-    exp = build_experiment(cfg, pde, traj)
-    states = initial_states(exp)
-    history = []
-    for states, result in train_cycles(exp, states, progress=False):
-        history.append(result)
-    return exp, states, history
-
-
 def test_alpha_zero_hybrid_equals_synthetic_only_training(tiny_config):
-    _, hybrid, h_hist = _train(tiny_config(trainer__hybrid__alpha=0.0))
-    _, single, s_hist = _train(tiny_config(mode="synthetic"))
+    _, _, hybrid, h_hist = train_run(tiny_config(trainer__hybrid__alpha=0.0))
+    _, _, single, s_hist = train_run(tiny_config(mode="synthetic"))
     for a, b in zip(jax.tree.leaves(hybrid["synthetic"].params), jax.tree.leaves(single["synthetic"].params)):
         np.testing.assert_array_equal(a, b)
     assert [m.epoch_losses["synthetic"] for m in h_hist] == [m.epoch_losses["synthetic"] for m in s_hist]
     # and alpha > 0 does change the synthetic model (the generated data reaches it)
-    _, mixed, _ = _train(tiny_config(trainer__hybrid__alpha=0.5))
+    _, _, mixed, _ = train_run(tiny_config(trainer__hybrid__alpha=0.5))
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(mixed["synthetic"].params),
                                                         jax.tree.leaves(single["synthetic"].params)))
 
 
 def test_physical_training_moves_viscosity_towards_truth(tiny_config):
     cfg = tiny_config(mode="physical", trainer__physical={"epochs": 10, "learning_rate": 0.05})
-    exp, states, hist = _train(cfg)
+    exp, _, states, hist = train_run(cfg)
     nu = float(jnp.exp(states["physical"].params["viscosity"]))
     assert abs(nu - 0.01) < 0.2 * abs(0.02 - 0.01)  # from 100% off to within 20% of the initial error
     assert hist[-1].val_losses["physical"] < hist[0].val_losses["physical"]

@@ -81,8 +81,9 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
 
     data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
     ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data).
-    targets keep every channel; losses compare only the dynamic ones. Each sample gathers its one window from a flat view of
-    all frames (real, then generated), which XLA fuses into the gather (the view is not copied).
+    targets keep every channel; losses compare only the dynamic ones. Each sample gathers its one window
+    from a flat view of all frames (real, then generated), which XLA fuses into the gather (the view is
+    not copied).
     """
     real, gen, real_mask = data["real"], data["generated"], data["real_mask"]
     n_real, n_frames = real.shape[:2]
