@@ -7,17 +7,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.losses import proportional_loss
-from test_training import _train
+from conftest import train_run
 
 
 def test_zero_physical_generated_weight_trains_the_physics_exactly_as_physical_only(tiny_config):
     coupling = {"coupling": {"generated_weight": 0.0}, "epochs": 2}
-    _, hybrid, _ = _train(tiny_config(trainer__physical=coupling))
-    _, single, _ = _train(tiny_config(mode="physical"))
+    _, _, hybrid, _ = train_run(tiny_config(trainer__physical=coupling))
+    _, _, single, _ = train_run(tiny_config(mode="physical"))
     for a, b in zip(jax.tree.leaves(hybrid["physical"].params), jax.tree.leaves(single["physical"].params)):
         np.testing.assert_array_equal(a, b)
     # the other direction still couples: the network differs from synthetic-only training
-    _, syn_only, _ = _train(tiny_config(mode="synthetic"))
+    _, _, syn_only, _ = train_run(tiny_config(mode="synthetic"))
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(hybrid["synthetic"].params),
                                                         jax.tree.leaves(syn_only["synthetic"].params)))
 
@@ -46,7 +46,7 @@ def test_a_small_physics_side_weight_removes_the_bias_of_an_untrained_networks_r
         cfg = tiny_config(trainer__synthetic={"epochs": 0},  # the network stays at its random initialisation
                           trainer__physical={"epochs": 10, "coupling": {"generated_weight": weight}},
                           trainer__hybrid={"cycles": 1, "alpha": 1.0, "warmup_epochs": 0})
-        _, states, _ = _train(cfg)
+        _, _, states, _ = train_run(cfg)
         return abs(float(jnp.exp(states["physical"].params["viscosity"])) - 0.01)
 
     biased, listening_less = nu_error(1.0), nu_error(0.001)

@@ -16,7 +16,7 @@ from hybrid_jax.networks import build_network
 from hybrid_jax.networks.precision import set_compute_dtype
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.models import synthetic_model
-from tests.test_network_training import _train
+from conftest import train_run
 
 # bf16 keeps 8 significant bits (unit round-off 2^-8): a forward pass of a few layers, each rounding its
 # inputs, kernel and output, stays within a few 2^-7 of float32 in relative L2 (measured 0.5-1.4 %).
@@ -97,7 +97,7 @@ def test_bf16_trains_to_float32_loss_and_keeps_float32_state(tiny_config):
         cfg = tiny_config(mode="synthetic", network={"architecture": "convnet", "filters": 8, "layers": 2,
                                                      "dtype": dtype},
                           trainer__synthetic={"epochs": 8, "learning_rate": 3e-3}, trainer__hybrid__cycles=1)
-        _, states, (metrics,) = _train(cfg)
+        _, _, states, (metrics,) = train_run(cfg)
         return states["synthetic"], metrics.epoch_losses["synthetic"]
 
     (_, l32), (s16, l16) = run("float32"), run("bfloat16")

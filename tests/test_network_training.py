@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hybrid_jax.data.store import load_or_generate
+from conftest import train_run
+
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import network_step
-from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles, validate
+from hybrid_jax.training.loop import validate
 from hybrid_jax.training.models import input_noise_key, synthetic_model
 
 
@@ -40,21 +41,11 @@ def test_input_noise_has_sigma_is_fresh_per_step_and_deterministic_per_seed(tiny
     assert input_noise_key(tiny_config()) is None  # off by default
 
 
-def _train(cfg):
-    pde = build_pde(cfg.physics)
-    traj, _ = load_or_generate(cfg, pde)
-    exp = build_experiment(cfg, pde, traj)
-    states, history = initial_states(exp), []
-    for states, result in train_cycles(exp, states, progress=False):
-        history.append(result)
-    return exp, states, history
-
-
 def test_input_noise_changes_training_only_and_repeats_exactly(tiny_config):
     net = {"architecture": "convnet", "filters": 4, "layers": 1}
-    exp, noisy, _ = _train(tiny_config(mode="synthetic", network={**net, "input_noise": 0.05}))
-    _, again, _ = _train(tiny_config(mode="synthetic", network={**net, "input_noise": 0.05}))
-    clean_exp, clean, _ = _train(tiny_config(mode="synthetic", network=net))
+    exp, _, noisy, _ = train_run(tiny_config(mode="synthetic", network={**net, "input_noise": 0.05}))
+    _, _, again, _ = train_run(tiny_config(mode="synthetic", network={**net, "input_noise": 0.05}))
+    clean_exp, _, clean, _ = train_run(tiny_config(mode="synthetic", network=net))
     p_noisy, p_again, p_clean = (jax.tree.leaves(s["synthetic"].params) for s in (noisy, again, clean))
     for a, b in zip(p_noisy, p_again):
         np.testing.assert_array_equal(a, b)
@@ -75,7 +66,7 @@ def test_input_noise_changes_training_only_and_repeats_exactly(tiny_config):
 def test_each_architecture_trains_and_lowers_its_loss(tiny_config, network):
     cfg = tiny_config(mode="synthetic", network=network, trainer__synthetic={"epochs": 4, "learning_rate": 3e-3},
                       trainer__hybrid__cycles=1)
-    _, states, (metrics,) = _train(cfg)
+    _, _, states, (metrics,) = train_run(cfg)
     losses = metrics.epoch_losses["synthetic"]
     assert len(losses) == 4 and np.all(np.isfinite(losses))
     assert losses[-1] < 0.8 * losses[0], losses
