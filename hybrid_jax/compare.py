@@ -51,11 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
 from hybrid_jax.errors import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
-from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.logs import setup_logging
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
@@ -283,16 +282,11 @@ def finished_run(cfg, run_dir: Path) -> dict | None:
 
 
 def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
+    from hybrid_jax.lifecycle import open_run
     from hybrid_jax.run import run  # imports JAX/PhiFlow
-    from hybrid_jax.rundir import prepare_run_dir
 
-    with prepare_run_dir(cfg, run_dir, overwrite):
-        handler = log_to_file(run_dir / "train.log")
-        try:
-            summary = run(cfg, run_dir)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+    with open_run(cfg, run_dir, overwrite):
+        summary = run(cfg, run_dir)
     return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
 
 
@@ -305,14 +299,14 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, bu
     write ``comparison.md`` / ``comparison.json`` and return the JSON: ``{experiment_name, observation,
     budget, seeds, modes, rows (per seed), summary (mean ± std per run and model), paired (hybrid −
     baseline), claims}``. `seeds`: default ``[cfg.seed]``."""
+    from hybrid_jax.lifecycle import start
     from hybrid_jax.rundir import claim_dir
 
     out = Path(out)
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
     modes = tuple(modes)
     check_request(cfg, modes, seeds, budget)
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
+    start(cfg)
     claim_dir(out, overwrite)
     order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
     rows, spent, total, done = [], [], len(seeds) * len(modes), 0

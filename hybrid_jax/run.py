@@ -30,6 +30,7 @@ from hybrid_jax.data.store import load_files, load_or_generate, save_trajectorie
 from hybrid_jax.data.truth import add_noise, noise_key
 from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
 from hybrid_jax.files import atomic_write
+from hybrid_jax.lifecycle import restore_trained
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.preflight import preflight
@@ -147,18 +148,6 @@ def _short(v) -> str:
     return f"{v:.5g}" if isinstance(v, float) else f"mean {v['mean']:.5g}"
 
 
-def restore_latest(cfg: Config, exp, run_dir: Path):
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
-    try:
-        found = ckpts.restore_intact(initial_states(exp))
-        if found is None:
-            raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        _, states, _ = found
-    finally:
-        ckpts.close()
-    return states
-
-
 def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
     """Write ``summary.json``: final losses, learned vs true parameters (if the physical model is
     trained), timings (first cycle includes compilation)."""
@@ -188,7 +177,7 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
 
 
 def run(cfg: Config, run_dir: Path) -> dict:
-    """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
+    """Run the config's tasks in a run directory opened by `hybrid_jax.lifecycle.open_run`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
     preflight(cfg)  # refuse a run that cannot fit before allocating anything
@@ -199,7 +188,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
     traj = add_noise(clean, cfg.data.truth.noise, noise_key(cfg.seed), pde.layout.num_dynamic)  # training data
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
-    states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
+    states = (train(cfg, exp, run_dir, progress) if "train" in cfg.tasks
+              else restore_trained(cfg, run_dir, initial_states(exp)))
     evaluation = rollouts = None
     if "evaluate" in cfg.tasks:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from conftest import tiny_dict
+from hybrid_jax.lifecycle import checkpoint_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def _write_config(tmp_path, **kw) -> Path:
 
 
 def _final_states(run_dir: Path) -> dict:
-    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    steps = checkpoint_steps(run_dir)
     return ocp.StandardCheckpointer().restore((run_dir / "checkpoints" / str(steps[-1]) / "states").absolute())
 
 
