@@ -14,6 +14,7 @@ import os
 
 from hybrid_jax.config import Config
 from hybrid_jax.errors import ResourceError
+from hybrid_jax.training.plan import num_generated
 
 F32 = 4
 
@@ -53,9 +54,7 @@ def estimate(cfg: Config, channels: int, num_trajectories: int, num_frames: int)
     state = cells * channels * F32
     real = num_trajectories * num_frames * state
     windows = num_trajectories * max(math.ceil((num_frames - k) / cfg.data.window_stride), 1)
-    h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
-    generated = math.ceil(fraction * windows) * (k + 1) * state if cfg.mode == "hybrid" else 0
+    generated = num_generated(cfg, windows) * (k + 1) * state
     kernel, f = net.kernel_size ** len(cfg.physics.resolution), net.filters
     if net.architecture == "convnet":
         weights = kernel * (2 * channels * f + (net.layers - 1) * f * f)

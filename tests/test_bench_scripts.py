@@ -20,7 +20,7 @@ import bench_vs_original as V  # noqa: E402
 
 @pytest.mark.parametrize("name", sorted(R.CONFIGS))
 def test_projection_curriculum_is_the_trainings(name):
-    from hybrid_jax.training.loop import rollout_horizon
+    from hybrid_jax.training.plan import rollout_horizon
 
     path, extra = R.CONFIGS[name]
     cfg = load_config(ROOT / path, extra)

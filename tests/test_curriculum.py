@@ -16,7 +16,7 @@ import pytest
 from conftest import tiny_dict
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.sources import REAL
-from hybrid_jax.training.loop import rollout_horizon
+from hybrid_jax.training.plan import rollout_horizon
 from hybrid_jax.training.steps import init_state, make_train_step
 
 

@@ -6,17 +6,16 @@ Shared by the training loop and the evaluation, which builds on it without impor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable
 
 import jax
 import numpy as np
 
 from hybrid_jax.config import Config
 from hybrid_jax.physics.base import PDE
+from hybrid_jax.training.plan import ModelName
 from hybrid_jax.training.steps import (EvalStep, Generate, Params, Predict, Restart, TrainStep, TrainSteps, map_chunks,
                                       scan_steps)
-
-ModelName = Literal["synthetic", "physical"]
 
 GenerationStates = Callable[[jax.Array, int], jax.Array]
 """``states(real [N, T, *spatial, C], cycle) -> [M, *spatial, C]``: initial states of a cycle's generated rollouts."""
