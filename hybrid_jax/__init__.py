@@ -27,6 +27,8 @@ _API = {
     "FieldLayout": "hybrid_jax.physics.base", "PeriodicGridConfig": "hybrid_jax.physics.base",
     "coefficient": "hybrid_jax.physics.coefficients", "LearnedCoefficients": "hybrid_jax.physics.coefficients",
     "register_network": "hybrid_jax.networks", "build_network": "hybrid_jax.networks",
+    "Network": "hybrid_jax.networks.base", "NetworkBase": "hybrid_jax.networks.base",
+    "NetworkConfig": "hybrid_jax.config",
 }
 
 __all__ = sorted(_API)

@@ -90,7 +90,7 @@ families = Registry("PDE family", "hybrid_jax.families", {
 }, "hybrid_jax.physics.base:check_family")
 
 architectures = Registry("network architecture", "hybrid_jax.networks", {
-    "unet": "hybrid_jax.networks.unet:build",
-    "convnet": "hybrid_jax.networks.convnet:build",
-    "resnet": "hybrid_jax.networks.resnet:build",
-}, "hybrid_jax.networks:check_builder")
+    "unet": "hybrid_jax.networks.unet:NETWORK",
+    "convnet": "hybrid_jax.networks.convnet:NETWORK",
+    "resnet": "hybrid_jax.networks.resnet:NETWORK",
+}, "hybrid_jax.networks.base:check_network")

@@ -77,7 +77,7 @@ CASES = [  # (id, config text or None for the tiny config, extra argv, exit code
     ("duplicate key", "seed: 1\nmode: hybrid\nseed: 2\n", [], 2, "duplicate key 'seed' (line 3)"),
     ("override syntax", None, ["trainer..alpha=1"], 2, "an override key must be dotted names"),
     ("unknown flag", None, ["--bogus"], 2, "unrecognized arguments: --bogus"),
-    ("resolution", None, ["physics.resolution=[100000,100000]", "physics.domain=[1,1]", "network.levels=1",
+    ("resolution", None, ["physics.resolution=[100000,100000]", "physics.domain=[1,1]",
                     "physics.viscosity.true=1e-10", "physics.viscosity.init=1e-10"], 3,
      "this config needs about"),
     ("num_trajectories", None, ["data.num_trajectories=1000000000"], 3, "this config needs about"),

@@ -18,7 +18,8 @@ from hybrid_jax.config import reference
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name"]
+KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name",
+                                                            "network.architecture", "network.levels", "network.layers"]
 YAMLISH = st.text(alphabet=st.sampled_from(list("abcdeftrux019.-+_=:[]{},&*!|>'\"# \n\t\\%@`?<~") + ["\xe9", "\0"]),
                   max_size=40)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from hybrid_jax.config import NetworkConfig
+from hybrid_jax.config import NetworkConfig, from_dict
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.networks.precision import set_compute_dtype
@@ -33,7 +33,7 @@ IDS = ["unet-group", "convnet-layer", "resnet"]
 
 
 def _build(network: dict, dtype: str) -> nnx.Module:
-    return build_network(NetworkConfig(**network, dtype=dtype), in_channels=3, out_channels=2, ndim=2,
+    return build_network(from_dict(NetworkConfig, {**network, "dtype": dtype}, "network"), in_channels=3, out_channels=2, ndim=2,
                          periodic=True, rngs=nnx.Rngs(0))
 
 
