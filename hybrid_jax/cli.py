@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from hybrid_jax.config import ConfigError, load_config, print_reference, to_dict
+from hybrid_jax.metrics import headline
 
 
 def config_main(argv) -> int:
@@ -93,8 +94,7 @@ def format_info(info: dict) -> str:
         lines += [f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                   f"(relative error {err:.2%})" for name, err in p["relative_error"].items()]
     for name, m in ((info["evaluation"] or {}).get("models") or {}).items():
-        lines.append(f"  {name} rollout over {info['evaluation']['horizon']} steps: mean rel. L2 "
-                     f"{m['mean_rel_l2']:.3e}, final rel. L2 {m['final_rel_l2']:.3e}")
+        lines.append(f"  {name} rollout over {info['evaluation']['horizon']} steps: {headline(m)}")
     return "\n".join(lines)
 
 

@@ -55,15 +55,26 @@ from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, lo
 from hybrid_jax.errors import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE, key_label, summary_keys
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
 WALL_CYCLES = 16
 """Wall budget: a baseline runs at most this many times the config's cycles before its time limit."""
-ERRORS = ("mean_rel_l2", "final_rel_l2", "mean_rmse", "mean_rmse_observed", "mean_rmse_unobserved")
-"""Rollout error metrics of a row (lower is better), compared per seed between hybrid and baseline."""
-STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss", *ERRORS)
-"""Scalar columns of a row summarised over seeds (and `parameter_error`, per parameter)."""
+REGIONS = {"mean_rmse_observed": "RMSE observed", "mean_rmse_unobserved": "RMSE unobserved"}
+"""Rollout RMSE inside / outside the observed cells (sparse observations), by key: its column label."""
+
+
+def error_keys() -> tuple[str, ...]:
+    """Rollout error metrics of a row (lower is better; every registered metric, `hybrid_jax.metrics`),
+    compared per seed between hybrid and baseline."""
+    return (*summary_keys(), *REGIONS)
+
+
+CLAIMED = f"mean_{HEADLINE}"
+"""The synthetic model's claim is on this metric."""
+STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss")
+"""Scalar columns of a row summarised over seeds, besides `error_keys` (and `parameter_error`, per parameter)."""
 
 log = logging.getLogger("hybrid_jax")
 
@@ -110,7 +121,7 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
                          "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
-                         **{k: m.get(k) for k in ERRORS},
+                         **{k: m.get(k) for k in error_keys()},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
 
@@ -135,7 +146,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for (run, model), rs in _runs(rows).items():
         s = {"run": run, "model": model, "seeds": [r["seed"] for r in rs],
-             **{k: stats([r[k] for r in rs]) for k in STATS}, "parameter_error": None}
+             **{k: stats([r.get(k) for r in rs]) for k in STATS + error_keys()}, "parameter_error": None}
         if model == "physical":
             s["parameter_error"] = {p: stats([r["parameter_error"][p] for r in rs]) for p in rs[0]["parameter_error"]}
         out.append(s)
@@ -144,7 +155,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def _metrics(row: dict) -> dict[str, float | None]:
     """A row's error metrics by name (parameter errors as ``parameter_error.<name>``)."""
-    return {**{k: row[k] for k in ERRORS},
+    return {**{k: row.get(k) for k in error_keys()},
             **{f"parameter_error.{p}": v for p, v in (row["parameter_error"] or {}).items()}}
 
 
@@ -171,11 +182,11 @@ def claims(summary: list[dict], pairs: list[dict]) -> dict:
     get = {(s["run"], s["model"]): s for s in summary}
     pair = {(p["model"], p["metric"]): p for p in pairs}
     out = {}
-    if ("synthetic", "mean_rel_l2") in pair:
-        d = pair["synthetic", "mean_rel_l2"]
+    if ("synthetic", CLAIMED) in pair:
+        d = pair["synthetic", CLAIMED]
         out["hybrid_synthetic_better_than_synthetic_only"] = {
-            "hybrid": get["hybrid", "synthetic"]["mean_rel_l2"]["mean"],
-            "synthetic_only": get["synthetic", "synthetic"]["mean_rel_l2"]["mean"],
+            "hybrid": get["hybrid", "synthetic"][CLAIMED]["mean"],
+            "synthetic_only": get["synthetic", "synthetic"][CLAIMED]["mean"],
             "difference": {k: d[k] for k in ("mean", "std", "n")}, "hybrid_wins": d["hybrid_wins"],
             "holds": d["mean"] < 0}
     if ("hybrid", "physical") in get and ("physical", "physical") in get:
@@ -215,16 +226,16 @@ def _params(errors: dict | None, pm: bool) -> str:
 def markdown(result: dict, title: str) -> str:
     """The comparison as Markdown: means ± std per (run, model), paired differences, claims, per-seed rows."""
     seeds = sorted({r["seed"] for r in result["rows"]})
+    errors = [key_label(k) for k in summary_keys()] + list(REGIONS.values())
     lines = [f"# {title}", "", f"Budget: {result.get('budget', '–')}; seeds {', '.join(map(str, seeds))} "
              f"(mean ± sample std over seeds).", "",
-             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | mean rel. L2 | "
-             "final rel. L2 | RMSE observed | RMSE unobserved | parameter rel. error |", "|" + "---|" * 13]
+             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | " + " | ".join(errors) +
+             " | parameter rel. error |", "|" + "---|" * (9 + len(errors))]
     for s in result["summary"]:
         lines.append(f"| {s['run']} | {s['model']} | {len(s['seeds'])} | {_pm(s['epochs'], '.0f')} | "
                      f"{_pm(s['steps'], '.0f')} | {_pm(s['train_s'], '.1f')} | {_pm(s['wall_s'], '.1f')} | "
-                     f"{_pm(s['val_loss'])} | {_pm(s['mean_rel_l2'])} | {_pm(s['final_rel_l2'])} | "
-                     f"{_pm(s['mean_rmse_observed'])} | {_pm(s['mean_rmse_unobserved'])} | "
-                     f"{_params(s['parameter_error'], True)} |")
+                     f"{_pm(s['val_loss'])} | " + " | ".join(_pm(s[k]) for k in error_keys()) +
+                     f" | {_params(s['parameter_error'], True)} |")
     if result["paired"]:
         lines += ["", "Paired difference hybrid − baseline (same seed; negative: hybrid better):", "",
                   "| model | metric | hybrid − baseline | hybrid better in |", "|---|---|---|---|"]
@@ -234,10 +245,10 @@ def markdown(result: dict, title: str) -> str:
     for name, c in result["claims"].items():
         lines.append(f"- {name.replace('_', ' ')}: **{'yes' if c['holds'] else 'no'}** "
                      f"({', '.join(f'{k} {_claim_value(v)}' for k, v in c.items() if k != 'holds')})")
-    lines += ["", "Per seed:", "", "| seed | run | model | steps (allowed) | train s | wall s | mean rel. L2 | "
+    lines += ["", "Per seed:", "", f"| seed | run | model | steps (allowed) | train s | wall s | {key_label(CLAIMED)} | "
               "parameter rel. error |", "|" + "---|" * 8]
     lines += [f"| {r['seed']} | {r['run']} | {r['model']} | {r['steps']} ({r['planned_steps']}) | {r['train_s']:.1f} | "
-              f"{r['wall_s']:.1f} | {_num(r['mean_rel_l2'], '.3e')} | {_params(r['parameter_error'], False)} |"
+              f"{r['wall_s']:.1f} | {_num(r[CLAIMED], '.3e')} | {_params(r['parameter_error'], False)} |"
               for r in result["rows"]]
     return "\n".join(lines) + "\n"
 

@@ -204,13 +204,12 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
     return True
 
 
-_METRIC_LABELS = {"rmse": "RMSE", "mae": "MAE", "linf": "L∞ error", "rel_l2": "relative L2 error", "nrmse": "nRMSE"}
-
-
 def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
     """Every error metric the evaluation holds against rollout step, one panel per metric, all models
     in each panel."""
-    keys = [k for k in _METRIC_LABELS if any(k in m for m in evaluation["models"].values())]
+    from hybrid_jax.metrics import METRICS
+
+    keys = [k for k in METRICS if any(k in m for m in evaluation["models"].values())]
     fig, axes = _grid(2.9 * len(keys), 2.6, 1, len(keys), left=0.75, right=0.1, top=0.1, bottom=0.45, wgap=0.8, hgap=0)
     axes = axes[0]
     for ax, key in zip(axes, keys):
@@ -219,7 +218,7 @@ def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
                 steps = np.arange(1, len(m[key]) + 1)
                 ax.semilogy(steps, np.maximum(m[key], 1e-12), marker=".", color=_COLORS.get(name), label=name)
         ax.set_xlabel("rollout step")
-        ax.set_ylabel(_METRIC_LABELS[key])
+        ax.set_ylabel(METRICS[key].label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.savefig(path, dpi=80)

@@ -30,10 +30,11 @@ import yaml
 
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
 from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE
 
 log = logging.getLogger("hybrid_jax")
 
-DEFAULT_METRICS = ("evaluation.synthetic.mean_rel_l2", "evaluation.physical.mean_rel_l2",
+DEFAULT_METRICS = (f"evaluation.synthetic.mean_{HEADLINE}", f"evaluation.physical.mean_{HEADLINE}",
                    "final.synthetic_val_loss", "final.physical_val_loss")
 
 

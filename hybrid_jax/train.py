@@ -16,6 +16,7 @@ if __name__ == "__main__":
 from hybrid_jax.config import load_config  # noqa: E402
 from hybrid_jax.errors import parse_cli, run_cli  # noqa: E402
 from hybrid_jax.logs import setup_logging  # noqa: E402
+from hybrid_jax.metrics import headline  # noqa: E402
 
 
 def parse_args(argv):
@@ -62,7 +63,7 @@ def _final_report(summary: dict, run_dir: Path) -> str:
         lines.append(f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                      f"(relative error {err:.2%})")
     for name, ev in summary.get("evaluation", {}).items():
-        lines.append(f"  {name} rollout: mean rel. L2 {ev['mean_rel_l2']:.3e}, final rel. L2 {ev['final_rel_l2']:.3e}")
+        lines.append(f"  {name} rollout: {headline(ev)}")
     lines.append(f"  outputs in {run_dir}/")
     return "\n".join(lines)
 

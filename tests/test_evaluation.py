@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from hybrid_jax.evaluate import METRICS, rollout_errors
+from hybrid_jax.evaluate import rollout_errors
+from hybrid_jax.metrics import METRICS
 
 
 def _reference(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
