@@ -29,6 +29,8 @@ _API = {
     "register_network": "hybrid_jax.networks", "build_network": "hybrid_jax.networks",
     "Network": "hybrid_jax.networks.base", "NetworkBase": "hybrid_jax.networks.base",
     "NetworkConfig": "hybrid_jax.config",
+    # extension: data formats and metrics
+    "register_format": "hybrid_jax.data.formats", "register_metric": "hybrid_jax.metrics",
 }
 
 __all__ = sorted(_API)

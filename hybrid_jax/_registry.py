@@ -77,7 +77,7 @@ def _resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-# The library's two registries. They name their entries by import path, so this module (and the
+# The library's registries. They name their entries by import path, so this module (and the
 # config, which consults it) imports no family or network module.
 families = Registry("PDE family", "hybrid_jax.families", {
     "burgers": "hybrid_jax.physics.burgers:FAMILY",
@@ -94,3 +94,11 @@ architectures = Registry("network architecture", "hybrid_jax.networks", {
     "convnet": "hybrid_jax.networks.convnet:NETWORK",
     "resnet": "hybrid_jax.networks.resnet:NETWORK",
 }, "hybrid_jax.networks.base:check_network")
+
+data_formats = Registry("data format", "hybrid_jax.data_formats", {
+    "npz": "hybrid_jax.data.formats:read_npz",
+    "hdf5": "hybrid_jax.data.formats:read_hdf5",
+    "scene": "hybrid_jax.data.formats:read_scene",
+    "npy": "hybrid_jax.data.formats:read_npy",
+    "original": "hybrid_jax.data.original:read_original",
+}, "hybrid_jax.data.formats:check_reader")

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, Optional
 
 import yaml
 
-from hybrid_jax._registry import architectures, families
+from hybrid_jax._registry import architectures, data_formats, families
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.files import atomic_write, is_plain_name
 from hybrid_jax.trainer_config import (  # noqa: F401  (re-exported: the trainer sections)
@@ -163,9 +163,10 @@ class DataConfig:
     path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
                                      "[N, T, *spatial, C] float32 and `fields`, PDEBench HDF5, a PhiFlow Scene "
                                      "directory or a `.npy` (memory-mapped); required when source = files")
-    format: Literal["auto", "npz", "hdf5", "scene", "npy", "original"] = _opt(
-        "auto", "format of data.path; auto: by extension (.npz, .h5/.hdf5, .npy; a directory of sim_XXXX.npz files is "
-                "the original system's data (docs/data.md), another directory a PhiFlow Scene)")
+    format: str = _opt(
+        "auto", "format of data.path: npz, hdf5, scene, npy, original or a registered one "
+                "(hybrid_jax.register_format); auto: by extension (.npz, .h5/.hdf5, .npy; a directory of sim_XXXX.npz "
+                "files is the original system's data (docs/data.md), another directory a PhiFlow Scene)")
     store_dir: str = _opt("data", "directory of generated trajectory stores (one subfolder per config hash)")
     num_trajectories: int = _opt(8, "number of simulated trajectories N", lambda v: v >= 2, "must be >= 2")
     num_frames: int = _opt(16, "frames per trajectory T, the initial state included",
@@ -178,6 +179,10 @@ class DataConfig:
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
                                            "simulation, observation noise, a missing term (docs/data.md)")
+
+    def __post_init__(self):
+        if self.format != "auto" and self.format not in data_formats:
+            _coerce(Literal[("auto", *data_formats.names())], self.format, "data.format")
 
 
 class NetworkConfig(TaggedUnion):

@@ -14,12 +14,13 @@ import pickle
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
+from hybrid_jax._registry import data_formats
 from hybrid_jax.errors import DataError, ResourceError
 
-FORMATS = ("npz", "hdf5", "scene", "npy", "original")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
 _AXES = "xyz"
 _REL_TOL = 1e-3  # coordinates vs config
@@ -38,18 +39,32 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
         return "original" if sim_files(path) else "scene"
     if path.suffix.lower() not in _EXTENSIONS:
-        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of "
+                        f"{', '.join(data_formats.names())}")
     return _EXTENSIONS[path.suffix.lower()]
 
 
-def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
-    """Read `path` in format `fmt` (or auto-detected) for `pde`; channel names where the format has them."""
-    fmt = detect_format(path, fmt)
-    if fmt == "original":
-        from hybrid_jax.data.original import read_original
+Reader = Callable[[Path, Any], tuple[np.ndarray, "list[str] | None"]]
+"""``read(path, pde) -> (trajectories [N, T, *spatial, C], channel names or None)``."""
 
-        return read_original(path, pde)
-    return {"npz": read_npz, "hdf5": read_hdf5, "scene": read_scene, "npy": read_npy}[fmt](path, pde)
+
+def register_format(name: str, reader: Reader | str) -> None:
+    """Make `reader` (or its import path ``"package.module:function"``) available as ``data.format: <name>``
+    (installed packages: the entry-point group ``hybrid_jax.data_formats``); `store.load_files` validates
+    what it returns like any other format's."""
+    data_formats.register(name, reader)
+
+
+def check_reader(name: str, reader) -> None:
+    """Refuse a registered data format that is not a reader function."""
+    if not callable(reader):
+        raise TypeError(f"data format {name!r}: expected a reader function, got {type(reader).__name__}")
+
+
+def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
+    """Read `path` in format `fmt` (or auto-detected) for `pde` with the format's registered reader;
+    channel names where the format has them."""
+    return data_formats.get(detect_format(path, fmt))(path, pde)
 
 
 def all_finite(traj: np.ndarray) -> bool:
