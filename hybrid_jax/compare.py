@@ -245,8 +245,8 @@ def markdown(result: dict, title: str) -> str:
     for name, c in result["claims"].items():
         lines.append(f"- {name.replace('_', ' ')}: **{'yes' if c['holds'] else 'no'}** "
                      f"({', '.join(f'{k} {_claim_value(v)}' for k, v in c.items() if k != 'holds')})")
-    lines += ["", "Per seed:", "", f"| seed | run | model | steps (allowed) | train s | wall s | {key_label(CLAIMED)} | "
-              "parameter rel. error |", "|" + "---|" * 8]
+    lines += ["", "Per seed:", "", f"| seed | run | model | steps (allowed) | train s | wall s | "
+              f"{key_label(CLAIMED)} | parameter rel. error |", "|" + "---|" * 8]
     lines += [f"| {r['seed']} | {r['run']} | {r['model']} | {r['steps']} ({r['planned_steps']}) | {r['train_s']:.1f} | "
               f"{r['wall_s']:.1f} | {_num(r[CLAIMED], '.3e')} | {_params(r['parameter_error'], False)} |"
               for r in result["rows"]]

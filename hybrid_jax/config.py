@@ -49,8 +49,8 @@ from hybrid_jax.typed_config import (
 )
 from hybrid_jax.typed_config import reference as _reference
 
-__all__ = ["Config", "ConfigError", "NetworkConfig", "PhysicsConfig", "apply_overrides", "config_from_dict", "config_hash",
-           "from_dict", "load_config", "load_plugins", "nonnegative", "option", "parse_yaml", "positive",
+__all__ = ["Config", "ConfigError", "NetworkConfig", "PhysicsConfig", "apply_overrides", "config_from_dict",
+           "config_hash", "from_dict", "load_config", "load_plugins", "nonnegative", "option", "parse_yaml", "positive",
            "print_reference", "reference", "save_config", "section", "to_dict"]
 
 _opt, _sub, _pos, _nonneg = option, section, positive, nonnegative  # short names of the sections below
@@ -247,7 +247,8 @@ class OutputConfig:
     tensorboard: bool = _opt(True, "write TensorBoard event files into the run directory (`tensorboard --logdir runs`)")
     tracker: Literal["none", "wandb", "mlflow"] = _opt(
         "none", "also log to Weights & Biases or MLflow (the package must be installed)")
-    project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is experiment_name)")
+    project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is "
+                                      "experiment_name)")
     tracking_uri: Optional[str] = _opt(None, "MLflow tracking URI; default: MLflow's own ($MLFLOW_TRACKING_URI)")
     track_images: bool = _opt(True, "log images of a validation rollout and of learned fields once per cycle")
     compilation_cache: Optional[str] = _opt(

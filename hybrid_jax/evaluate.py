@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from hybrid_jax.data.masks import is_full
 from hybrid_jax.metrics import step_errors
 from hybrid_jax.parallel import replicate, to_host
 from hybrid_jax.training.experiment import Experiment, trained_models
@@ -68,8 +69,8 @@ def onto_true_grid(learned: dict, true: dict) -> dict:
     """`learned` with every field learned on another grid of the same rank as its true field
     (trainer.physical.downsample_factor) resampled onto the true one (`resample_periodic`)."""
     learned = {k: np.asarray(v) for k, v in learned.items()}
-    return {k: resample_periodic(v, np.shape(true[k])) if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k])
-            else v for k, v in learned.items()}
+    return {k: resample_periodic(v, np.shape(true[k]))
+            if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k]) else v for k, v in learned.items()}
 
 
 def parameter_errors(learned: dict, true: dict) -> dict:
@@ -133,7 +134,8 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
 
 def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
-    first frame; per-step errors (every metric of `hybrid_jax.metrics`, over all dynamic fields and per field) against the full
+    first frame; per-step errors (every metric of `hybrid_jax.metrics`, over all dynamic fields and per field)
+    against the full
     real trajectory (and, under sparse observations, RMSE inside/outside the observed cells), and the
     physical parameter error (if it is trained).
     `rollouts`: the result of `validation_rollouts` if already computed."""
@@ -145,7 +147,7 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
                     "truth": {"against": r.get("against", "training data"),
                               "observation_noise_std": exp.cfg.data.truth.noise.std},
                     "models": {}}
-    sparse = not np.all(r["mask"] == 1)
+    sparse = not is_full(r["mask"])
     for name in trained_models(exp.cfg):
         pred = r[name][:, 1:, ..., :nd]
         result["models"][name] = rollout_errors(pred, truth, fields)

@@ -31,6 +31,7 @@ import yaml
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
 from hybrid_jax.logs import setup_logging
 from hybrid_jax.metrics import HEADLINE
+from hybrid_jax.views import flatten
 
 log = logging.getLogger("hybrid_jax")
 
@@ -165,15 +166,9 @@ def _generate_stores(points: list[Point], out: Path) -> None:
         log_file.close()
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = v
-    return out
+def _numbers(d: dict) -> dict:
+    """The numeric leaves of a nested dict under dotted keys."""
+    return {k: v for k, v in flatten(d).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
@@ -181,7 +176,7 @@ def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
     rows = []
     for p in points:
         summary_file = out / p.name / "summary.json"
-        numbers = _flatten(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
+        numbers = _numbers(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
         rows.append({**p.values, "status": status[p.name], **numbers})
     return rows
 

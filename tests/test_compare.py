@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax import compare as compare_module
 from hybrid_jax.compare import (WALL_CYCLES, budget_config, claims, compare, error_keys, markdown, paired, report,
                                 seed_config, summarize, table_rows)

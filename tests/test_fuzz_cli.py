@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax import train
 from hybrid_jax.config import reference
 

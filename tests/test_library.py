@@ -218,7 +218,8 @@ def test_fisher_kpp_example_runs_from_the_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hybrid_jax.train", "--config", "examples/fisher_kpp.yaml",
                         *_fisher_overrides(tmp_path), "physics.resolution=[32]", "data.num_frames=8",
                         "trainer.hybrid.cycles=1", "trainer.hybrid.warmup_epochs=0", "trainer.physical.optimizer=adam",
-                        "trainer.physical.batching=per_batch", "trainer.physical.epochs=1", "trainer.synthetic.epochs=1"],
+                        "trainer.physical.batching=per_batch", "trainer.physical.epochs=1",
+                        "trainer.synthetic.epochs=1"],
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax import metrics
 
 

@@ -52,7 +52,7 @@ def test_resume_is_exact_with_curriculum_generation_coupling_and_reversion(tmp_p
     first checkpoint and resumed equals an uninterrupted one (parameters and metrics lines)."""
     import json
 
-    from conftest import tiny_dict
+    from helpers import tiny_dict
     from hybrid_jax.config import config_from_dict
     from hybrid_jax.lifecycle import restore_trained
     from hybrid_jax.run import run

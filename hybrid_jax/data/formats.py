@@ -95,7 +95,8 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         for info in z.infolist():
             name = info.filename.removesuffix(".npy")
             if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
-                raise DataError(f"{path}: {info.filename} would expand {info.file_size / max(info.compress_size, 1):.0f}x "
+                ratio = info.file_size / max(info.compress_size, 1)
+                raise DataError(f"{path}: {info.filename} would expand {ratio:.0f}x "
                                 f"to {size_text(info.file_size)} (a zip bomb?); refusing to decompress it")
             with z.open(info) as f:
                 version = np.lib.format.read_magic(f)

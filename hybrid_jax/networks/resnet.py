@@ -26,7 +26,8 @@ class ResNetConfig(NetworkBase):
     def footprint(self, in_channels: int, out_channels: int, ndim: int) -> Footprint:
         """A lifting convolution, `blocks` × (norm, conv, norm, conv), a final norm and a 1×1 head."""
         f, k, norm = self.filters, self.kernel_size**ndim, 2 * self.filters * (self.norm != "none")
-        params = k * in_channels * f + f + self.blocks * 2 * (k * f * f + f + norm) + norm + f * out_channels + out_channels
+        blocks = self.blocks * 2 * (k * f * f + f + norm)
+        params = k * in_channels * f + f + blocks + norm + f * out_channels + out_channels
         per_block = 2 * self.values_per_layer + 1  # and the residual sum
         return Footprint(params, f * (1 + self.blocks * per_block + self.values_per_layer) + in_channels + out_channels)
 
@@ -59,7 +60,8 @@ class ResNet(nnx.Module):
                  activation: str = "gelu", rngs: nnx.Rngs):
         ks = (kernel_size,) * ndim
         self.lift = conv(in_channels, filters, ks, periodic, rngs)
-        self.blocks = nnx.List([_ResBlock(filters, ks, periodic, norm, norm_groups, rngs, activation) for _ in range(blocks)])
+        self.blocks = nnx.List([_ResBlock(filters, ks, periodic, norm, norm_groups, rngs, activation)
+                                for _ in range(blocks)])
         self.norm = norm_layer(norm, filters, norm_groups, rngs)
         self.out = nnx.Conv(filters, out_channels, (1,) * ndim, rngs=rngs)
         self.activation = activation

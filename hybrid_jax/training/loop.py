@@ -287,7 +287,8 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
-    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
+    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC),
+                                   ("physical", "synthetic", PHASE_PHYSICAL)]:
         if name not in trained_models(cfg):
             continue
         real_w, gen_w = weights[name]
