@@ -28,9 +28,10 @@ class Registry:
         self._plugins_read = False
 
     def _check(self, name: str, entry: Any) -> None:
-        if isinstance(self._check_entry, str):  # "module:function", imported when first needed
-            self._check_entry = _resolve(self._check_entry)
-        self._check_entry(name, entry)
+        check = self._check_entry
+        if isinstance(check, str):  # "module:function", imported when first needed
+            check = self._check_entry = _resolve(check)
+        check(name, entry)
 
     def register(self, name: str, entry: Any) -> None:
         """Add (or replace) `name`: an object, or a ``"module:attribute"`` path imported when first used."""

@@ -14,7 +14,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Sequence
 
 import yaml
 
@@ -65,6 +65,9 @@ class PhysicsConfig(TaggedUnion):
     family's module, hence PhiFlow, is imported only when its name is used."""
 
     name: str
+    resolution: tuple[int, ...]  # every family has a grid (`check_family`) ...
+    domain: tuple[float, ...]
+    dt: float  # ... and a time step
     tag: ClassVar[str] = "name"
     default_variant: ClassVar[str] = "burgers"
 
@@ -191,6 +194,10 @@ class NetworkConfig(TaggedUnion):
     (`hybrid_jax._registry.architectures`); each architecture's module holds its keys and checks."""
 
     architecture: str
+    prediction: str  # the keys every network has (`hybrid_jax.networks.base.NetworkBase`) that training reads
+    input_noise: float
+    padding: str
+    dtype: str
     tag: ClassVar[str] = "architecture"
     default_variant: ClassVar[str] = "unet"
 
@@ -332,7 +339,7 @@ def _check_consistency(cfg: Config) -> None:
 
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
     """Load a YAML config (or the defaults when `path` is None) and apply dotted overrides."""
     data: Any = {}
     if path is not None:
@@ -371,7 +378,7 @@ def load_plugins(plugins: tuple[str, ...]) -> None:
                 name = f"hybrid_jax_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
                 if name not in sys.modules:
                     spec = importlib.util.spec_from_file_location(name, path)
-                    if spec is None or not path.is_file():
+                    if spec is None or spec.loader is None or not path.is_file():
                         raise FileNotFoundError(f"no such file: {path}")
                     module = importlib.util.module_from_spec(spec)
                     sys.modules[name] = module

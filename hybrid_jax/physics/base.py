@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import jax
 
@@ -70,7 +70,7 @@ class Family:
 
     name: str
     config: type
-    pde: Callable[[PhysicsConfig], PDE]
+    pde: Callable[[Any], PDE]  # called with the family's own config dataclass
 
 
 def check_family(name: str, family) -> None:
@@ -109,7 +109,7 @@ class PeriodicGridConfig(PhysicsConfig):
     `validate` (called after the grid's).
     """
 
-    ndims = (1, 2, 3)
+    ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     name: str = option("", "PDE family")
     resolution: tuple[int, ...] = option((32, 32), "cells per spatial dimension (1, 2 or 3 entries)",
