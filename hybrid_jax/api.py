@@ -8,6 +8,7 @@ PDE out from initial states.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -76,7 +77,9 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
     from hybrid_jax.parallel import initialize
     from hybrid_jax.run import run as run_tasks
     from hybrid_jax.rundir import prepare_run_dir
+    from hybrid_jax.timings import starts_at
 
+    starts_at(time.time())  # the summary's timings_s count from this call
     cfg = _as_config(config, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output.dir) / cfg.experiment_name
     initialize(cfg.parallel)

@@ -137,7 +137,7 @@ def test_compare_table_and_claims(tiny_config):
     def run(mode, models, epochs):
         ev = {"models": {m: {"mean_rel_l2": r, "final_rel_l2": 2 * r, "mean_rmse": r} for m, r in models.items()},
               "parameters": {"relative_error": {"viscosity": 0.01 if mode == "physical" else 0.02}}}
-        summary = {"final": {f"{m}_val_loss": 1e-3 for m in models}, "wall_time_s": 1.0, "train_s": 0.5,
+        summary = {"final": {f"{m}_val_loss": 1e-3 for m in models}, "timings_s": {"total": 1.0}, "train_s": 0.5,
                    "steps": {m: 8 for m in models}, "epochs": {m: epochs for m in models},
                    "windows": {"train": 8, "generated": {"synthetic": 4 if mode == "hybrid" else 0,
                                                          "physical": 4 if mode == "hybrid" else 0}}}
