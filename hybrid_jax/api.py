@@ -47,6 +47,8 @@ class LoadedRun:
     `params` are the learned physical parameters (float32 arrays); `synthetic(x0, steps)` and
     `physical(x0, steps)` roll the trained network and the PDE with those parameters out from
     initial states ``[B, *spatial, C]`` and return ``[B, steps, *spatial, C]`` (x0 excluded).
+    `summary` and `evaluation` are ``summary.json`` and ``evaluation.json`` as dicts (None where the
+    run wrote none); their keys: docs/outputs.md.
     """
 
     config: Config
@@ -55,6 +57,8 @@ class LoadedRun:
     true_params: dict[str, jax.Array]
     synthetic: Callable[[jax.Array, int], jax.Array] = field(repr=False)
     physical: Callable[[jax.Array, int], jax.Array] = field(repr=False)
+    summary: Optional[dict] = None
+    evaluation: Optional[dict] = None
 
 
 def _as_config(config, overrides) -> Config:
@@ -120,7 +124,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     syn, phy = states["synthetic"].params, states["physical"].params
     synthetic = jax.jit(lambda x0, steps: syn_predict(syn, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
     physical = jax.jit(lambda x0, steps: phy_predict(phy, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
-    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical)
+    outputs = {name: json.loads(f.read_text()) if (f := run_dir / f"{name}.json").is_file() else None
+               for name in ("summary", "evaluation")}
+    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical, **outputs)
 
 
 def simulate(pde, x0: jax.Array, steps: int, params: dict | None = None) -> jax.Array:

@@ -77,5 +77,5 @@ def _module_file(name: str) -> str:
 def log_imported(plugins: tuple[str, ...]) -> None:
     """Log the file each of `plugins` (as a config holds them) imported: plugins run as code."""
     for plugin in plugins:
-        log.info("plugin %s: imported %s (plugins are code: their files run on import)", plugin,
-                 _IMPORTED.get(plugin, plugin))
+        what = f"file {plugin}" if is_file(plugin) else f"module {plugin} from {_IMPORTED.get(plugin, '?')}"
+        log.info("plugin %s imported (a plugin is code: its file ran on import)", what)

@@ -183,6 +183,11 @@ def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evalu
         "first_cycle_s": times[0] if times else None,
         "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,
     }
+    stability = getattr(exp.pde, "stability", None)  # a family without a stated bound (physics.stability)
+    if stability is not None:
+        summary["stability"] = stability
+        if params is not None:
+            params["range"] = {k: list(v) for k, v in exp.pde.checked_range.items()}
     if evaluation is not None:
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}

@@ -6,8 +6,7 @@ config, backend setup), ``generation`` (the data task: real trajectories generat
 ``training`` (building the experiment, every cycle, checkpoints), ``evaluation`` and ``outputs``
 (evaluation.json, plots, summary.json). JAX's tracing, lowering and XLA compilation, wherever
 they happen, are taken out of those phases into ``compilation`` (from JAX's monitoring time
-spans, overlaps merged). So the parts sum to ``total`` (``sum_check`` states by how much they
-miss it: nothing falls between phases, up to clock rounding). Wall-clock seconds throughout.
+spans, overlaps merged). So the parts sum to ``total``: nothing falls between phases. Wall-clock seconds throughout.
 """
 
 from __future__ import annotations
@@ -24,15 +23,15 @@ _listening = False
 
 
 def process_start() -> float:
-    """Wall-clock time (``time.time()``) at which this process started (Linux: from /proc; an
-    exec keeps it); elsewhere, now."""
+    """Wall-clock time (``time.time()``) at which this process started (Linux: its age from /proc, to
+    10 ms; an exec keeps it); elsewhere, now."""
     try:
         with open("/proc/self/stat") as f:
             ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime, clock ticks since boot
-        with open("/proc/stat") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return time.time()
 
 

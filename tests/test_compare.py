@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import math
 
+import jsonschema
 import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from conftest import assert_valid_outputs, tiny_dict
 from hybrid_jax import compare as compare_module
 from hybrid_jax.compare import (ERRORS, WALL_CYCLES, budget_config, claims, compare, markdown, paired, report,
                                 seed_config, summarize, table_rows)
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.store import store_path
+from hybrid_jax.schemas import schema
 from hybrid_jax.training.budget import planned_steps
 
 LBFGS = {"optimizer": "lbfgs", "batching": "full", "epochs": 5}
@@ -57,6 +59,11 @@ def test_equal_steps_budget_gives_baselines_at_least_the_hybrids_steps_within_an
             assert rows[model, model]["epochs"] > t.hybrid.cycles * getattr(t, model).epochs  # more epochs given
         assert all(r["steps"] == r["planned_steps"] for r in rows.values())  # measured on the device == computed
         assert all(r["train_s"] > 0 and r["wall_s"] >= r["train_s"] for r in rows.values())
+    jsonschema.validate(json.loads((out / "comparison.json").read_text()), schema("comparison"),
+                        cls=jsonschema.Draft202012Validator)  # the documented contract (docs/outputs.md)
+    for seed in (0, 1):
+        for mode in ("hybrid", "synthetic", "physical"):
+            assert_valid_outputs(out / f"seed{seed}" / mode)
     md = (out / "comparison.md").read_text()
     assert "| hybrid | synthetic | 2 |" in md and " ± " in md and "hybrid better in" in md
 

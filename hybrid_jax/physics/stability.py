@@ -18,12 +18,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import logging
 import math
 
 import jax
 import jax.numpy as jnp
 
 from hybrid_jax.errors import ConfigError
+
+log = logging.getLogger("hybrid_jax")
 
 LIMIT = 2.0  # forward Euler: |1 + λ| ≤ 1 on the negative real axis reaches λ = −2
 MARGIN = 1.05  # power iteration approaches ρ from below: substeps for 5 % more than the estimate
@@ -122,6 +125,8 @@ def checked_build(family, cfg):
                           f"{'' if substeps is None else f' and {substeps} substeps'} (estimated increment radius "
                           f"{rho / (substeps or 1):.3g} per substep > {LIMIT:g}); {fix}, or narrow "
                           f"{' or '.join(f'physics.{name}.range' for name in limits)}")
+    log.info("physics: %s states no stability bound; estimated increment radius %.3g per step at %s: %d substep(s)",
+             cfg.name, rho, _describe(limits, cfg), substeps or 1)
     pde.checked_range = limits
     pde.stability = {"increment_radius": rho, "substeps": int(substeps or 1), "dt": float(cfg.dt)}
     return pde
