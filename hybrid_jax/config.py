@@ -28,8 +28,7 @@ import yaml
 
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.files import atomic_write, is_plain_name
-from hybrid_jax.networks import architectures
-from hybrid_jax.physics import families
+from hybrid_jax._registry import architectures, families
 
 
 def option(default, doc, check=None, message=""):

@@ -10,19 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from hybrid_jax._registry import Registry
-
-
-def _check(name, builder):
-    if not callable(builder):
-        raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
-
-
-architectures = Registry("network architecture", "hybrid_jax.networks", {
-    "unet": "hybrid_jax.networks.unet:build",
-    "convnet": "hybrid_jax.networks.convnet:build",
-    "resnet": "hybrid_jax.networks.resnet:build",
-}, _check)
+from hybrid_jax._registry import architectures
 
 
 def register_network(name: str, builder) -> None:
