@@ -8,9 +8,7 @@ with, in its ``pyproject.toml``::
     [project.entry-points."hybrid_jax.families"]
     fisher_kpp = "my_package.fisher_kpp:FAMILY"
 
-Nothing is imported until a name is looked up. The two registries live here, below the config and
-the packages they name: the config checks ``physics.name`` and ``network.architecture`` against them
-without importing `hybrid_jax.physics` or `hybrid_jax.networks`.
+Nothing is imported until a name is looked up.
 """
 
 from __future__ import annotations
@@ -20,23 +18,17 @@ import importlib.metadata
 from typing import Any, Callable
 
 
-def _resolve(path: str) -> Any:
-    module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
 class Registry:
     """Names of one kind (PDE families, network architectures) and the objects they stand for."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str], check: Callable[[str, Any], None] | str):
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], check: str | Callable[[str, Any], None]):
         self.kind, self.group = kind, group
         self._entries: dict[str, Any] = dict(builtins)  # name -> object, or "module:attribute" not yet imported
-        self._check_entry = check  # (name, object) -> None, raises TypeError/ValueError for a malformed
-        # entry; or the "module:attribute" path of that function, imported on first use
+        self._check_entry = check  # (name, object) -> None, raises TypeError/ValueError for a malformed entry
         self._plugins_read = False
 
     def _check(self, name: str, entry: Any) -> None:
-        if isinstance(self._check_entry, str):
+        if isinstance(self._check_entry, str):  # "module:function", imported when first needed
             self._check_entry = _resolve(self._check_entry)
         self._check_entry(name, entry)
 
@@ -79,11 +71,14 @@ class Registry:
         return entry
 
 
-def _check_network(name: str, builder: Any) -> None:
-    if not callable(builder):
-        raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
+def _resolve(path: str) -> Any:
+    """The object at import path ``"package.module:attribute"``."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
+# The library's two registries. They name their entries by import path, so this module (and the
+# config, which consults it) imports no family or network module.
 families = Registry("PDE family", "hybrid_jax.families", {
     "burgers": "hybrid_jax.physics.burgers:FAMILY",
     "advection_diffusion": "hybrid_jax.physics.advection_diffusion:FAMILY",
@@ -93,11 +88,9 @@ families = Registry("PDE family", "hybrid_jax.families", {
     "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
     "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
 }, "hybrid_jax.physics.base:check_family")
-"""PDE families by ``physics.name`` (`hybrid_jax.physics.register_family` adds one)."""
 
 architectures = Registry("network architecture", "hybrid_jax.networks", {
     "unet": "hybrid_jax.networks.unet:build",
     "convnet": "hybrid_jax.networks.convnet:build",
     "resnet": "hybrid_jax.networks.resnet:build",
-}, _check_network)
-"""Network builders by ``network.architecture`` (`hybrid_jax.networks.register_network` adds one)."""
+}, "hybrid_jax.networks:check_builder")

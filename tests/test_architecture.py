@@ -22,9 +22,12 @@ FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files"}
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 
+CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config"}
+"""The config: its machinery (typed_config) and its sections."""
+
+
 def is_config(module: str) -> bool:
-    """The typed-config modules (``hybrid_jax.config`` and any ``hybrid_jax.config*`` / ``_config*`` beside it)."""
-    return module.rsplit(".", 1)[-1].lstrip("_").startswith("config") and module.count(".") == 1
+    return module in CONFIG
 
 
 def _in(package: str):

@@ -13,6 +13,12 @@ import importlib
 from hybrid_jax._registry import architectures
 
 
+def check_builder(name, builder):
+    """Refuse a registered network that is not a builder function."""
+    if not callable(builder):
+        raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
+
+
 def register_network(name: str, builder) -> None:
     """Make `builder` (or its import path ``"package.module:function"``) available as
     ``network.architecture: <name>``; it is called as ``builder(net_cfg, *, in_channels,
