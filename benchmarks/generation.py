@@ -40,15 +40,7 @@ def burgers_config(n: int):
 def make_torch_baseline(torch, device: str, cfg):
     """The note's per-sample generation loop, PhiFlow on its PyTorch backend."""
     from phi import math
-    from phi.flow import (
-        Box,
-        CenteredGrid,
-        advect,
-        channel,
-        diffuse,
-        extrapolation,
-        spatial,
-    )
+    from phi.flow import Box, CenteredGrid, advect, channel, diffuse, extrapolation, spatial
     from phiml.backend.torch import TORCH
 
     p = cfg.physics

@@ -5,7 +5,7 @@ Compile time and steady state are always reported apart: `compile_seconds` AOT-c
 calls of the compiled function after warm-up calls. `alternate` runs the candidate and its baseline in
 turn, round after round, so both see the same machine load; `--cores` pins this process and every
 measured child process to the same CPU cores (``os.sched_setaffinity``; XLA sizes its CPU thread pool
-from it, torch gets as many threads). Results go to ``<results>/<name>-<device>.json`` (default
+from it, torch gets as many threads; child processes inherit it). Results go to ``<results>/<name>-<device>.json`` (default
 benchmarks/results/, or ``$HYBRID_JAX_BENCH_RESULTS``).
 """
 
@@ -85,15 +85,12 @@ def child_env(root: Path = ROOT, **extra: str) -> dict:
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **extra}
 
 
-def run_process(cmd: list[str], log: Path, *, cores: set[int] | None = None, env: dict | None = None,
-                cwd: Path = ROOT, timeout: float | None = None) -> dict:
-    """Run `cmd` to its end, output to `log`, pinned to `cores`; {wall_s, cpu_s} (CPU of it and its children:
-    on a shared machine less disturbed than wall). Raises RuntimeError with the log's tail on failure."""
+def run_process(cmd: list[str], log: Path, *, env: dict | None = None, cwd: Path = ROOT) -> dict:
+    """Run `cmd` to its end (on this process's cores), output to `log`; {wall_s, cpu_s} (CPU of it and its
+    children: on a shared machine less disturbed than wall). Raises RuntimeError with the log's tail on failure."""
     before, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     with open(log, "w") as out:
-        rc = subprocess.run(cmd, cwd=cwd, env=env or child_env(), stdout=out, stderr=subprocess.STDOUT,
-                            preexec_fn=pin, timeout=timeout).returncode
+        rc = subprocess.run(cmd, cwd=cwd, env=env or child_env(), stdout=out, stderr=subprocess.STDOUT).returncode
     wall, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
     if rc:
         tail = "".join(log.read_text(errors="replace").replace("\r", "\n").splitlines(keepends=True)[-20:])
@@ -101,12 +98,10 @@ def run_process(cmd: list[str], log: Path, *, cores: set[int] | None = None, env
     return {"wall_s": wall, "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
 
 
-def worker(name: str, *argv: str, cores: set[int] | None = None, python: str = sys.executable,
-           env: dict | None = None) -> object:
-    """Run ``python -m benchmarks NAME ARGV`` (a worker mode of a benchmark), pinned; the JSON of its last line."""
-    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+def worker(name: str, *argv: str, python: str = sys.executable, env: dict | None = None) -> object:
+    """Run ``python -m benchmarks NAME ARGV`` (a worker mode of a benchmark); the JSON of its last line."""
     proc = subprocess.run([python, "-m", "benchmarks", name, *argv], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                          env={**(env or child_env()), "PYTHONWARNINGS": "ignore"}, preexec_fn=pin)
+                          env={**(env or child_env()), "PYTHONWARNINGS": "ignore"})
     if proc.returncode:
         raise SystemExit(f"worker {name} {' '.join(argv)} failed (exit {proc.returncode})")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -315,7 +315,7 @@ def main(argv=None):
 
     def run(kind):
         python = args.torch_python if kind.startswith("torch") else sys.executable
-        return lambda: H.worker(NAME, "--worker", kind, json.dumps(spec), cores=args.cores, python=python,
+        return lambda: H.worker(NAME, "--worker", kind, json.dumps(spec), python=python,
                                 env=envs.get(kind, H.child_env()))
 
     results = H.alternate({k: run(k) for k in kinds}, rounds)

@@ -76,15 +76,7 @@ def jax_fit(args, cfg, pde, traj):
 def make_torch_loss(torch, device, args, cfg, traj_np):
     """Per-window loss and d loss / d log ν through PhiFlow's PyTorch backend."""
     from phi import math
-    from phi.flow import (
-        Box,
-        CenteredGrid,
-        advect,
-        channel,
-        diffuse,
-        extrapolation,
-        spatial,
-    )
+    from phi.flow import Box, CenteredGrid, advect, channel, diffuse, extrapolation, spatial
     from phiml.backend.torch import TORCH
 
     p = cfg.physics

@@ -66,7 +66,7 @@ def main(argv=None):
         flags = {} if gpu else {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
                                              f"--xla_force_host_platform_device_count={n}"}
         rows.append(H.worker(NAME, "--child", str(n), str(args.per_device_batch), str(args.repeats),
-                             str(args.resolution or H.q(args, 32, 64)), cores=args.cores, env=H.child_env(**flags)))
+                             str(args.resolution or H.q(args, 32, 64)), env=H.child_env(**flags)))
         rows[-1]["scaling_efficiency"] = rows[-1]["samples_per_s"] / (rows[0]["samples_per_s"] / rows[0]["devices"] * n)
     print(H.table(rows, ["devices", "global_batch", "compile_s", "median_step_s", "samples_per_s", "scaling_efficiency"],
                   f"synthetic train step, {args.per_device_batch} samples per device ({H.device_kind()})"))

@@ -19,12 +19,7 @@ from benchmarks import harness as H
 from hybrid_jax.config import load_config
 from hybrid_jax.data.sources import REAL, WindowSource
 from hybrid_jax.rollout import network_step, rollout
-from hybrid_jax.training.loop import (
-    PHASE_WARMUP,
-    build_experiment,
-    initial_states,
-    run_epochs,
-)
+from hybrid_jax.training.loop import PHASE_WARMUP, build_experiment, initial_states, run_epochs
 from hybrid_jax.training.models import synthetic_model
 from hybrid_jax.training.steps import init_state, make_train_step
 

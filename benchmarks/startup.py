@@ -219,7 +219,7 @@ def main(argv=None):
                     d = tmp / f"{kind}{i}"
                     cmd = [sys.executable, "-m", "benchmarks", NAME, "--child", str(tmp / f"{kind}{i}.json"),
                            str(root), config, str(d), *over, f"output.compilation_cache={cache}"]
-                    t = H.run_process(cmd, tmp / f"{kind}{i}.log", cores=args.cores,
+                    t = H.run_process(cmd, tmp / f"{kind}{i}.log",
                                       env=H.child_env(root, PYTHONHASHSEED=str(i + (kind == "warm"))))
                     out[kind] = {**json.loads((tmp / f"{kind}{i}.json").read_text()), "process_s": t["wall_s"],
                                  "process_cpu_s": t["cpu_s"]}

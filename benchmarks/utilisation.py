@@ -6,14 +6,10 @@ Per (dtype, K): compile time; FLOPs per step counted from the jaxpr (`jaxpr_flop
 ``cost_analysis()`` printed beside it leaves out cuDNN/cuBLAS calls on a GPU); the steady step time;
 FLOP/s and, on a GPU in `PEAKS`, the fraction of its dense peak (bf16 → bf16, float32 → TF32, which XLA
 uses for float32 convolutions); memory per sample from ``memory_analysis()``. Then the phases of a steady
-hybrid cycle with few epochs. ``--quick``: 16², UNet 2 × 16, batch 8. ``--recount SAVED.json``: no timing,
-the saved rows' FLOPs counted again and their FLOP/s from the saved step times.
+hybrid cycle with few epochs. ``--quick``: 16², UNet 2 × 16, batch 8.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -55,9 +51,7 @@ def jaxpr_flops(fn, *args) -> float:
     input dilation (a strided convolution's input gradient) counts only the taps that meet real inputs
     (÷ the dilation); a scan counts its body × length; a while loop's body once; a cond its costliest branch;
     equations whose results are unused are dropped first (XLA drops them too)."""
-    from jax._src.interpreters.partial_eval import (
-        dce_jaxpr,  # what XLA removes too: unused results
-    )
+    from jax._src.interpreters.partial_eval import dce_jaxpr  # what XLA removes too: unused results
 
     jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
     return _count(dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))[0])
@@ -116,8 +110,6 @@ def measure_step(args, dtype: str, horizon: int, traj: np.ndarray, pde) -> dict:
         batches.append(shard(exp.mesh, {"source": np.full(b, REAL, np.int32), "sim": pick[:, 0].astype(np.int32),
                                         "t": pick[:, 1].astype(np.int32), "weight": np.ones(b, np.float32)}))
     flops = jaxpr_flops(exp.synthetic.train_step, state, data, batches[0])
-    if args.recount is not None:  # no run: the FLOPs now, the time of the saved row
-        return recounted(args.recount, dtype, horizon, flops)
     compiled, ct = H.compile_seconds(exp.synthetic.train_step, state, data, batches[0])
     xla_flops = flops_of(compiled)
     mem = compiled.memory_analysis()
@@ -136,19 +128,6 @@ def measure_step(args, dtype: str, horizon: int, traj: np.ndarray, pde) -> dict:
     print(f"  {dtype} K={horizon}: {step_s * 1e3:.2f} ms/step, {row['tflops_per_s']:.3g} TFLOP/s"
           + (f" = {row['fraction_of_peak']:.1%} of {peak_name}" if peak else f" ({peak_name})"), flush=True)
     return row
-
-
-def recounted(saved: dict, dtype: str, horizon: int, flops: float) -> dict:
-    """The saved row of this (dtype, K) with FLOPs counted again here (a FLOP count is the same on every
-    device): its FLOP/s and fraction of peak from its measured step time."""
-    row = next(r for r in saved["rows"] if r["dtype"] == dtype and r["K"] == horizon)
-    peak = row["tflops_per_s"] * 1e12 / row["fraction_of_peak"] if row.get("fraction_of_peak") else None
-    out = {**row, "saved_flops_per_step": row["flops_per_step"], "flops_per_step": flops,
-           "tflops_per_s": flops / row["step_s"] / 1e12, "fraction_of_peak": flops / row["step_s"] / peak if peak else None}
-    print(f"  {dtype} K={horizon}: {flops:.4g} FLOPs (saved {row['flops_per_step']:.4g}); {row['step_s'] * 1e3:.2f} ms/step "
-          f"measured on {saved['environment']['device_kind']} -> {out['tflops_per_s']:.3g} TFLOP/s"
-          + (f" = {out['fraction_of_peak']:.1%} of {row['peak']}" if peak else ""), flush=True)
-    return out
 
 
 def cycle_profile(args, traj: np.ndarray, pde, dtype: str) -> list[dict]:
@@ -176,13 +155,7 @@ def main(argv=None):
     ap.add_argument("--profile-epochs", type=int, default=None, help="epochs per model in the cycle profile (default 2, --quick 1)")
     ap.add_argument("--no-profile", action="store_true", help="skip the profile of the rest of a cycle")
     ap.add_argument("--override", nargs="*", default=[], help="dotted key=value overrides of the config")
-    ap.add_argument("--recount", type=Path, default=None, help="no timing: count the FLOPs of each (dtype, K) "
-                    "row of this saved JSON again and give its FLOP/s from the saved step time")
     args = H.parse(ap, argv)
-    if args.recount is not None:
-        args.recount, args.no_profile = json.loads(args.recount.read_text()), True
-        args.dtypes = ",".join(dict.fromkeys(r["dtype"] for r in args.recount["rows"]))
-        args.horizons = ",".join(dict.fromkeys(str(r["K"]) for r in args.recount["rows"]))
     args.steps_per_repeat = args.steps_per_repeat or (2 if args.quick else 10)
     args.profile_epochs = args.profile_epochs or (1 if args.quick else 2)
     dtypes, horizons = args.dtypes.split(","), [int(k) for k in args.horizons.split(",")]

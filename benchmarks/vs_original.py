@@ -96,7 +96,7 @@ def run_original(args, n: int, work: Path) -> dict:
            "--config-name", "burgers_2d", *original_overrides(n)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{Path(args.original_python).parent}:{env.get('PATH', '')}"
-    t = H.run_process(cmd, work / "log.txt", cores=args.cores, env=env, cwd=work)
+    t = H.run_process(cmd, work / "log.txt", env=env, cwd=work)
     return figures(t["wall_s"], t["cpu_s"], parse_original((work / "log.txt").read_text(errors="replace"), 3))
 
 
@@ -105,7 +105,7 @@ def run_ours(args, n: int, work: Path, cache: Path) -> dict:
     cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", str(H.ROOT / CONFIG),
            "--out", str(work / "run"), f"physics.resolution=[{n},{n}]", f"data.store_dir={work / 'data'}",
            f"output.compilation_cache={cache}"]
-    t = H.run_process(cmd, work / "log.txt", cores=args.cores)
+    t = H.run_process(cmd, work / "log.txt")
     return figures(t["wall_s"], t["cpu_s"], parse_ours(work / "run" / "metrics.jsonl"))
 
 
