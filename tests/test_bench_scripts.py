@@ -31,12 +31,18 @@ def test_list_names_every_module_of_the_package_with_its_docstrings_first_line()
         assert purpose == doc.splitlines()[0] and len(purpose) > 20
 
 
-def test_entry_refuses_an_unknown_name_and_passes_the_rest_to_the_benchmark(capsys):
+def test_entry_refuses_an_unknown_name(capsys):
     assert entry.main(["no_such_benchmark"]) == 2
     assert "--list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", entry.NAMES)
+def test_entry_passes_the_arguments_to_the_benchmark(name, capsys):
     with pytest.raises(SystemExit) as e:
-        entry.main(["cycle", "--help"])
-    assert e.value.code == 0 and "--quick" in capsys.readouterr().out
+        entry.main([name, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and f"usage: python -m benchmarks {name}" in out
+    assert ("--cpu-dry-run" if name == "gpu" else "--quick") in out
 
 
 def test_no_benchmark_names_a_machine_path_as_its_default():
