@@ -1,14 +1,14 @@
 """Start-up of a whole training job, cold and warm compilation cache, and where each process's time goes.
 
-Each repeat runs the job (default: the smoke job) twice in fresh processes: cold (an empty compilation
-cache) and warm (the cache the cold one filled). Each process runs ``hybrid_jax.run.run`` in-process with
-every phase timed (imports, config, data, building, warm-up, each cycle, checkpoint saves, tracking,
-evaluation, plots, summary) in wall and CPU seconds, and the CPU seconds of tracing, lowering and
-compilation or cache load inside each phase (JAX's monitoring events); also traces per function and the
-persistent cache's hits and misses. Every process has its own ``PYTHONHASHSEED``, so a warm miss is a
-program whose HLO changed between processes. ``--against REF`` (a git revision, or another checkout's
-directory) runs the same pair from that code, alternating with this checkout, and prints the ratios.
-The data store is generated once, before timing.
+Each repeat runs the job (default: the smoke job) twice in fresh processes under the command line's
+environment (`hybrid_jax.backend.process_environment`): cold (an empty compilation cache) and warm (the
+cache the cold one filled). Each runs ``hybrid_jax.run.run`` in-process with every phase timed (imports,
+config, data, building, warm-up, each cycle, checkpoint saves, tracking, evaluation, plots, summary) in
+wall and CPU seconds, with the CPU seconds of tracing, lowering and compilation or cache load inside each
+phase (JAX's monitoring events); also traces per function and the persistent cache's hits and misses.
+``--vary-hash-seed``: each warm process gets its own ``PYTHONHASHSEED``, so a warm miss is a program whose
+HLO depends on it. ``--against REF`` (a git revision, or another checkout's directory) runs the same pair
+from that code, alternating with this checkout, and prints the ratios. The data store is made once first.
 """
 
 from __future__ import annotations
@@ -192,8 +192,10 @@ def main(argv=None):
     p = H.parser(__doc__, NAME)
     p.add_argument("--config", default="configs/smoke.yaml")
     p.add_argument("--against", metavar="REF", help="also time the code of this git revision or checkout directory")
+    p.add_argument("--vary-hash-seed", action="store_true", help="each warm process with its own PYTHONHASHSEED")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides of the config")
     args = H.parse(p, argv)
+    from hybrid_jax.backend import process_environment
     env = H.header(NAME, args)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -209,18 +211,19 @@ def main(argv=None):
         over = args.overrides + [f"data.store_dir={tmp}/data"]
         H.run_process([sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(tmp / "gen"),
                        *over, "tasks=[generate]", f"output.compilation_cache={tmp}/gen_cache"], tmp / "gen.log")
-        seed = iter(range(1, 10**6))
+        count = iter(range(1, 10**6))
 
         def pair(name, root):
             def run():
-                out = {}
-                cache, i = tmp / f"cache{next(seed)}", next(seed)
+                out, i = {}, next(count)
+                cache = tmp / f"cache{i}"
                 for kind in ("cold", "warm"):
+                    seed = {"PYTHONHASHSEED": str(i)} if args.vary_hash_seed and kind == "warm" else {}
                     d = tmp / f"{kind}{i}"
                     cmd = [sys.executable, "-m", "benchmarks", NAME, "--child", str(tmp / f"{kind}{i}.json"),
                            str(root), config, str(d), *over, f"output.compilation_cache={cache}"]
                     t = H.run_process(cmd, tmp / f"{kind}{i}.log",
-                                      env=H.child_env(root, PYTHONHASHSEED=str(i + (kind == "warm"))))
+                                      env=H.child_env(root, **{**process_environment(), **seed}))
                     out[kind] = {**json.loads((tmp / f"{kind}{i}.json").read_text()), "process_s": t["wall_s"],
                                  "process_cpu_s": t["cpu_s"]}
                     print(f"  {name} {kind}: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU", flush=True)
