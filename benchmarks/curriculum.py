@@ -10,12 +10,12 @@ both against Kmax; then the whole curriculum's synthetic compute as a fraction o
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 
 from benchmarks import harness as H
 from benchmarks.reference import interpolate
+from benchmarks.utilisation import flops_of
 from hybrid_jax.config import load_config
 from hybrid_jax.data.sources import REAL, WindowSource
 from hybrid_jax.training.loop import (PHASE_WARMUP, build_experiment, initial_states, rollout_horizon,
@@ -30,11 +30,8 @@ def flops_and_compile(exp, state, k: int) -> tuple[float, float]:
     w = exp.train_windows[: exp.cfg.trainer.batch_size]
     idx = {"source": np.full(len(w), REAL, np.int32), "sim": w[:, 0], "t": w[:, 1],
            "weight": np.ones(len(w), np.float32)}
-    t = time.perf_counter()
-    compiled = exp.synthetic.train_step.lower(state, exp.data(), idx, horizon=k).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"]), time.perf_counter() - t
+    compiled, t = H.compile_seconds(exp.synthetic.train_step, state, exp.data(), idx, horizon=k)
+    return flops_of(compiled), t["trace_lower_s"] + t["compile_s"]
 
 
 def main(argv=None):
@@ -55,15 +52,13 @@ def main(argv=None):
     start = initial_states(exp)["synthetic"]
     rows = {k: dict(zip(("flops", "compile_s"), flops_and_compile(exp, start, k))) for k in ks}
     states = {k: start for k in ks}
-    times = {k: [] for k in ks}
-    for e in range(args.warmup + args.repeats):  # one epoch per K in turn; the first `warmup` rounds untimed
-        for k in ks:
-            exp.synthetic.horizon_at = lambda _, k=k: k  # the curriculum pinned to K
-            t = time.perf_counter()
-            states[k], _ = run_epochs(exp, exp.synthetic, states[k], exp.data(), sources, 1, None, PHASE_WARMUP, False)
-            H.block(states[k])
-            if e >= args.warmup:
-                times[k].append(time.perf_counter() - t)
+
+    def epoch(k):  # one epoch with the curriculum pinned to K
+        exp.synthetic.horizon_at = lambda _: k
+        states[k] = H.block(run_epochs(exp, exp.synthetic, states[k], exp.data(), sources, 1, None, PHASE_WARMUP,
+                                       False)[0])
+
+    times = H.alternate({k: lambda k=k: epoch(k) for k in ks}, args.repeats, args.warmup)  # Ks epoch by epoch
     for k in ks:
         r = rows[k]
         r.update(K=k, steps_per_epoch=steps, epoch_s=statistics.median(times[k]), epoch_times_s=times[k])

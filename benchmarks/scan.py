@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import jax
 import numpy as np
@@ -31,14 +30,13 @@ def epochs(cfg, pde, traj, args) -> list[dict]:
     sources = [WindowSource(exp.train_windows, REAL, 1.0)]
     max_steps = len(exp.train_windows) // cfg.trainer.batch_size
     state = {n: initial_states(exp)["synthetic"] for n in (1, max_steps)}
-    times = {n: [] for n in state}
-    for e in range(args.epochs):
-        for n in state:  # alternating
-            exp.steps_per_call = n
-            t = time.perf_counter()
-            state[n], _ = run_epochs(exp, exp.synthetic, state[n], exp.data(), sources, 1, None, PHASE_WARMUP, False)
-            H.block(state[n])
-            times[n].append(time.perf_counter() - t)
+
+    def epoch(n):
+        exp.steps_per_call = n
+        state[n] = H.block(run_epochs(exp, exp.synthetic, state[n], exp.data(), sources, 1, None, PHASE_WARMUP,
+                                      False)[0])
+
+    times = H.alternate({n: lambda n=n: epoch(n) for n in state}, args.epochs)
     return [{"steps_per_call": n, "steps_per_epoch": max_steps, "first_epoch_s": ts[0],
              "steady_epoch_s": statistics.median(ts[1:]), "steady_step_ms": 1e3 * statistics.median(ts[1:]) / max_steps}
             for n, ts in times.items()]
