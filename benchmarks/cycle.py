@@ -11,7 +11,6 @@ experiment. After the warm-up and every cycle, ``_cache_size()`` of each jitted 
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -30,13 +29,11 @@ def configs(args) -> dict:
 
     base = ["output.progress=false", f"trainer.hybrid.cycles={args.cycles}", *args.override]
     out = {"smoke": base, "smoke-lbfgs": base + ["trainer.physical.optimizer=lbfgs", "trainer.physical.batching=full"]}
-    n, p = args.medium_resolution, load_config(H.SMOKE).physics
-    substeps = max(p.substeps, math.ceil(4 * p.viscosity.true * p.dt * (n / p.domain[0]) ** 2 * 1.05))  # ν ≤ dx²/(4 dt)
-    out["medium"] = base + [f"physics.resolution=[{n},{n}]", f"physics.substeps={substeps}",
-                            "data.num_trajectories=16", "data.num_frames=12", "trainer.batch_size=16",
-                            "trainer.synthetic.epochs=2", "trainer.physical.epochs=2", "trainer.hybrid.warmup_epochs=1"]
-    chosen = args.configs or H.q(args, ["smoke", "smoke-lbfgs"], list(out))
-    return {k: load_config(H.SMOKE, out[k]) for k in chosen}
+    medium = ["data.num_trajectories=16", "data.num_frames=12", "trainer.batch_size=16", "trainer.synthetic.epochs=2",
+              "trainer.physical.epochs=2", "trainer.hybrid.warmup_epochs=1"]
+    chosen = args.configs or H.q(args, ["smoke", "smoke-lbfgs"], [*out, "medium"])
+    return {k: H.smoke_at(args.medium_resolution, base + medium) if k == "medium" else load_config(H.SMOKE, out[k])
+            for k in chosen}
 
 
 def counts(exp) -> dict:

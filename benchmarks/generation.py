@@ -10,28 +10,14 @@ batching from that of compilation, and the agreement of the two implementations.
 
 from __future__ import annotations
 
-import math as pymath
-
 import jax
 import numpy as np
 
 from benchmarks import harness as H
-from hybrid_jax.config import load_config
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import batched_physics_step, rollout
 
 NAME = "generation"
-
-
-def burgers_config(n: int):
-    """The smoke config's Burgers at n² cells; substeps raised until the true ν is stable."""
-    base = load_config(H.ROOT / "configs" / "smoke.yaml")
-    p = base.physics
-    dx2 = (p.domain[0] / n) ** 2
-    # ν ≤ 1/(2·dt_sub·Σ 1/dx²) = dx²/(4·dt_sub) in 2D  =>  substeps ≥ 4·ν·dt/dx²
-    substeps = max(p.substeps, pymath.ceil(4 * p.viscosity.true * p.dt / dx2 * 1.05))
-    return load_config(H.ROOT / "configs" / "smoke.yaml",
-                       [f"physics.resolution=[{n},{n}]", f"physics.substeps={substeps}"])
 
 
 # ----------------------------------------------------------------------------- PyTorch baseline
@@ -108,7 +94,7 @@ def main(argv=None):
 
     rows, checks = [], []
     for n in resolutions:
-        cfg = burgers_config(n)
+        cfg = H.smoke_at(n)
         pde = build_pde(cfg.physics)
         params = pde.true_params()
         gen = jax.jit(lambda params, x0: rollout(batched_physics_step(pde, params), x0, args.steps))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -181,6 +182,15 @@ def experiment_data(cfg):
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
     return pde, np.asarray(generate_trajectories(pde, pde.true_params(), key, cfg.data.num_trajectories,
                                                  cfg.data.num_frames))
+
+
+def smoke_at(n: int, overrides=()):
+    """configs/smoke.yaml at n² cells, its substeps raised until the true ν is stable (2D: ν ≤ dx²/(4·dt_sub))."""
+    from hybrid_jax.config import load_config
+
+    p = load_config(SMOKE).physics
+    substeps = max(p.substeps, math.ceil(4 * p.viscosity.true * p.dt * (n / p.domain[0]) ** 2 * 1.05))
+    return load_config(SMOKE, [f"physics.resolution=[{n},{n}]", f"physics.substeps={substeps}", *overrides])
 
 
 def import_torch(args) -> tuple[object | None, str]:
