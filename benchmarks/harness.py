@@ -74,7 +74,7 @@ def q(args, quick, full):
 
 def cpu_threads() -> int:
     """Threads XLA's CPU backend uses: one per core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return len(os.sched_getaffinity(0))
 
 
 # ----------------------------------------------------------------------------- child processes
@@ -116,21 +116,11 @@ def block(x):
     return jax.block_until_ready(x)
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def stats(times: list[float], **extra) -> dict:
-    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, **extra}
-
-
 def repeat(fn: Callable[[], object], warmup: int, repeats: int) -> dict:
     """Call `fn` (which blocks on its outputs) `warmup` times untimed, then `repeats` times timed."""
-    for _ in range(warmup):
-        fn()
-    return stats([timed(fn) for _ in range(repeats)], warmup=warmup, repeats=repeats)
+    times = alternate({"fn": fn}, repeats, warmup)["fn"]
+    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "warmup": warmup,
+            "repeats": repeats}
 
 
 def alternate(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 0) -> dict[str, list]:
