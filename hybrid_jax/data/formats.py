@@ -70,6 +70,16 @@ def check_layout(path: Path, shape: tuple[int, ...], dtype, pde) -> None:
         raise DataError(f"{path}: trajectories must be float32, got {dtype}")
 
 
+def npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the `.npy` header at the start of the open file `f`
+    (ValueError if it has none)."""
+    version = np.lib.format.read_magic(f)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return read[version](f)
+
+
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shape and dtype of every array of an `.npz`, read from its headers without decompressing the data.
 
@@ -86,11 +96,7 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 raise DataError(f"{path}: {info.filename} would expand {info.file_size / max(info.compress_size, 1):.0f}x "
                                 f"to {size_text(info.file_size)} (a zip bomb?); refusing to decompress it")
             with z.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                if version not in read:
-                    raise DataError(f"{path}: {info.filename}: unsupported .npy format version {version}")
-                shape, _, dtype = read[version](f)
+                shape, _, dtype = npy_header(f)
                 if dtype.hasobject:
                     raise DataError(f"{path}: {info.filename} holds Python objects (a pickle); refused")
                 nbytes = math.prod(shape) * dtype.itemsize
@@ -127,8 +133,13 @@ def read_npz(path: Path, pde) -> tuple[np.ndarray, list[str]]:
 def read_npy(path: Path, pde) -> tuple[np.ndarray, None]:
     """A `.npy` [N, T, *spatial, C] float32, memory-mapped: pages are read when used (no channel names)."""
     try:
+        with open(path, "rb") as f:
+            if npy_header(f)[2].hasobject:
+                raise DataError(f"{path}: holds Python objects (a pickle); refused")
         return np.load(path, mmap_mode="r", allow_pickle=False), None
     except (ValueError, OSError, EOFError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"{path}: not a readable .npy file ({e})") from None
 
 

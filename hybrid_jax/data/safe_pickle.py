@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hybrid_jax.data.formats import npy_header
 from hybrid_jax.errors import DataError
 
 _DESCR = re.compile(r"[biufc]\d{1,2}|[US]\d{1,9}|O8|\?")  # the dtypes np.dtype(...) pickles: no records, no void
@@ -165,11 +166,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             for info in z.infolist():
                 name = info.filename.removesuffix(".npy")
                 with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                    if version not in read:
-                        raise DataError(f"{path}: entry {name}: unsupported .npy format version {version}")
-                    shape, _, dtype = read[version](f)
+                    shape, _, dtype = npy_header(f)
                     if not dtype.hasobject:
                         out[name] = npz[name]
                         continue
