@@ -126,7 +126,8 @@ COMMANDS = {"train": _entry("train"), "compare": _entry("compare"), "sweep": _en
 
 
 def main(argv=None) -> int:
-    if argv is None:  # run as a program (the console script)
+    program = argv is None  # run as a program (the console script)
+    if program:
         from hybrid_jax.backend import reexec_with_process_environment
 
         reexec_with_process_environment()
@@ -138,7 +139,12 @@ def main(argv=None) -> int:
         print(f"error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} (hybrid-jax --help)",
               file=sys.stderr)
         return 2
-    return COMMANDS[argv[0]](argv[1:])
+    code = COMMANDS[argv[0]](argv[1:])
+    if program and argv[0] == "train":  # summary.json's timings_s.total ends where the process does
+        from hybrid_jax.train import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":
