@@ -50,8 +50,10 @@ def original_sims(folder: Path, spatial, fields, shape=None, payload=None) -> Pa
     return folder
 
 
-def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extrapolation=None, **entries) -> None:
-    """One frame file as PhiFlow's Scene.write saves a CenteredGrid (`values` [*spatial(, vector)])."""
+def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extrapolation=None, drop=(),
+                **entries) -> None:
+    """One frame file as PhiFlow's Scene.write saves a CenteredGrid (`values` [*spatial(, vector)]), with
+    `entries` replaced and the entries `drop` left out."""
     names = [*dims] + (["vector"] if components else [])
     frame = {"dim_names": np.array(names), "dim_types": np.array(["spatial"] * len(dims) + ["channel"] * bool(components)),
              "dim_item_names": np.array([None] * len(dims) + ([tuple(components)] if components else []), object),
@@ -59,7 +61,7 @@ def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extr
              "bounds_item_names": np.array([*dims]),
              "extrapolation": _obj({"type": "periodic"} if extrapolation is None else extrapolation), "data": values}
     frame.update(entries)
-    np.savez_compressed(path, **frame)
+    np.savez_compressed(path, **{k: v for k, v in frame.items() if k not in drop})
 
 
 def scene_dirs(folder: Path, spatial, fields, extrapolation=None) -> Path:
