@@ -53,9 +53,10 @@ import numpy as np
 
 from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
-from hybrid_jax.errors import parse_cli, run_cli
+from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.schemas import SCHEMA_VERSION
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
@@ -82,7 +83,7 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     """The config of run `mode` under `budget`; `hybrid_summary` (the hybrid run's summary.json: its
     window counts, training seconds) sets the baselines' budget for ``steps`` and ``wall``."""
     from hybrid_jax.training.budget import epochs_for_steps, full_batch, planned_steps, steps_per_epoch
-    from hybrid_jax.training.experiment import trained_models
+    from hybrid_jax.experiment import trained_models
 
     mcfg = mode_config(cfg, mode)
     if budget == "epochs" or mode == "hybrid":
@@ -110,7 +111,7 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
             rows.append({"seed": cfg.seed if seed is None else seed, "run": mode, "model": model,
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
-                         "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
+                         "wall_s": summary["timings_s"]["total"], "val_loss": summary["final"].get(f"{model}_val_loss"),
                          **{k: m.get(k) for k in ERRORS},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
@@ -341,7 +342,7 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, bu
                             "hybrid's %.1f s of training", seed, mode, s["cycles_done"], s["train_s"],
                             mcfg.trainer.max_train_seconds)
         rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
-    result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
+    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
     atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))
