@@ -61,6 +61,7 @@ def test_the_train_command_refuses_a_poisoned_directory_in_one_line(tmp_path):
 
 
 MESSAGES = {"hdf5 scalar coordinate": "scalar.h5: x-coordinate must be a 1-D array, got shape []",
+            "hdf5 0-d tensor": "scalar_tensor.h5: trajectories must have shape [N, T, 32, 32, 2] for this config, got []",
             "hdf5 data is a group": "group.h5: 0000/data must be a dataset, got a Group",
             "original non-integer sizes": "sim_0000.npz: unexpected phiml metadata (sizes must be integers, got "
                                           "['sixteen'",

@@ -123,6 +123,14 @@ def h5_scalar_coordinate(folder, marker, spatial, fields):
     return path
 
 
+def h5_scalar_tensor(folder, marker, spatial, fields):
+    """Found by the fuzz test: a 0-d `tensor` beside a `t-coordinate`."""
+    path = folder / "scalar_tensor.h5"
+    with h5py.File(path, "w") as f:
+        f["tensor"], f["t-coordinate"] = np.float32(1), np.arange(T + 1) * 0.01
+    return path
+
+
 def h5_data_group(folder, marker, spatial, fields):
     path = folder / "group.h5"
     with h5py.File(path, "w") as f:
@@ -144,6 +152,7 @@ def npz_0d_fields(folder, marker, spatial, fields):
     return path
 
 
-MALFORMED = {"hdf5 scalar coordinate": (h5_scalar_coordinate, "hdf5"), "hdf5 data is a group": (h5_data_group, "hdf5"),
+MALFORMED = {"hdf5 scalar coordinate": (h5_scalar_coordinate, "hdf5"), "hdf5 0-d tensor": (h5_scalar_tensor, "hdf5"),
+             "hdf5 data is a group": (h5_data_group, "hdf5"),
              "original non-integer sizes": (original_text_sizes, "original"),
              "npz 0-d fields": (npz_0d_fields, "npz"), "poisoned scene": (poisoned_scene, "scene")}
