@@ -88,9 +88,9 @@ def format_info(info: dict) -> str:
     if s is None:
         lines.append("  no summary.json: the run has not finished")
     else:
-        t = s.get("timings_s") or {}
-        lines.append(f"  finished: {t.get('total', float('nan')):.1f} s in all ({t.get('training', float('nan')):.1f} s "
-                     f"training, {t.get('compilation', float('nan')):.1f} s compiling)")
+        t = {"total": float("nan"), "training": float("nan"), "compilation": float("nan"), **s.get("timings_s", {})}
+        lines.append(f"  finished: {t['total']:.1f} s in all ({t['training']:.1f} s training, "
+                     f"{t['compilation']:.1f} s compiling)")
         p = s.get("parameters") or {"relative_error": {}}
         lines += [f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                   f"(relative error {err:.2%})" for name, err in p["relative_error"].items()]

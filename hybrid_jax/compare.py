@@ -342,7 +342,8 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, bu
                             "hybrid's %.1f s of training", seed, mode, s["cycles_done"], s["train_s"],
                             mcfg.trainer.max_train_seconds)
         rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
-    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
+    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name,
+              "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
     atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))
