@@ -118,7 +118,7 @@ def block(x):
 
 def repeat(fn: Callable[[], object], warmup: int, repeats: int) -> dict:
     """Call `fn` (which blocks on its outputs) `warmup` times untimed, then `repeats` times timed."""
-    times = alternate({"fn": lambda: [fn()] and None}, repeats, warmup)["fn"]
+    times = alternate({"fn": lambda: [fn()] and None}, repeats, warmup)["fn"]  # None: the time is kept
     return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "warmup": warmup,
             "repeats": repeats}
 
