@@ -17,7 +17,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -197,8 +196,7 @@ def main(argv=None):
     args = H.parse(p, argv)
     from hybrid_jax.backend import process_environment
     env = H.header(NAME, args)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with H.workdir(args) as tmp:
         roots = {"this checkout": H.ROOT}
         if args.against:
             ref = Path(args.against)
