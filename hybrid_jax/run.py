@@ -35,7 +35,7 @@ from hybrid_jax.physics import build_pde
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
 from hybrid_jax.tracking import Tracker
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
