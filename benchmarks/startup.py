@@ -152,11 +152,13 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
     def train_cycles(exp, states, start=0, *args, **kwargs):  # each cycle timed up to its yield
         it, n = cycles(exp, states, start, *args, **kwargs), start - (1 if exp.cfg.trainer.hybrid.warmup_epochs else 0)
         while True:
-            with prof.phase("warm-up" if n < start else f"cycle {n}"):
-                try:
+            name = "warm-up" if n < start else f"cycle {n}"
+            try:
+                with prof.phase(name):
                     item = next(it)
-                except StopIteration:
-                    return
+            except StopIteration:  # the loop's end: not a cycle
+                prof.rows.pop(name, None)
+                return
             n += 1
             yield item
 
