@@ -88,8 +88,10 @@ def format_info(info: dict) -> str:
     if s is None:
         lines.append("  no summary.json: the run has not finished")
     else:
-        lines.append(f"  finished: wall {s['wall_time_s']:.1f} s")
-        p = s["parameters"]
+        t = s.get("timings_s") or {}
+        lines.append(f"  finished: {t.get('total', float('nan')):.1f} s in all ({t.get('training', float('nan')):.1f} s "
+                     f"training, {t.get('compilation', float('nan')):.1f} s compiling)")
+        p = s.get("parameters") or {"relative_error": {}}
         lines += [f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                   f"(relative error {err:.2%})" for name, err in p["relative_error"].items()]
     for name, m in ((info["evaluation"] or {}).get("models") or {}).items():

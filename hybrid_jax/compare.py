@@ -61,6 +61,7 @@ from hybrid_jax.errors import JobFailed
 from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.schemas import SCHEMA_VERSION
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
@@ -115,7 +116,7 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
             rows.append({"seed": cfg.seed if seed is None else seed, "run": mode, "model": model,
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
-                         "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
+                         "wall_s": summary["timings_s"]["total"], "val_loss": summary["final"].get(f"{model}_val_loss"),
                          **{k: m.get(k) for k in ERRORS},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
@@ -328,7 +329,8 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, bu
     else:
         runs = _run_on_engine(cfg, out, overwrite, order, seeds, budget, engine, options or {})
     rows = [row for seed in seeds for row in table_rows({m: runs[seed][m] for m in MODES if m in runs[seed]}, seed)]
-    result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
+    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name,
+              "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
     atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))

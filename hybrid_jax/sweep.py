@@ -211,7 +211,7 @@ def choose_metric(rows: list[dict], metric: str | None) -> str:
             names = sorted({k for r in done for k in r if "." in k or k.endswith("_s")})
             raise ConfigError(f"--metric: {metric!r} is not in the runs' summaries; one of {', '.join(names)}")
         return metric
-    return next((m for m in DEFAULT_METRICS if any(m in r for r in done)), "wall_time_s")
+    return next((m for m in DEFAULT_METRICS if any(m in r for r in done)), "timings_s.total")
 
 
 def plot(rows: list[dict], keys: list[str], metric: str, path: Path) -> None:
