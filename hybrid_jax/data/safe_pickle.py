@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.data.formats import npy_header
+from hybrid_jax.data.checks import npy_header
 from hybrid_jax.errors import DataError
 
 _DESCR = re.compile(r"[biufc]\d{1,2}|[US]\d{1,9}|O8|\?")  # the dtypes np.dtype(...) pickles: no records, no void
