@@ -78,21 +78,7 @@ def _final_report(summary: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def exit_now(code: int) -> None:
-    """End the process at once, its outputs flushed: the interpreter's teardown of XLA and of
-    the imported modules takes seconds (2 s for the smoke job) that no one needs. A process of a
-    multi-process run exits normally (its atexit handler disconnects it from the others)."""
-    import logging
-    import os
-
-    jax = sys.modules.get("jax")
-    if jax is not None and jax.distributed.is_initialized():
-        sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
-
-
 if __name__ == "__main__":
+    from hybrid_jax.boundary import exit_now
+
     exit_now(main())
