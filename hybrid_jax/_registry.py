@@ -99,7 +99,7 @@ architectures = Registry("network architecture", "hybrid_jax.networks", {
 data_formats = Registry("data format", "hybrid_jax.data_formats", {
     "npz": "hybrid_jax.data.formats:read_npz",
     "hdf5": "hybrid_jax.data.formats:read_hdf5",
-    "scene": "hybrid_jax.data.formats:read_scene",
+    "scene": "hybrid_jax.data.scene:read_scene",
     "npy": "hybrid_jax.data.formats:read_npy",
     "original": "hybrid_jax.data.original:read_original",
 }, "hybrid_jax.data.formats:check_reader")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from helpers import assert_valid_outputs
 from hybrid_jax.lifecycle import checkpoint_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ def test_smoke_run_end_to_end(tmp_path):
     assert checkpoint_steps(out)[-1] == 3
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert len(evaluation["models"]["synthetic"]["rmse"]) == 15
+    assert_valid_outputs(out)  # the documented contract (docs/outputs.md)
 
     # same config again: resumes from the last checkpoint, trains nothing more, same result
     r = _cli(*common)

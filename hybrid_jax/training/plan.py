@@ -7,11 +7,13 @@ the coupling weights and the number of generated rollouts. Pure Python: importin
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable
 
 from hybrid_jax.config import Config
 
-ModelName = Literal["synthetic", "physical"]
+if TYPE_CHECKING:
+    from hybrid_jax.experiment import ModelName
+
 Schedule = Callable[[int], float]
 """``count -> value`` (as `optax.Schedule`, on host integers)."""
 
