@@ -103,6 +103,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     mcfg = mode_config(cfg, mode)
     if budget == "epochs" or mode == "hybrid":
         return mcfg
+    if hybrid_summary is None:
+        raise ValueError(f"budget {budget}: the {mode} baseline's budget needs the hybrid run's summary")
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
     per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}
@@ -132,7 +134,7 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
     return rows
 
 
-def stats(values: list[float]) -> dict:
+def stats(values: list[float | None]) -> dict:
     """``{mean, std, n}`` of the values that are not None; std is the sample std (ddof 1), None for n < 2."""
     v = np.asarray([x for x in values if x is not None], np.float64)
     if not len(v):
@@ -141,7 +143,7 @@ def stats(values: list[float]) -> dict:
 
 
 def _runs(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    out = {}
+    out: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         out.setdefault((r["run"], r["model"]), []).append(r)
     return out
@@ -174,8 +176,8 @@ def paired(rows: list[dict]) -> list[dict]:
         base = {r["seed"]: _metrics(r) for r in runs.get((model, model), [])}
         seeds = [s for s in hybrid if s in base]
         for metric in (hybrid[seeds[0]] if seeds else {}):
-            diffs = {s: hybrid[s][metric] - base[s][metric] for s in seeds
-                     if hybrid[s][metric] is not None and base[s][metric] is not None}
+            pairs = {s: (hybrid[s][metric], base[s][metric]) for s in seeds}
+            diffs = {s: h - b for s, (h, b) in pairs.items() if h is not None and b is not None}
             if diffs:
                 out.append({"model": model, "baseline": model, "metric": metric, **stats(list(diffs.values())),
                             "hybrid_wins": sum(d < 0 for d in diffs.values()),
@@ -347,7 +349,8 @@ def _run_here(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: 
     from hybrid_jax.lifecycle import start
 
     start(cfg)
-    runs, spent, total, done = {}, [], len(seeds) * len(order), 0
+    runs: dict[int, dict] = {}
+    spent, total, done = [], len(seeds) * len(order), 0
     for seed in seeds:
         scfg, runs[seed] = seed_config(cfg, seed), {}
         for mode in order:

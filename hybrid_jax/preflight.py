@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 from hybrid_jax.config import Config
 from hybrid_jax.errors import ResourceError
@@ -61,12 +62,13 @@ def preflight(cfg: Config) -> None:
     """Check the run fits before allocating: sizes from the config, or from a data file's header
     (channels from the file; for generated data a lower bound of 1)."""
     n, t, channels = cfg.data.num_trajectories, cfg.data.num_frames, 1
-    if cfg.data.source == "files" and str(cfg.data.path).endswith(".npz") and os.path.isfile(cfg.data.path):
+    path = cfg.data.path
+    if cfg.data.source == "files" and path is not None and path.endswith(".npz") and os.path.isfile(path):
         from hybrid_jax.data.formats import npz_headers
         from hybrid_jax.errors import DataError
 
         try:
-            shape = npz_headers(cfg.data.path)["trajectories"][0]
+            shape = npz_headers(Path(path))["trajectories"][0]
         except (DataError, KeyError, ValueError, OSError):
             return  # load_files reports what is wrong with the file
         if len(shape) >= 3:

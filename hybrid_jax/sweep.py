@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.config import Config, ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
 from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_job, run_jobs, start, train_args
 from hybrid_jax.logs import setup_logging
 from hybrid_jax.metrics import HEADLINE
@@ -81,7 +81,7 @@ def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 class Point:
     name: str  # directory name, e.g. "trainer.hybrid.alpha=0.1,seed=0"
     values: dict  # swept key -> parsed value (seed included when --seeds is given)
-    cfg: object
+    cfg: Config
 
 
 def grid_points(base: dict, fixed: list[str], swept: dict[str, list[str]], seeds: int | None) -> list[Point]:

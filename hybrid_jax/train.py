@@ -61,8 +61,8 @@ def _final_report(summary: dict, run_dir: Path) -> str:
              f"(first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
              f"compilation, later cycles {summary['steady_cycle_s'] or 0:.2f} s each)"]
     lines += [f"  {k}: {v:.4e}" for k, v in summary["final"].items() if isinstance(v, float)]
-    p = summary.get("parameters")  # absent when the physical model is not trained
-    for name, err in (p["relative_error"].items() if p else ()):
+    p = summary.get("parameters") or {"relative_error": {}}  # absent when the physical model is not trained
+    for name, err in p["relative_error"].items():
         lines.append(f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                      f"(relative error {err:.2%})")
     for name, ev in summary.get("evaluation", {}).items():
