@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import tiny_dict
+from helpers import assert_valid_outputs, tiny_dict
 from hybrid_jax import metrics
 
 
@@ -36,6 +36,7 @@ def test_a_registered_metric_reaches_evaluation_plots_and_the_compare_table(tmp_
 
     rows = table_rows({"hybrid": {"config": cfg, "summary": summary, "evaluation": ev}}, seed=0)
     assert rows[0]["mean_bias"] == ev["models"][rows[0]["model"]]["mean_bias"]
+    assert_valid_outputs(run_dir)  # the documented contract admits a registered metric's keys
     md = markdown({"budget": "steps", **report(rows)}, "t")
     header = md.splitlines()[4].split(" | ")
     column = header.index("mean bias")
