@@ -22,20 +22,23 @@ import logging
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
 from hybrid_jax.data.truth import add_noise, noise_key
-from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
+from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, parameter_errors, parameter_summary,
+                                 validation_rollouts)
 from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
 from hybrid_jax.tracking import Tracker
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
+from hybrid_jax.training.interaction_run import run_interaction
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
@@ -191,8 +194,10 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
-    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
+    if cfg.trainer.hybrid.coupling == "interaction":
+        return interaction_task(cfg, pde, run_dir, t0)
+    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     clean = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
         return {}
@@ -216,3 +221,39 @@ def run(cfg: Config, run_dir: Path) -> dict:
                     real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)
+
+
+def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
+    """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensors (docs/coupling.md); one
+    ``metrics.jsonl`` line per epoch, ``summary.json`` with the learned coefficients. Trains from scratch
+    every time (no checkpoints yet); the evaluate task is not run (the summary holds the final misfits)."""
+    from hybrid_jax.data.sensors import load_sensors
+    from hybrid_jax.physics.base import decode_physical
+
+    if not cfg.data.sensors:
+        raise ConfigError("data.sensors: required when trainer.hybrid.coupling = interaction")
+    sensors = load_sensors(cfg.data.sensors)
+    u0 = None  # initial_state = data: the first frame of the data's first trajectory
+    if cfg.trainer.physical.initial_state == "data":
+        u0 = np.asarray(load_trajectories(cfg, pde)[0, 0], np.float32)
+    if "train" not in cfg.tasks:
+        return {}
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
+    t_train = time.perf_counter()
+    states, history, _ = run_interaction(
+        cfg, pde, sensors, u0=u0,
+        on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
+    summary = {"experiment_name": cfg.experiment_name, "mode": cfg.mode, "coupling": "interaction",
+               "epochs": cfg.trainer.hybrid.interaction.epochs,
+               "final": {k: float(v[-1]) for k, v in history.items()},
+               "train_s": time.perf_counter() - t_train}
+    if cfg.mode != "synthetic":
+        learned = {k: np.asarray(v) for k, v in
+                   decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
+        true = pde.true_params()
+        summary["parameters"] = {"learned": describe_params(learned), "true": describe_params(true),
+                                 "relative_error": parameter_errors(learned, true)}
+    summary["wall_time_s"] = time.perf_counter() - t0
+    if is_primary():
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary

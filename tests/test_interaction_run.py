@@ -12,7 +12,7 @@ from hybrid_jax.data.sensors import SensorData, observe
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.interaction_run import build_interaction, model_grid, run_interaction
-from hybrid_jax.training.models import decode_physical
+from hybrid_jax.physics.base import decode_physical
 from hybrid_jax.training.sensor_models import frame_times
 
 
@@ -74,3 +74,29 @@ def test_config_refusals():
     with pytest.raises(ConfigError, match="optimizer"):
         config_from_dict({"network": {"architecture": "neural_field"},
                           "trainer": {"physical": {"optimizer": "lbfgs"}, "hybrid": {"coupling": "interaction"}}})
+
+
+def test_run_experiment_with_interaction_coupling(tmp_path):
+    """The run path: a config with coupling = interaction and data.sensors trains from the sensor file and
+    writes one metrics line per epoch and a summary with the learned viscosity."""
+    import json
+
+    from hybrid_jax.api import run_experiment
+    from hybrid_jax.data.sensors import save_sensors
+    from hybrid_jax.typed_config import to_dict
+
+    cfg = _config("hybrid", "learnable", epochs=30)
+    _, _, sensors = _truth(cfg)
+    save_sensors(tmp_path / "sensors.npz", sensors)
+    d = to_dict(cfg)
+    d["data"].update(sensors=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
+    d["output"].update(dir=str(tmp_path / "runs"), progress=False, plots=False, tensorboard=False)
+    result = run_experiment(d)
+    lines = [json.loads(ln) for ln in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 30 and lines[0]["kind"] == "interaction" and "physical_match" in lines[0]
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["coupling"] == "interaction" and "viscosity" in summary["parameters"]["relative_error"]
+    assert summary["final"]["physical_data"] < lines[0]["physical_data"]
+    d["data"]["sensors"] = None
+    with pytest.raises(ConfigError, match="data.sensors"):
+        run_experiment(d, tmp_path / "runs" / "other")

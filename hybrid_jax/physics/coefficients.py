@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybrid_jax.config import ConfigError, option, positive
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import option, positive
 
 _EPS = 1e-8  # the smallest value `constrain` lets a coefficient take
 

@@ -16,7 +16,7 @@ import math
 
 from hybrid_jax.config import Config
 from hybrid_jax.data.sources import kept_windows
-from hybrid_jax.training.experiment import ModelName, trained_models
+from hybrid_jax.experiment import ModelName, trained_models
 from hybrid_jax.training.loop import coupling_weights
 
 

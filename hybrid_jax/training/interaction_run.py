@@ -22,10 +22,10 @@ from flax import nnx
 
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.sensors import Grid, SensorData
-from hybrid_jax.physics.base import PDE
+from hybrid_jax.physics.base import PDE, decode_physical, encode_physical
 from hybrid_jax.training import schedules
 from hybrid_jax.training.interaction import Coupled, GhostPoints, init_states, interaction_fit, sample_ghost_points
-from hybrid_jax.training.models import decode_physical, encode_physical, physical_optimizer
+from hybrid_jax.training.models import physical_optimizer
 from hybrid_jax.training.sensor_models import field_of, field_sensor_model, physical_sensor_model
 
 GHOST_STREAM = 11  # folded into the seed's key: the ghost points draw from their own stream
