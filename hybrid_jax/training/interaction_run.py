@@ -25,7 +25,7 @@ from hybrid_jax.data.sensors import Grid, SensorData
 from hybrid_jax.physics.base import PDE, decode_physical, encode_physical
 from hybrid_jax.training import schedules
 from hybrid_jax.training.interaction import Coupled, GhostPoints, init_states, interaction_fit, sample_ghost_points
-from hybrid_jax.training.models import physical_optimizer
+from hybrid_jax.training.models import physical_optimizer, smoothness_penalty
 from hybrid_jax.training.sensor_models import field_of, field_sensor_model, physical_sensor_model
 
 GHOST_STREAM = 11  # folded into the seed's key: the ghost points draw from their own stream
@@ -85,7 +85,8 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
         pde.step, grid, sensors, frame_dt=cfg.physics.dt * ic.steps_per_frame, steps_per_frame=ic.steps_per_frame,
         initial=initial, u0=u0, field_of=field_of(graphdef), decode=lambda raw: decode_physical(pde, raw),
         tx=physical_optimizer(cfg) if trains["physical"] else frozen, data_weight=phy_cfg.coupling.real_weight,
-        match_weight=phy_cfg.coupling.match_weight if coupled else 0.0, remat=phy_cfg.checkpoint_rollout)
+        match_weight=phy_cfg.coupling.match_weight if coupled else 0.0, remat=phy_cfg.checkpoint_rollout,
+        penalty=smoothness_penalty(pde, cfg))
     synthetic = field_sensor_model(
         graphdef, sensors, tx=schedules.adam(syn_cfg.learning_rate, syn_cfg.lr_schedule) if trains["synthetic"]
         else frozen, data_weight=syn_cfg.coupling.real_weight,

@@ -47,8 +47,9 @@ def physical_sensor_model(step: Callable[[jax.Array, object], jax.Array], grid: 
     `step(state [*grid.shape, C], coefficients) -> state` advances `frame_dt / steps_per_frame` time units;
     frames are `frame_times` (t = 0 first). `initial`: ``given`` (`u0`), ``learnable`` (``params["u0"]``) or
     ``synthetic`` (the field ``field_of(synthetic_params)`` on the grid at t = 0; its parameters arrive
-    stop-gradiented, so the physics never trains the field through it). `penalty(coefficients) -> scalar`
-    (optional, e.g. a prior) is added to the data misfit. `remat` checkpoints each frame of the rollout.
+    stop-gradiented, so the physics never trains the field through it). `penalty(raw coefficients) -> scalar`
+    (optional: a smoothness penalty or a prior, on the optimised values as in `training.models`) is added to
+    the data misfit. `remat` checkpoints each frame of the rollout.
     """
     if initial == "given" and u0 is None:
         raise ValueError("initial = given needs u0")
@@ -80,7 +81,7 @@ def physical_sensor_model(step: Callable[[jax.Array, object], jax.Array], grid: 
         traj = trajectory(params, synthetic_params)
         data = sensor_loss(observe(traj, times, grid, pos, t_obs), values)
         if penalty is not None:
-            data = data + penalty(decode(params["coefficients"]))
+            data = data + penalty(params["coefficients"])
         return data, observe(traj, times, grid, _ghost_positions(ghosts), ghosts.times)
 
     return Coupled(evaluate, tx, data_weight, match_weight), trajectory
