@@ -85,8 +85,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     from hybrid_jax.experiment import trained_models
 
     mcfg = mode_config(cfg, mode)
-    if budget == "epochs" or mode == "hybrid":
-        return mcfg
+    if budget == "epochs" or mode == "hybrid" or cfg.trainer.hybrid.coupling == "interaction":
+        return mcfg  # interaction coupling: one step per epoch in every mode, so equal epochs are equal steps
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
     per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}

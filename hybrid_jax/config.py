@@ -332,9 +332,8 @@ def _check_coupling(cfg: Config) -> None:
     if phy.optimizer != "adam":
         raise ConfigError("trainer.physical.optimizer: interaction coupling takes one Adam step per epoch; "
                           f"must be adam, got {phy.optimizer}")
-    if phy.initial_state == "synthetic" and (not field or cfg.mode != "hybrid"):
-        raise ConfigError("trainer.physical.initial_state: synthetic needs network.architecture = neural_field "
-                          "and mode = hybrid (a trained field)")
+    if phy.initial_state == "synthetic" and not field:
+        raise ConfigError("trainer.physical.initial_state: synthetic needs network.architecture = neural_field")
     ndim = len(cfg.physics.resolution)
     box = h.interaction.ghost_box
     if box and len(box) != ndim:

@@ -225,8 +225,9 @@ def run(cfg: Config, run_dir: Path) -> dict:
 
 def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
     """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensors (docs/coupling.md); one
-    ``metrics.jsonl`` line per epoch, ``summary.json`` with the learned coefficients. Trains from scratch
-    every time (no checkpoints yet); the evaluate task is not run (the summary holds the final misfits)."""
+    ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
+    their errors and the final sensor misfits (what `compare` reads). Trains from scratch every time (no
+    checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors)."""
     from hybrid_jax.data.sensors import load_sensors
     from hybrid_jax.physics.base import decode_physical
 
@@ -243,17 +244,22 @@ def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
     states, history, _ = run_interaction(
         cfg, pde, sensors, u0=u0,
         on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
-    summary = {"experiment_name": cfg.experiment_name, "mode": cfg.mode, "coupling": "interaction",
-               "epochs": cfg.trainer.hybrid.interaction.epochs,
+    models = trained_models(cfg)
+    summary = {"experiment_name": cfg.experiment_name, "mode": cfg.mode, "coupling": "interaction", "cycles_done": 1,
                "final": {k: float(v[-1]) for k, v in history.items()},
-               "train_s": time.perf_counter() - t_train}
-    if cfg.mode != "synthetic":
+               "steps": {m: int(to_host(states[m].step)) for m in models},
+               "epochs": {m: cfg.trainer.hybrid.interaction.epochs for m in models},
+               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train}
+    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models}}
+    if "physical" in models:
         learned = {k: np.asarray(v) for k, v in
                    decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
         true = pde.true_params()
-        summary["parameters"] = {"learned": describe_params(learned), "true": describe_params(true),
-                                 "relative_error": parameter_errors(learned, true)}
+        summary["parameters"] = evaluation["parameters"] = {
+            "learned": describe_params(learned), "true": describe_params(true),
+            "relative_error": parameter_errors(learned, true)}
     summary["wall_time_s"] = time.perf_counter() - t0
-    if is_primary():
+    if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)
+        atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
         atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary

@@ -69,8 +69,11 @@ def test_config_refusals():
         cfg = _config()
         build_interaction(cfg, build_pde(cfg.physics), SensorData(np.zeros((2, 1, 1)), np.arange(2.0),
                                                                   np.zeros((2, 1, 1))))
-    with pytest.raises(ConfigError, match="mode = hybrid"):
-        _config("physical", "synthetic")
+    with pytest.raises(ConfigError, match="needs network.architecture = neural_field"):
+        config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"}, "hybrid": {"coupling": "interaction"}}})
+    physical_only = _config("physical", "synthetic")  # no trained field: the baseline learns its initial state
+    assert "u0" in build_interaction(physical_only, build_pde(physical_only.physics), _truth(physical_only)[2]).states[
+        "physical"].params
     with pytest.raises(ConfigError, match="optimizer"):
         config_from_dict({"network": {"architecture": "neural_field"},
                           "trainer": {"physical": {"optimizer": "lbfgs"}, "hybrid": {"coupling": "interaction"}}})
@@ -100,3 +103,25 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     d["data"]["sensors"] = None
     with pytest.raises(ConfigError, match="data.sensors"):
         run_experiment(d, tmp_path / "runs" / "other")
+
+
+def test_compare_runs_the_interaction_baselines_at_equal_steps(tmp_path):
+    """`compare` on an interaction config: physical, synthetic and hybrid runs of equal epochs, a parameter
+    error per seed for the physical model of the physical-only and the hybrid run."""
+    from hybrid_jax.compare import compare
+    from hybrid_jax.data.sensors import save_sensors
+    from hybrid_jax.typed_config import to_dict
+
+    cfg = _config("hybrid", "learnable", epochs=10)
+    _, _, sensors = _truth(cfg)
+    save_sensors(tmp_path / "sensors.npz", sensors)
+    d = to_dict(cfg)
+    d["data"].update(sensors=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
+    d["output"].update(dir=str(tmp_path / "runs"), progress=False, plots=False, tensorboard=False)
+    result = compare(config_from_dict(d), tmp_path / "cmp")
+    rows = {(r["run"], r["model"]): r for r in result["rows"]}
+    assert set(rows) == {("physical", "physical"), ("synthetic", "synthetic"), ("hybrid", "synthetic"),
+                         ("hybrid", "physical")}
+    assert all(r["steps"] == r["planned_steps"] == 10 for r in rows.values())
+    assert rows["hybrid", "physical"]["parameter_error"]["viscosity"] >= 0
+    assert any(p["metric"] == "parameter_error.viscosity" for p in result["paired"])

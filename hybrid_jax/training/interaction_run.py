@@ -66,6 +66,8 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
                           f"{grid.ndim}")
     phy_cfg, syn_cfg, ic = cfg.trainer.physical, cfg.trainer.synthetic, cfg.trainer.hybrid.interaction
     initial = {"data": "given", "learnable": "learnable", "synthetic": "synthetic"}[phy_cfg.initial_state]
+    if initial == "synthetic" and cfg.mode == "physical":
+        initial = "learnable"  # no trained field to start from: the physics-only baseline learns its own
     if initial == "given" and u0 is None:
         raise ConfigError("trainer.physical.initial_state: data needs an initial state; with sensors only, use "
                           "learnable or synthetic")
