@@ -241,7 +241,7 @@ def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
         return {}
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
     t_train = time.perf_counter()
-    states, history, _ = run_interaction(
+    states, history, setup = run_interaction(
         cfg, pde, sensors, u0=u0,
         on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
     models = trained_models(cfg)
@@ -259,7 +259,25 @@ def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
             "learned": describe_params(learned), "true": describe_params(true),
             "relative_error": parameter_errors(learned, true)}
     summary["wall_time_s"] = time.perf_counter() - t0
+    if is_primary():
+        save_interaction_fields(run_dir / "fields.npz", setup, states)
     if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)
         atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
         atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def save_interaction_fields(path: Path, setup, states) -> None:
+    """``fields.npz`` of an interaction run: on the physical grid (``coords [*grid, d]``) at the physical frame
+    ``times [F]``, the physical rollout and the neural field (``physical``, ``synthetic``: ``[F, *grid, C]``)."""
+    from flax import nnx
+
+    from hybrid_jax.networks.neural_field import field_on_grid
+
+    p, s = (jax.tree.map(to_host, states[m].params) for m in ("physical", "synthetic"))
+    coords = setup.grid.coords()
+    arrays = {"times": np.asarray(setup.frame_times, np.float32), "coords": np.asarray(coords),
+              "physical": np.asarray(setup.trajectory(p, s), np.float32),
+              "synthetic": np.asarray(field_on_grid(nnx.merge(setup.graphdef, s), coords, setup.frame_times))}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+

@@ -100,6 +100,9 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["coupling"] == "interaction" and "viscosity" in summary["parameters"]["relative_error"]
     assert summary["final"]["physical_data"] < lines[0]["physical_data"]
+    with np.load(result.run_dir / "fields.npz", allow_pickle=False) as f:
+        assert f["physical"].shape == f["synthetic"].shape == (11, 32, 1) and f["times"].shape == (11,)
+        assert f["physical"].dtype == np.float32
     d["data"]["sensors"] = None
     with pytest.raises(ConfigError, match="data.sensors"):
         run_experiment(d, tmp_path / "runs" / "other")

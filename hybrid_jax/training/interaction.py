@@ -146,7 +146,7 @@ def interaction_fit(physical: Coupled, synthetic: Coupled, states: dict[str, Tra
     history: dict[str, list] = {}
     for e in range(first_epoch, first_epoch + epochs):
         states, metrics = epoch_step(states, jnp.asarray(e, jnp.int32))
-        metrics = {k: float(v) for k, v in metrics.items()}
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}  # one transfer per epoch
         for k, v in metrics.items():
             history.setdefault(k, []).append(v)
         for name in ("physical", "synthetic"):

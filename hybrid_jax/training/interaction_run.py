@@ -26,7 +26,7 @@ from hybrid_jax.physics.base import PDE, decode_physical, encode_physical
 from hybrid_jax.training import schedules
 from hybrid_jax.training.interaction import Coupled, GhostPoints, init_states, interaction_fit, sample_ghost_points
 from hybrid_jax.training.models import physical_optimizer, smoothness_penalty
-from hybrid_jax.training.sensor_models import field_of, field_sensor_model, physical_sensor_model
+from hybrid_jax.training.sensor_models import field_of, field_sensor_model, frame_times, physical_sensor_model
 
 GHOST_STREAM = 11  # folded into the seed's key: the ghost points draw from their own stream
 
@@ -44,6 +44,7 @@ class InteractionSetup:
     trajectory: Callable
     graphdef: nnx.GraphDef
     grid: Grid
+    frame_times: jax.Array  # [F] of the physical trajectory
 
 
 def model_grid(cfg: Config, pde: PDE) -> Grid:
@@ -104,7 +105,8 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
     return InteractionSetup(
         physical, synthetic, init_states(physical, synthetic, phy_params, field_params),
         lambda key: sample_ghost_points(key, ic.ghost_points, g_lo, g_hi, times),
-        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, graphdef, grid)
+        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, graphdef, grid,
+        frame_times(sensors, cfg.physics.dt * ic.steps_per_frame))
 
 
 def run_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Array | None = None,
