@@ -178,9 +178,9 @@ class DataConfig:
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
                                            "simulation, observation noise, a missing term (docs/data.md)")
-    sensors: Optional[str] = _opt(None, "sensor record .npz (docs/coupling.md): positions [T, S, d] (domain units), "
-                                        "times [T] (time units, increasing), values [T, S, C], float32: the "
-                                        "observations of trainer.hybrid.coupling = interaction")
+    sensor_file: Optional[str] = _opt(None, "sensor record .npz (docs/coupling.md): positions [T, S, d] (domain "
+                                            "units), times [T] (time units, increasing), values [T, S, C], float32: "
+                                            "the observations of trainer.hybrid.coupling = interaction")
 
 
 @dataclass(frozen=True)
@@ -321,10 +321,7 @@ def _check_coupling(cfg: Config) -> None:
     """The keys of the two coupling mechanisms that must agree (docs/coupling.md)."""
     h, phy = cfg.trainer.hybrid, cfg.trainer.physical
     field = cfg.network.architecture == "neural_field"
-    if h.coupling == "augmentation":
-        if field:
-            raise ConfigError("network.architecture: neural_field maps (x, t) to the state and cannot be rolled out "
-                              "from a state; it needs trainer.hybrid.coupling = interaction")
+    if h.coupling == "augmentation":  # (a neural field in the windowed cycle is refused by build_experiment)
         if phy.initial_state != "data":
             raise ConfigError(f"trainer.physical.initial_state: {phy.initial_state} needs trainer.hybrid.coupling = "
                               f"interaction")

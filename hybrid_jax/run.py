@@ -224,16 +224,16 @@ def run(cfg: Config, run_dir: Path) -> dict:
 
 
 def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
-    """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensors (docs/coupling.md); one
+    """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensor_file (docs/coupling.md); one
     ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
     their errors and the final sensor misfits (what `compare` reads). Trains from scratch every time (no
     checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors)."""
     from hybrid_jax.data.sensors import load_sensors
     from hybrid_jax.physics.base import decode_physical
 
-    if not cfg.data.sensors:
-        raise ConfigError("data.sensors: required when trainer.hybrid.coupling = interaction")
-    sensors = load_sensors(cfg.data.sensors)
+    if not cfg.data.sensor_file:
+        raise ConfigError("data.sensor_file: required when trainer.hybrid.coupling = interaction")
+    sensors = load_sensors(cfg.data.sensor_file)
     u0 = None  # initial_state = data: the first frame of the data's first trajectory
     if cfg.trainer.physical.initial_state == "data":
         u0 = np.asarray(load_trajectories(cfg, pde)[0, 0], np.float32)

@@ -202,7 +202,7 @@ class HybridConfig:
     coupling: Literal["augmentation", "interaction"] = _opt(
         "augmentation", "how the models are coupled (docs/coupling.md): augmentation, each model's rollouts join the "
                         "other's training data with weight alpha (the cycle above); interaction, the HYCO loss at "
-                        "ghost points on sensor data (`interaction`, data.sensors)")
+                        "ghost points on sensor data (`interaction`, data.sensor_file)")
     interaction: InteractionConfig = _sub(InteractionConfig, "coupling = interaction: epochs, update order, ghosts")
 
 

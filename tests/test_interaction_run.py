@@ -71,6 +71,10 @@ def test_config_refusals():
                                                                   np.zeros((2, 1, 1))))
     with pytest.raises(ConfigError, match="needs network.architecture = neural_field"):
         config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"}, "hybrid": {"coupling": "interaction"}}})
+    from hybrid_jax.training.loop import build_experiment
+
+    with pytest.raises(ConfigError, match="windowed cycle"):  # a neural field has no state -> state rollout
+        build_experiment(config_from_dict({"network": {"architecture": "neural_field"}}), None, None)
     physical_only = _config("physical", "synthetic")  # no trained field: the baseline learns its initial state
     assert "u0" in build_interaction(physical_only, build_pde(physical_only.physics), _truth(physical_only)[2]).states[
         "physical"].params
@@ -80,7 +84,7 @@ def test_config_refusals():
 
 
 def test_run_experiment_with_interaction_coupling(tmp_path):
-    """The run path: a config with coupling = interaction and data.sensors trains from the sensor file and
+    """The run path: a config with coupling = interaction and data.sensor_file trains from the sensor file and
     writes one metrics line per epoch and a summary with the learned viscosity."""
     import json
 
@@ -92,7 +96,7 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     _, _, sensors = _truth(cfg)
     save_sensors(tmp_path / "sensors.npz", sensors)
     d = to_dict(cfg)
-    d["data"].update(sensors=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
+    d["data"].update(sensor_file=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
     d["output"].update(dir=str(tmp_path / "runs"), progress=False, plots=False, tensorboard=False)
     result = run_experiment(d)
     lines = [json.loads(ln) for ln in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -103,8 +107,8 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     with np.load(result.run_dir / "fields.npz", allow_pickle=False) as f:
         assert f["physical"].shape == f["synthetic"].shape == (11, 32, 1) and f["times"].shape == (11,)
         assert f["physical"].dtype == np.float32
-    d["data"]["sensors"] = None
-    with pytest.raises(ConfigError, match="data.sensors"):
+    d["data"]["sensor_file"] = None
+    with pytest.raises(ConfigError, match="data.sensor_file"):
         run_experiment(d, tmp_path / "runs" / "other")
 
 
@@ -119,7 +123,7 @@ def test_compare_runs_the_interaction_baselines_at_equal_steps(tmp_path):
     _, _, sensors = _truth(cfg)
     save_sensors(tmp_path / "sensors.npz", sensors)
     d = to_dict(cfg)
-    d["data"].update(sensors=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
+    d["data"].update(sensor_file=str(tmp_path / "sensors.npz"), store_dir=str(tmp_path / "store"))
     d["output"].update(dir=str(tmp_path / "runs"), progress=False, plots=False, tensorboard=False)
     result = compare(config_from_dict(d), tmp_path / "cmp")
     rows = {(r["run"], r["model"]): r for r in result["rows"]}

@@ -66,8 +66,7 @@ def test_neural_field_fits_a_2d_heat_mode_from_sensors(encoding, option):
 
 def test_neural_field_from_the_registry(tmp_path):
     cfg = config_from_dict({"network": {"architecture": "neural_field", "field": {"width": 8, "depth": 2,
-                                                                                  "frequencies": 4}},
-                            "trainer": {"hybrid": {"coupling": "interaction"}}})
+                                                                                  "frequencies": 4}}})
     net = build_network(cfg.network, in_channels=3, out_channels=2, ndim=2, periodic=True, rngs=nnx.Rngs(0))
     assert isinstance(net, NeuralField)
     out = field_on_grid(net, Grid.cell_centred((1.0, 1.0), (4, 5), True).coords(), jnp.asarray([0.0, 0.5]))

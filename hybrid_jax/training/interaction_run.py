@@ -63,7 +63,7 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
                           f"{cfg.network.architecture}")
     grid = grid or model_grid(cfg, pde)
     if sensors.positions.shape[-1] != grid.ndim:
-        raise ConfigError(f"data.sensors: positions have {sensors.positions.shape[-1]} coordinates, the grid "
+        raise ConfigError(f"data.sensor_file: positions have {sensors.positions.shape[-1]} coordinates, the grid "
                           f"{grid.ndim}")
     phy_cfg, syn_cfg, ic = cfg.trainer.physical, cfg.trainer.synthetic, cfg.trainer.hybrid.interaction
     initial = {"data": "given", "learnable": "learnable", "synthetic": "synthetic"}[phy_cfg.initial_state]

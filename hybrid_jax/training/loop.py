@@ -51,6 +51,9 @@ PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
     """Put the trajectories on the device, index the windows and build the jitted steps."""
+    if cfg.network.architecture == "neural_field":
+        raise ConfigError("network.architecture: neural_field maps (x, t) to the state and cannot be rolled out "
+                          "from a state in the windowed cycle; use it with sensor data (docs/coupling.md)")
     horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
     n_sims, n_frames = trajectories.shape[:2]
     train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
