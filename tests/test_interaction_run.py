@@ -70,7 +70,8 @@ def test_config_refusals():
         build_interaction(cfg, build_pde(cfg.physics), SensorData(np.zeros((2, 1, 1)), np.arange(2.0),
                                                                   np.zeros((2, 1, 1))))
     with pytest.raises(ConfigError, match="needs network.architecture = neural_field"):
-        config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"}, "hybrid": {"coupling": "interaction"}}})
+        config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"},
+                                      "hybrid": {"coupling": "interaction"}}})
     from hybrid_jax.training.loop import build_experiment
 
     with pytest.raises(ConfigError, match="windowed cycle"):  # a neural field has no state -> state rollout
