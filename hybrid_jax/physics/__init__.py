@@ -30,11 +30,13 @@ def register_family(family, name: str | None = None) -> None:
 
 def build_pde(physics_cfg):
     """The PDE object of a physics config section (dispatch on its `name`); sets up PhiFlow's JAX
-    backend first (`hybrid_jax.setup`)."""
+    backend first (`hybrid_jax.setup`). A family that states no stability bound is checked (and
+    sub-stepped with ``substeps: auto``) first: `hybrid_jax.physics.stability`."""
     from hybrid_jax.backend import setup
+    from hybrid_jax.physics.stability import checked_build
 
     setup()
-    return families.get(physics_cfg.name).pde(physics_cfg)
+    return checked_build(families.get(physics_cfg.name), physics_cfg)
 
 
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",
