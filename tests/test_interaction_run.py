@@ -117,6 +117,7 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
         run_experiment(d, tmp_path / "runs" / "other")
 
 
+@pytest.mark.slow  # three runs end to end (110 s on the loaded 2-core machine)
 def test_compare_runs_the_interaction_baselines_at_equal_steps(tmp_path):
     """`compare` on an interaction config: physical, synthetic and hybrid runs of equal epochs, a parameter
     error per seed for the physical model of the physical-only and the hybrid run."""
