@@ -216,7 +216,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
     timeline.mark("evaluation")
     if "evaluate" in cfg.tasks:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
-        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
+        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
+                              noise_std=cfg.data.truth.noise.std)
         if is_primary():
             atomic_write(run_dir / "evaluation.json",
                          json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))

@@ -22,8 +22,8 @@ FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files", "
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 
-CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config"}
-"""The config: its machinery (typed_config) and its sections."""
+CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.plugins"}
+"""The config: its machinery (typed_config, plugins) and its sections."""
 
 
 def is_config(module: str) -> bool:
@@ -158,6 +158,7 @@ def test_every_import_keeps_the_layer_rules():
 
 def test_layers_of_the_import_graph():
     graph, _ = import_graph()
+    assert find_cycle(graph) is None, "no layers: the graph has a cycle (see the cycle test)"
     found = layers(graph)
     for k, ms in enumerate(found):
         print(f"layer {k}: {', '.join(m.removeprefix('hybrid_jax.') for m in ms)}")

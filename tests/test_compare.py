@@ -96,6 +96,25 @@ def test_a_rerun_skips_finished_runs_and_recomputes_only_an_unfinished_one(two_s
            [{k: v for k, v in r.items() if k != "wall_s"} for r in result["rows"]]
 
 
+def test_a_comparison_as_submitit_jobs_gives_the_same_rows_and_a_local_rerun_skips_them(two_seeds, monkeypatch):
+    """The hybrid run, then the synthetic baseline with its steps budget, as submitit jobs (local executor):
+    the rows of the in-process comparison; rerun in-process, every run counts as finished."""
+    pytest.importorskip("submitit")
+    cfg, out, result = two_seeds
+    jobs = out.parent / "cmp-submitit"
+    got = compare(cfg, jobs, seeds=(0,), modes=("synthetic", "hybrid"), engine="submitit",
+                  options={"executor": "local"})
+    assert len(list((jobs / "submitit").glob("*_result.pkl"))) == 2
+
+    def untimed(rows):
+        return [{k: v for k, v in r.items() if k not in ("train_s", "wall_s")} for r in rows]
+
+    assert untimed(got["rows"]) == untimed([r for r in result["rows"] if r["seed"] == 0 and r["run"] != "physical"])
+    calls = []
+    monkeypatch.setattr(compare_module, "_run_one", lambda c, d, o: calls.append(d))
+    assert compare(cfg, jobs, seeds=(0,), modes=("synthetic", "hybrid")) == got and calls == []
+
+
 def _row(seed, run, model, rng, params=("nu",)):
     return {"seed": seed, "run": run, "model": model, "epochs": 4, "steps": int(rng.integers(10, 20)),
             "planned_steps": 20, "train_s": float(rng.uniform(1, 2)), "wall_s": float(rng.uniform(2, 3)),

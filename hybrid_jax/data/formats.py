@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.data.coordinates import AXES, check_coordinates
-from hybrid_jax.data.safe_pickle import npy_header
+from hybrid_jax.data.checks import AXES, check_coordinates, npy_header
 from hybrid_jax.errors import DataError, ResourceError
 from hybrid_jax.memory import host_memory_available, size_text
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hybrid_jax.data.checks import npy_header
 from hybrid_jax.errors import DataError
 
 _DESCR = re.compile(r"[biufc]\d{1,2}|[US]\d{1,9}|O8|\?")  # the dtypes np.dtype(...) pickles: no records, no void
@@ -63,16 +64,6 @@ class _Array(np.ndarray):
         if not ok:
             raise Refused(f"numpy array data for {dtype} {list(shape)}")
         super().__setstate__((shape, dtype, fortran, data))
-
-
-def npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """``(shape, fortran_order, dtype)`` from the `.npy` header at the start of the open file `f`
-    (ValueError if it has none)."""
-    version = np.lib.format.read_magic(f)
-    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    if version not in read:
-        raise ValueError(f"unsupported .npy format version {version}")
-    return read[version](f)
 
 
 def _reconstruct(cls, shape, code):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.data.coordinates import AXES, check_coordinates
+from hybrid_jax.data.checks import AXES, check_coordinates
 from hybrid_jax.data.safe_pickle import load_npz
 from hybrid_jax.errors import DataError
 

@@ -1,4 +1,8 @@
-"""Coordinates stored beside trajectories (x, y, z cell centres; t frames), checked against the physics config."""
+"""What several trajectory readers check: a `.npy` header, and stored coordinates against the config.
+
+Below the readers (`formats`, `safe_pickle`, `scene`, `original`), which share it instead of importing
+each other.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,16 @@ from hybrid_jax.errors import DataError
 
 AXES = "xyz"
 _REL_TOL = 1e-3  # coordinates vs config
+
+
+def npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the `.npy` header at the start of the open file `f`
+    (ValueError if it has none)."""
+    version = np.lib.format.read_magic(f)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return read[version](f)
 
 
 def check_coordinates(path: Path, pde, coords: dict[str, np.ndarray]) -> None:
