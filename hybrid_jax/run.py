@@ -33,6 +33,7 @@ from hybrid_jax.data.truth import add_noise, noise_key
 from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, parameter_errors, parameter_summary,
                                  validation_rollouts)
 from hybrid_jax.files import atomic_write
+from hybrid_jax.lifecycle import restore_trained
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.plugins import log_imported
@@ -154,18 +155,6 @@ def _short(v) -> str:
     return f"{v:.5g}" if isinstance(v, float) else f"mean {v['mean']:.5g}"
 
 
-def restore_latest(cfg: Config, exp, run_dir: Path):
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
-    try:
-        found = ckpts.restore_intact(initial_states(exp))
-        if found is None:
-            raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        _, states, _ = found
-    finally:
-        ckpts.close()
-    return states
-
-
 def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evaluation: dict | None) -> dict:
     """Write ``summary.json`` (docs/outputs.md; schema hybrid_jax/schemas/summary.schema.json): final
     losses, learned vs true parameters (if the physical model is trained), steps, windows, timings."""
@@ -201,7 +190,7 @@ def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evalu
 
 
 def run(cfg: Config, run_dir: Path) -> dict:
-    """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
+    """Run the config's tasks in a run directory opened by `hybrid_jax.lifecycle.open_run`; return the summary
     (empty for the generate task alone)."""
     timeline = Timeline()
     log_imported(cfg.plugins)
@@ -216,7 +205,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
     timeline.mark("training")
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
-    states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
+    states = (train(cfg, exp, run_dir, progress) if "train" in cfg.tasks
+              else restore_trained(cfg, run_dir, initial_states(exp)))
     evaluation = rollouts = None
     timeline.mark("evaluation")
     if "evaluate" in cfg.tasks:

@@ -70,10 +70,17 @@ def modules(package: Path) -> dict[str, Path]:
 
 def imports(name: str, path: Path, known: set[str]) -> dict[str, int]:
     """The package modules `name` imports anywhere in its file -> the line of the first such import.
-    ``from a import b`` counts as an import of ``a.b`` when that is a module, else of ``a``."""
+    ``from a import b`` counts as an import of ``a.b`` when that is a module, else of ``a``. Imports under
+    ``if TYPE_CHECKING:`` never run (they are for type checkers and IDEs) and are not edges."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: dict[str, int] = {}
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and getattr(block.test, "id", getattr(block.test, "attr", None)) == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]

@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import phiml
 import pytest
-from conftest import tiny_dict
+from helpers import tiny_dict
 from phi import math
 from phi.flow import spatial
 from test_rollout_physics import check, make, n_steps, to64
 
 from hybrid_jax.config import ConfigError, PhysicsConfig, config_from_dict, from_dict
-from hybrid_jax.physics.closed_smoke import staggered_divergence
+from helpers import staggered_divergence
 from hybrid_jax.physics.coefficients import cell_centres
 
 CASES = {
