@@ -219,7 +219,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
         evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
                               noise_std=cfg.data.truth.noise.std)
         if is_primary():
-            atomic_write(run_dir / "evaluation.json", json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
+            atomic_write(run_dir / "evaluation.json",
+                         json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
     timeline.mark("outputs")
     if cfg.output.plots and is_primary():
         t = time.perf_counter()

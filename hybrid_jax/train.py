@@ -64,7 +64,8 @@ def _main(argv) -> int:
 
 def _final_report(summary: dict, run_dir: Path) -> str:
     lines = [f"run {summary['experiment_name']} ({summary['mode']}): {summary['cycles_done']} cycles, "
-             f"{summary['timings_s']['total']:.1f} s in all, {summary['timings_s']['compilation']:.1f} s compiling (first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
+             f"{summary['timings_s']['total']:.1f} s in all, {summary['timings_s']['compilation']:.1f} s compiling "
+             f"(first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
              f"compilation, later cycles {summary['steady_cycle_s'] or 0:.2f} s each)"]
     lines += [f"  {k}: {v:.4e}" for k, v in summary["final"].items() if isinstance(v, float)]
     p = summary.get("parameters")  # absent when the physical model is not trained
@@ -79,10 +80,14 @@ def _final_report(summary: dict, run_dir: Path) -> str:
 
 def exit_now(code: int) -> None:
     """End the process at once, its outputs flushed: the interpreter's teardown of XLA and of
-    the imported modules takes seconds (2 s for the smoke job) that no one needs."""
+    the imported modules takes seconds (2 s for the smoke job) that no one needs. A process of a
+    multi-process run exits normally (its atexit handler disconnects it from the others)."""
     import logging
     import os
 
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        sys.exit(code)
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

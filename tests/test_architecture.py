@@ -17,8 +17,8 @@ PACKAGE = Path(os.environ.get("HYBRID_JAX_PACKAGE", Path(__file__).resolve().par
 ENTRY_POINTS = {"hybrid_jax.train", "hybrid_jax.compare", "hybrid_jax.sweep", "hybrid_jax.cli"}
 """The command-line entries: nothing imports them (``hybrid-jax`` dispatches by module name)."""
 COMMAND_LINE = ENTRY_POINTS | {"hybrid_jax.boundary", "hybrid_jax.run", "hybrid_jax.api"}
-FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files"}
-"""What the config machinery may consult: the registries, the error types, atomic file writes."""
+FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files", "hybrid_jax.plugins"}
+"""What the config machinery may consult: the registries, the error types, atomic file writes, the plugin importer."""
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 

@@ -142,22 +142,22 @@ FRAME_FILES = ["vel_x_000000.npz", "vel_x_000001.npz", "vel_x_000002.npz", "vel_
 DESCRIPTIONS = ['{"dt": 0.01}', '{"dt": 0.02}', '{"dt": "fast"}', '{"dt": true}', '[1, 2]', "{", "\xff"]
 
 
+def _alternative(alt: str, marker) -> np.ndarray:
+    """The entry value `alt` (a pickled object array for a payload, a dict or a tuple)."""
+    if alt not in ("payload", "dict", "tuple"):
+        return ALTERNATIVES[alt]
+    a = np.empty((), object)
+    a[()] = Payload(marker) if alt == "payload" else ALTERNATIVES[alt]
+    return a
+
+
 def _frame_bytes(path, name, mutations, marker) -> None:
     """A frame file for `name` (``vel_x``: scalar; ``vel``: vector with component x) with `mutations`."""
     vector = name.startswith("vel_0")
     values = np.random.default_rng(1).normal(size=(16, 1) if vector else 16).astype(np.float32)
-    entries = {}
-    for key, alt in mutations.items():
-        if alt != "drop":
-            a = np.empty((), object) if alt in ("payload", "dict", "tuple") else None
-            if a is not None:
-                a[()] = Payload(marker) if alt == "payload" else ALTERNATIVES[alt]
-            entries[key] = a if a is not None else ALTERNATIVES[alt]
-    scene_frame(path, values, "x", ("x",) if vector else None, **entries)
-    for key in (k for k, alt in mutations.items() if alt == "drop"):
-        with np.load(path, allow_pickle=True) as z:  # the test's own file: rewrite it without `key`
-            kept = {k: z[k] for k in z.files if k != key}
-        np.savez(path, **kept)
+    entries = {k: _alternative(alt, marker) for k, alt in mutations.items() if alt != "drop"}
+    scene_frame(path, values, "x", ("x",) if vector else None, drop=[k for k, alt in mutations.items() if alt == "drop"],
+                **entries)
 
 
 @SETTINGS

@@ -132,3 +132,27 @@ def test_a_family_with_a_stated_bound_is_not_estimated_and_a_range_must_hold_the
     with pytest.raises(hj.ConfigError, match="range"):
         hj.build_pde(_physics(name="test_allen_cahn", resolution=[16], domain=[1.0],
                               diffusivity={"true": 0.002, "init": 0.004, "range": [0.003, 0.01]}))
+
+
+def test_training_keeps_the_coefficient_inside_the_checked_range(tmp_path):
+    """Data made at ε = 0.004, a model whose checked range ends at 0.002: pulled towards the data by Adam with a
+    large step, the learned ε ends at the range's upper limit and never leaves the range."""
+    from conftest import tiny_dict
+    from hybrid_jax.data.store import load_or_generate
+    from hybrid_jax.evaluate import learned_params
+    from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
+
+    physics = {"name": "test_allen_cahn", "resolution": [16], "domain": [1.0], "dt": 0.01,
+               "diffusivity": {"true": 0.004, "init": 0.0015}}
+    d = tiny_dict(tmp_path, mode="physical", physics=physics,
+                  trainer__physical={"optimizer": "adam", "learning_rate": 0.5, "epochs": 6})
+    data_cfg = hj.config_from_dict(d)
+    traj, _ = load_or_generate(data_cfg, hj.build_pde(data_cfg.physics))
+    capped = hj.config_from_dict({**d, "physics": {**physics, "diffusivity": {"true": 0.002, "init": 0.0015,
+                                                                               "range": [0.001, 0.002]}}})
+    exp = build_experiment(capped, hj.build_pde(capped.physics), traj)
+    assert exp.pde.checked_range["diffusivity"] == (0.001, 0.002)
+    for states, _ in train_cycles(exp, initial_states(exp), progress=False):
+        learned = float(learned_params(exp, states)["diffusivity"])
+        assert 0.001 <= learned <= 0.002 * (1 + 1e-6)
+    assert learned == pytest.approx(0.002, rel=1e-3)  # at the limit: the data want more

@@ -109,6 +109,25 @@ def test_timings_add_up_to_the_measured_elapsed_time_of_the_cli_process(worked):
     assert t["compilation"] > 0 and t["startup"] > 0 and t["training"] > 0
 
 
+def test_plugin_files_resolve_against_their_config_file_or_the_working_directory(tmp_path, monkeypatch):
+    import hybrid_jax as hj
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "plugins" / "noop.py").write_text("MARK = 1\n")
+    (tmp_path / "configs" / "a.yaml").write_text("plugins: [../plugins/noop.py, json]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = hj.load_config(tmp_path / "configs" / "a.yaml")  # relative to the config file, not to the cwd
+    assert cfg.plugins == (str(tmp_path / "plugins" / "noop.py"), "json")  # saved absolute; modules as named
+    monkeypatch.chdir(tmp_path / "plugins")
+    assert hj.load_config(None, ["plugins=[noop.py]"]).plugins == (str(tmp_path / "plugins" / "noop.py"),)
+    with pytest.raises(hj.ConfigError, match=r"^plugins\[0\]: no such file: " + re.escape(str(elsewhere / "noop.py"))):
+        monkeypatch.chdir(elsewhere)
+        hj.load_config(None, ["plugins=[noop.py]"])  # on the command line: relative to the working directory
+
+
 def test_a_missing_plugin_is_one_line_naming_the_path_tried(tmp_path):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "mine.yaml").write_text("plugins: [my_pde.py]\n")

@@ -50,8 +50,10 @@ def original_sims(folder: Path, spatial, fields, shape=None, payload=None) -> Pa
     return folder
 
 
-def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extrapolation=None, **entries) -> None:
-    """One frame file as PhiFlow's Scene.write saves a CenteredGrid (`values` [*spatial(, vector)])."""
+def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extrapolation=None, drop=(),
+                **entries) -> None:
+    """One frame file as PhiFlow's Scene.write saves a CenteredGrid (`values` [*spatial(, vector)]), with
+    `entries` replaced and the entries `drop` left out."""
     names = [*dims] + (["vector"] if components else [])
     frame = {"dim_names": np.array(names), "dim_types": np.array(["spatial"] * len(dims) + ["channel"] * bool(components)),
              "dim_item_names": np.array([None] * len(dims) + ([tuple(components)] if components else []), object),
@@ -59,7 +61,7 @@ def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extr
              "bounds_item_names": np.array([*dims]),
              "extrapolation": _obj({"type": "periodic"} if extrapolation is None else extrapolation), "data": values}
     frame.update(entries)
-    np.savez_compressed(path, **frame)
+    np.savez_compressed(path, **{k: v for k, v in frame.items() if k not in drop})
 
 
 def scene_dirs(folder: Path, spatial, fields, extrapolation=None) -> Path:
@@ -121,6 +123,14 @@ def h5_scalar_coordinate(folder, marker, spatial, fields):
     return path
 
 
+def h5_scalar_tensor(folder, marker, spatial, fields):
+    """Found by the fuzz test: a 0-d `tensor` beside a `t-coordinate`."""
+    path = folder / "scalar_tensor.h5"
+    with h5py.File(path, "w") as f:
+        f["tensor"], f["t-coordinate"] = np.float32(1), np.arange(T + 1) * 0.01
+    return path
+
+
 def h5_data_group(folder, marker, spatial, fields):
     path = folder / "group.h5"
     with h5py.File(path, "w") as f:
@@ -142,6 +152,7 @@ def npz_0d_fields(folder, marker, spatial, fields):
     return path
 
 
-MALFORMED = {"hdf5 scalar coordinate": (h5_scalar_coordinate, "hdf5"), "hdf5 data is a group": (h5_data_group, "hdf5"),
+MALFORMED = {"hdf5 scalar coordinate": (h5_scalar_coordinate, "hdf5"), "hdf5 0-d tensor": (h5_scalar_tensor, "hdf5"),
+             "hdf5 data is a group": (h5_data_group, "hdf5"),
              "original non-integer sizes": (original_text_sizes, "original"),
              "npz 0-d fields": (npz_0d_fields, "npz"), "poisoned scene": (poisoned_scene, "scene")}

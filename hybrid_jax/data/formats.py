@@ -182,6 +182,7 @@ def read_hdf5(path: Path, pde) -> tuple[np.ndarray, None]:
                           for a in AXES + "t" if a in grid}
     except (OSError, KeyError) as e:
         raise DataError(f"{path}: not a readable HDF5 file ({' '.join(str(e).split())[:200]})") from None
+    check_layout(path, traj.shape, traj.dtype, pde)
     if "t" in coords and len(coords["t"]) not in (traj.shape[1], traj.shape[1] + 1):
         raise DataError(f"{path}: t coordinates have {len(coords['t'])} entries for {traj.shape[1]} frames")
     check_coordinates(path, pde, coords)

@@ -115,9 +115,9 @@ def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, 
     Keys: ``true`` (> 0, or >= 0 with `zero_true`), ``init`` (> 0); with `bump` a ``bump`` key
     (relative amplitude of a Gaussian bump on the true field); with ``learnable="shape"`` a key
     ``learnable: scalar | field``, with ``"switch"`` a key ``learnable: true | false`` (false: the
-    true value is known and fixed); without, the family decides what is learned. With `ranged`, a key ``range: [lo, hi]`` (default null:
-    [min(true, init)/2, 2·max(true, init)]): the values checked for stability and kept while training,
-    for a family that states no bound (`LearnedCoefficients.bounds`).
+    true value is known and fixed); without, the family decides what is learned. With `ranged`, a key
+    ``range: [lo, hi]`` (default null: [min(true, init)/2, 2·max(true, init)]): the values checked for
+    stability and kept while training, for a family that states no bound (`LearnedCoefficients.bounds`).
     """
     true_doc = f"true {name} {symbol} ({unit}) that generates the data" + ("; 0: none" if zero_true else "")
     fields = [("true", float, option(true, true_doc, *((lambda v: v >= 0, "must be >= 0") if zero_true
@@ -174,6 +174,7 @@ class LearnedCoefficients:
         if bounds is None:
             limits = getattr(self, "checked_range", {})
             return {**params, **{name: jnp.clip(params[name], *limits[name]).astype(jnp.float32) if name in limits
-                                 else Coefficient.constrain(params[name]) for name in self.coefficients() if name in params}}
+                                 else Coefficient.constrain(params[name])
+                                 for name in self.coefficients() if name in params}}
         return {**params, **{name: Coefficient.constrain(params[name], bounds.get(name))
                              for name in self.coefficients() if name in params}}

@@ -123,8 +123,8 @@ def checked_build(family, cfg):
         fix = f"set physics.substeps: auto (or >= {needed})" if substeps is not None else "lower physics.dt"
         raise ConfigError(f"physics: the explicit step is unstable for {_describe(limits, cfg)}"
                           f"{'' if substeps is None else f' and {substeps} substeps'} (estimated increment radius "
-                          f"{rho / (substeps or 1):.3g} per substep > {LIMIT:g}); {fix}, or narrow "
-                          f"{' or '.join(f'physics.{name}.range' for name in limits)}")
+                          f"{rho / (substeps or 1):.3g} per substep, above {LIMIT / MARGIN:.3g}: {LIMIT:g} less a "
+                          f"5 % margin); {fix}, or narrow {' or '.join(f'physics.{k}.range' for k in limits)}")
     log.info("physics: %s states no stability bound; estimated increment radius %.3g per step at %s: %d substep(s)",
              cfg.name, rho, _describe(limits, cfg), substeps or 1)
     pde.checked_range = limits
