@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         return 2
     code = COMMANDS[argv[0]](argv[1:])
     if program and argv[0] == "train":  # summary.json's timings_s.total ends where the process does
-        from hybrid_jax.train import exit_now
+        from hybrid_jax.boundary import exit_now
 
         exit_now(code)
     return code

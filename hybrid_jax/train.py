@@ -14,7 +14,7 @@ if __name__ == "__main__":
     reexec_with_process_environment()  # before the imports below, so that only the re-executed process runs them
 
 from hybrid_jax.config import ConfigError, load_config  # noqa: E402
-from hybrid_jax.boundary import parse_cli, run_cli  # noqa: E402
+from hybrid_jax.boundary import exit_now, parse_cli, run_cli  # noqa: E402
 from hybrid_jax.logs import log_to_file, setup_logging  # noqa: E402
 from hybrid_jax.timings import process_start, starts_at  # noqa: E402
 
@@ -76,22 +76,6 @@ def _final_report(summary: dict, run_dir: Path) -> str:
         lines.append(f"  {name} rollout: mean rel. L2 {ev['mean_rel_l2']:.3e}, final rel. L2 {ev['final_rel_l2']:.3e}")
     lines.append(f"  outputs in {run_dir}/")
     return "\n".join(lines)
-
-
-def exit_now(code: int) -> None:
-    """End the process at once, its outputs flushed: the interpreter's teardown of XLA and of
-    the imported modules takes seconds (2 s for the smoke job) that no one needs. A process of a
-    multi-process run exits normally (its atexit handler disconnects it from the others)."""
-    import logging
-    import os
-
-    jax = sys.modules.get("jax")
-    if jax is not None and jax.distributed.is_initialized():
-        sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
 
 
 if __name__ == "__main__":
