@@ -1,12 +1,9 @@
 """The command-line boundary of ``hybrid_jax.train`` and ``hybrid_jax.compare``: a CLI body runs with
 SIGINT/SIGTERM stopping it at a step boundary (`hybrid_jax.interrupts`), and our errors
-(`hybrid_jax.errors`) become one stderr line and their exit code; a CLI process ends without the
-interpreter's teardown (`exit_now`)."""
+(`hybrid_jax.errors`) become one stderr line and their exit code."""
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from typing import Callable
 
@@ -45,6 +42,9 @@ def exit_now(code: int) -> None:
     """End the process at once, its outputs flushed: the interpreter's teardown of XLA and of
     the imported modules takes seconds (2 s for the smoke job) that no one needs. A process of a
     multi-process run exits normally (its atexit handler disconnects it from the others)."""
+    import logging
+    import os
+
     jax = sys.modules.get("jax")
     if jax is not None and jax.distributed.is_initialized():
         sys.exit(code)
