@@ -94,6 +94,7 @@ architectures = Registry("network architecture", "hybrid_jax.networks", {
     "unet": "hybrid_jax.networks.unet:NETWORK",
     "convnet": "hybrid_jax.networks.convnet:NETWORK",
     "resnet": "hybrid_jax.networks.resnet:NETWORK",
+    "neural_field": "hybrid_jax.networks.neural_field:NETWORK",  # (x, t) -> state, not state -> state
 }, "hybrid_jax.networks.base:check_network")
 
 data_formats = Registry("data format", "hybrid_jax.data_formats", {

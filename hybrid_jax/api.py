@@ -108,7 +108,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     cfg = load_config(run_dir / "config.yaml")
     pde = build_pde(cfg.physics)
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
-    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, cfg.trainer.physical)
     template = {"synthetic": init_state(syn_params, syn_tx), "physical": init_state(phy_params, phy_tx)}
     states = restore_trained(cfg, run_dir, template)
     syn, phy = states["synthetic"].params, states["physical"].params

@@ -101,8 +101,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     from hybrid_jax.experiment import trained_models
 
     mcfg = mode_config(cfg, mode)
-    if budget == "epochs" or mode == "hybrid":
-        return mcfg
+    if budget == "epochs" or mode == "hybrid" or cfg.trainer.hybrid.coupling == "interaction":
+        return mcfg  # interaction coupling: one step per epoch in every mode, so equal epochs are equal steps
     if hybrid_summary is None:
         raise ValueError(f"budget {budget}: the {mode} baseline's budget needs the hybrid run's summary")
     t, w = cfg.trainer, hybrid_summary["windows"]

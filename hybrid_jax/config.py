@@ -178,6 +178,9 @@ class DataConfig:
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
                                            "simulation, observation noise, a missing term (docs/data.md)")
+    sensor_file: Optional[str] = _opt(None, "sensor record .npz (docs/coupling.md): positions [T, S, d] (domain "
+                                            "units), times [T] (time units, increasing), values [T, S, C], float32: "
+                                            "the observations of trainer.hybrid.coupling = interaction")
 
     def __post_init__(self):
         if self.format != "auto" and self.format not in data_formats:
@@ -288,8 +291,34 @@ class Config:
 
 
 
+def _check_coupling(cfg: Config) -> None:
+    """The keys of the two coupling mechanisms that must agree (docs/coupling.md)."""
+    h, phy = cfg.trainer.hybrid, cfg.trainer.physical
+    field = cfg.network.architecture == "neural_field"
+    if h.coupling == "augmentation":  # (a neural field in the windowed cycle is refused by build_experiment)
+        if phy.initial_state != "data":
+            raise ConfigError(f"trainer.physical.initial_state: {phy.initial_state} needs trainer.hybrid.coupling = "
+                              f"interaction")
+        return
+    if phy.optimizer != "adam":
+        raise ConfigError("trainer.physical.optimizer: interaction coupling takes one Adam step per epoch; "
+                          f"must be adam, got {phy.optimizer}")
+    if phy.initial_state == "synthetic" and not field:
+        raise ConfigError("trainer.physical.initial_state: synthetic needs network.architecture = neural_field")
+    ndim = len(cfg.physics.resolution)
+    box = h.interaction.ghost_box
+    if box and len(box) != ndim:
+        raise ConfigError(f"trainer.hybrid.interaction.ghost_box: must have one [lo, hi] per dimension ({ndim}), "
+                          f"got {[list(b) for b in box]}")
+    for i, b in enumerate(box):
+        if len(b) != 2 or not 0 <= b[0] < b[1] <= 1:
+            raise ConfigError(f"trainer.hybrid.interaction.ghost_box[{i}]: must be [lo, hi] with 0 <= lo < hi <= 1, "
+                              f"got {list(b)}")
+
+
 def _check_consistency(cfg: Config) -> None:
     """Cross-field checks that one key alone cannot express."""
+    _check_coupling(cfg)
     p = cfg.physics
     if cfg.data.source == "files" and not cfg.data.path:
         raise ConfigError("data.path: required when data.source = files")

@@ -19,7 +19,10 @@ class CouplingConfig:
     """How one model weighs its real data against the other model's generated data (hybrid mode)."""
 
     real_weight: float = _nonneg(1.0, "loss weight of real samples in hybrid cycles (the warm-up and single-model "
-                                      "modes weigh them 1)")
+                                      "modes weigh them 1); interaction coupling: λ_d, the weight of this model's "
+                                      "data misfit")
+    match_weight: float = _nonneg(1.0, "interaction coupling: λ_m, the weight of mean |u − sg(u_other)|² over the "
+                                       "ghost points (sg: stop-gradient); 0: this model ignores the other")
     generated_weight: Optional[float] = _opt(
         None, "loss weight of the other model's generated samples; null: the cycle's alpha "
               "(trainer.hybrid.alpha and its schedule); 0: this model trains on real data only", *_WEIGHT)
@@ -112,6 +115,11 @@ class PhysicalTrainerConfig:
            "initial states, and its rollouts are upsampled (periodic linear interpolation) for generation and "
            "evaluation; its loss compares the block-constant upsampling with the targets (the loss against "
            "block-averaged targets plus a constant: the same gradient)")
+    initial_state: Literal["data", "learnable", "synthetic"] = _opt(
+        "data", "interaction coupling: the physical rollout starts from the given initial state (data), from an "
+                "array trained with the coefficients (learnable, starting at zero), or from the neural field at "
+                "t = 0 (synthetic, stop-gradiented: the physics does not train the field; in mode physical, whose "
+                "field is not trained, learnable instead)")
     rollout_steps: Optional[int] = _opt(None, "K of the physical model's training and validation loss (its first K "
                                               "targets of each window); default data.rollout_steps (at most that)",
                                         lambda v: v is None or v >= 1, "must be >= 1")
@@ -152,6 +160,24 @@ class ReversionConfig:
 
 
 @dataclass(frozen=True)
+class InteractionConfig:
+    """trainer.hybrid.coupling = interaction (the HYCO papers, docs/coupling.md): per epoch, ghost points are drawn
+    from the run's seed and each model takes one full-batch step on J = λ_d·data + λ_m·|u − sg(u_other)|²
+    (λ's: trainer.<model>.coupling.real_weight and match_weight)."""
+
+    epochs: int = _pos(1000, "epochs of the fit (one update of each model per epoch)")
+    order: Literal["synthetic_first", "physical_first", "simultaneous"] = _opt(
+        "synthetic_first", "update order in an epoch: the synthetic model first (the physical one then matches the "
+                           "updated field; the papers' code), the physical one first, or both from the epoch's "
+                           "old parameters")
+    ghost_points: int = _pos(64, "ghost points drawn each epoch, uniform in ghost_box, each read at every sensor time")
+    ghost_box: tuple[tuple[float, ...], ...] = _opt((), "one [lo, hi] per dimension in relative coordinates of the "
+                                                        "grid's extent (0 = first, 1 = last sample); empty: all of it")
+    steps_per_frame: int = _pos(1, "physics steps (of physics.dt each) between the physical model's frames, which "
+                                    "are interpolated linearly in time to the sensor times")
+
+
+@dataclass(frozen=True)
 class HybridConfig:
     cycles: int = _pos(3, "number of cycles (in synthetic and physical mode: rounds of `epochs` epochs of the "
                            "one model, each followed by validation and a checkpoint)")
@@ -173,6 +199,12 @@ class HybridConfig:
     generation: GenerationConfig = _sub(GenerationConfig, "number and length of the generated rollouts")
     reversion: ReversionConfig = _sub(ReversionConfig, "undo a training phase that did not improve validation")
     warmup_epochs: int = _nonneg(2, "hybrid mode: synthetic epochs on real data only, before the first cycle")
+    coupling: Literal["augmentation", "interaction"] = _opt(
+        "augmentation", "how the models are coupled (docs/coupling.md): augmentation, each model's rollouts join the "
+                        "other's training data with weight alpha (the cycle above); interaction, the HYCO loss at "
+                        "ghost points on sensor data (`interaction`, data.sensor_file)")
+    interaction: InteractionConfig = _sub(InteractionConfig, "coupling = interaction: epochs, update order, ghosts")
+
 
 
 @dataclass(frozen=True)

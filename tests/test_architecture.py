@@ -1,6 +1,7 @@
 """The project's own architecture test: the package's import graph, read with `ast` from every
 ``import`` statement (module level and inside functions: lazy imports count), has no cycle and keeps
-the layer rules of DESIGN.md ("The layout today"). A failure names the offending edge (file, line).
+the layer rules of DESIGN.md ("The layout today"), and no module exceeds 500 lines. A failure names
+the offending edge (file, line).
 
 ``python -m pytest -s tests/test_architecture.py -k layers`` prints the graph's layers.
 """
@@ -196,3 +197,8 @@ def test_the_checker_sees_lazy_imports_cycles_and_broken_rules(tmp_path):
     assert find_cycle(graph) is None
     assert layers(graph) == [["hybrid_jax", "hybrid_jax.physics.base", "hybrid_jax.training"],
                              ["hybrid_jax.physics", "hybrid_jax.training.loop"]]
+
+
+def test_no_module_is_over_500_lines():
+    sizes = {m: len(f.read_text().splitlines()) for m, f in modules(PACKAGE).items()}
+    assert max(sizes.values()) <= 500, sorted(((n, m) for m, n in sizes.items() if n > 500), reverse=True)

@@ -52,6 +52,9 @@ PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
     """Put the trajectories on the device, index the windows and build the jitted steps."""
+    if cfg.network.architecture == "neural_field":
+        raise ConfigError("network.architecture: neural_field maps (x, t) to the state and cannot be rolled out "
+                          "from a state in the windowed cycle; use it with sensor data (docs/coupling.md)")
     horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
     n_sims, n_frames = trajectories.shape[:2]
     train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
@@ -81,9 +84,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     n_gen = -(-n_gen // n_dev) * n_dev  # generated rollouts are split evenly across devices
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
-    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
-    loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, phy)
+    loss_predict = physical_model(pde, cfg.physics, phy, "nearest")[1] if phy.downsample_factor else phy_predict
     k_phy = phy.rollout_steps or horizon
     penalty = smoothness_penalty(*reduced_physics(pde, cfg.physics, phy.downsample_factor), phy.regularization)
     noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
