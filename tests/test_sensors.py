@@ -24,8 +24,8 @@ def test_linear_field_is_reproduced_exactly(ndim):
     coef = jnp.asarray([1.5, -2.0, 0.7][:ndim], jnp.float32)
     xs = grid.coords()
     field = jnp.stack([xs @ coef + 0.3, -2 * (xs @ coef)], axis=-1)  # two channels
-    lo = [l for l in grid.lower]
-    hi = [l + h * (n - 1) for l, h, n in zip(grid.lower, grid.spacing, grid.shape)]
+    lo = list(grid.lower)
+    hi = [a + h * (n - 1) for a, h, n in zip(grid.lower, grid.spacing, grid.shape)]
     p = _points(jax.random.PRNGKey(ndim), 50, lo, hi)
     got = interpolate(field, p, grid)
     exact = jnp.stack([p @ coef + 0.3, -2 * (p @ coef)], axis=-1)

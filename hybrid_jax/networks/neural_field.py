@@ -72,12 +72,12 @@ class NeuralField(nnx.Module):
             raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
         n_in = ndim + 1
         lo, hi = bounds if bounds is not None else ((-1.0,) * n_in, (1.0,) * n_in)
-        if len(lo) != n_in or len(hi) != n_in or any(h <= l for l, h in zip(lo, hi)):
+        if len(lo) != n_in or len(hi) != n_in or any(h <= a for a, h in zip(lo, hi)):
             raise ValueError(f"bounds must be (lower, upper) of {n_in} increasing entries (space, then time), "
                              f"got {bounds!r}")
         self.ndim, self.encoding, self.omega0 = ndim, encoding, omega0
-        self.centre = tuple((l + h) / 2 for l, h in zip(lo, hi))
-        self.half = tuple((h - l) / 2 for l, h in zip(lo, hi))
+        self.centre = tuple((a + h) / 2 for a, h in zip(lo, hi))
+        self.half = tuple((h - a) / 2 for a, h in zip(lo, hi))
         self.activation = ACTIVATIONS[activation]
         if encoding == "fourier":
             self.basis = Basis(scale * jax.random.normal(rngs.params(), (frequencies, n_in), F32))

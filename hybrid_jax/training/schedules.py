@@ -28,7 +28,7 @@ def learning_rate(peak: float, cfg: LRScheduleConfig) -> float | optax.Schedule:
     if not cfg.warmup_steps:
         return decay
     w = cfg.warmup_steps
-    warmup = lambda n: peak * jnp.minimum(n + 1, w) / w  # noqa: E731  (no update is spent at rate 0)
+    warmup = lambda n: peak * jnp.minimum(n + 1, w) / w  # (no update is spent at rate 0)
     return optax.join_schedules([warmup, decay], [w])
 
 
