@@ -74,7 +74,8 @@ def run_config(label, cfg) -> dict:
             rows.append({"cycle": "warm-up", "warmup": time.perf_counter() - t0})
             snapshots["after warm-up"] = counts(exp)
             continue
-        rows.append({"cycle": result.cycle, **{("total" if k == "cycle" else k): v for k, v in result.timings_s.items()}})
+        timings = {("total" if k == "cycle" else k): v for k, v in result.timings_s.items()}
+        rows.append({"cycle": result.cycle, **timings})
         snapshots[f"after cycle {result.cycle}"] = counts(exp)
         print(f"  {label} cycle {result.cycle}: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items()),
               flush=True)

@@ -1,4 +1,4 @@
-"""Physical rollout throughput (sample-steps/s): hybrid_jax's batched rollout against the design note's per-sample PhiFlow/PyTorch loop.
+"""Physical rollout throughput: hybrid_jax's batched rollout against the note's per-sample PhiFlow/PyTorch loop.
 
 2D viscous Burgers (MacCormack + explicit diffusion substeps), 10 steps from B initial states. Ours: one
 ``jax.jit(rollout(batched_physics_step(pde, params), x0, 10))`` over the batch (PhiFlow's JAX backend).

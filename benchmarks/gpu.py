@@ -1,4 +1,4 @@
-"""The GPU figures in one prepared run: the 2D headline at K 1 and 5, the 1D reference, utilisation in both network forms, the smoke steady cycle.
+"""The GPU figures in one run: 2D headline at K 1 and 5, 1D reference, utilisation in both forms, smoke cycle.
 
 Each part is ``python -m benchmarks ...`` under its own time limit (and within ``--budget`` seconds in all);
 its JSON is written as it ends, and a part that runs out of time leaves its log. Parts (``--parts``, default
@@ -35,7 +35,8 @@ GRAPHS = "--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUDNN,CUSTOM_CA
 # name: (limit s, arguments of `python -m` (R: the results folder), the same at tiny sizes on a CPU, its limit)
 PARTS = {
     "reference_2d": (120, lambda R: ["benchmarks", "reference", "--configs", "inviscid_burgers_2d", "--ks", "1", "5",
-                                     "--epochs", "2", "--time-limit", "110", "--out", f"{R}/reference-2d.json"], None, 0),
+                                     "--epochs", "2", "--time-limit", "110", "--out", f"{R}/reference-2d.json"],
+                     None, 0),
     "reference_1d": (80, lambda R: ["benchmarks", "reference", "--configs", "inviscid_burgers_1d", "--ks", "1", "12",
                                     "--epochs", "4", "--time-limit", "70", "--out", f"{R}/reference-1d.json"],
                      lambda R: ["benchmarks", "reference", "--configs", "inviscid_burgers_1d", "--ks", "1", "--epochs",
@@ -120,7 +121,8 @@ def main(argv=None):
         part_env = {**env, "XLA_FLAGS": f"{env.get('XLA_FLAGS', '')} {GRAPHS}"} if name == "cycle_graphs" else env
         log(f"\n===== {name} (limit {limit:.0f} s): {' '.join(cmd[2:])}")
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=part_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=part_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
         try:
             out, _ = proc.communicate(timeout=limit)
             rc = proc.returncode

@@ -5,8 +5,8 @@ Compile time and steady state are always reported apart: `compile_seconds` AOT-c
 calls of the compiled function after warm-up calls. `alternate` runs the candidate and its baseline in
 turn, round after round, so both see the same machine load; `--cores` pins this process and every
 measured child process to the same CPU cores (``os.sched_setaffinity``; XLA sizes its CPU thread pool
-from it, torch gets as many threads; child processes inherit it). Results go to ``<results>/<name>-<device>.json`` (default
-benchmarks/results/, or ``$HYBRID_JAX_BENCH_RESULTS``).
+from it, torch gets as many threads; child processes inherit it). Results go to
+``<results>/<name>-<device>.json`` (default benchmarks/results/, or ``$HYBRID_JAX_BENCH_RESULTS``).
 """
 
 from __future__ import annotations

@@ -110,20 +110,24 @@ def worker(model, variant, ks, args):
     """One (model, variant) series in its own process: for each K (increasing) the compiled
     memory analysis, then one run, and the device's peak bytes in use after it."""
     dev = jax.devices()[0]
-    for row in analyse(model, variant, ks, args, quiet=True, peak=lambda: dev.memory_stats()["peak_bytes_in_use"] / MIB):
+    def peak():
+        return dev.memory_stats()["peak_bytes_in_use"] / MIB
+
+    for row in analyse(model, variant, ks, args, quiet=True, peak=peak):
         print("RESULT " + json.dumps(row), flush=True)
 
 
 def main(argv=None):
     ap = H.parser(__doc__, NAME)
-    ap.add_argument("--ks", type=int, nargs="+", default=None, help="rollout lengths (default 1 2 4 8 16 32; --quick 1 2 4 8)")
+    ap.add_argument("--ks", type=int, nargs="+", default=None, help="rollout lengths (default 1 2 4 8 16 32; "
+                                                                    "--quick 1 2 4 8)")
     ap.add_argument("--models", nargs="+", default=["unet", "physics"], choices=["unet", "physics"])
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--levels", type=int, default=2)
     ap.add_argument("--filters", type=int, default=16)
-    ap.add_argument("--no-runtime-peak", action="store_true", help="skip the measured peak even where the device has one")
-    ap.add_argument("--time", action="store_true", help="also time each compiled gradient (always on where runtime peaks run)")
+    ap.add_argument("--no-runtime-peak", action="store_true", help="skip the measured peak where the device has one")
+    ap.add_argument("--time", action="store_true", help="also time each compiled gradient (always with runtime peaks)")
     ap.add_argument("--time-max-k", type=int, default=1000, help="with --time: only for K up to this")
     ap.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = H.parse(ap, argv)
@@ -163,7 +167,8 @@ def main(argv=None):
             rs = sorted((r for r in rows if r["model"] == model and r["variant"] == variant), key=lambda r: r["K"])
             if len(rs) >= 2 and "temp_MiB" in rs[-1]:
                 a, b = rs[-2], rs[-1]
-                summary.append({"model": model, "variant": variant, "temp_MiB_per_step": (b["temp_MiB"] - a["temp_MiB"]) / (b["K"] - a["K"]),
+                per_step = (b["temp_MiB"] - a["temp_MiB"]) / (b["K"] - a["K"])
+                summary.append({"model": model, "variant": variant, "temp_MiB_per_step": per_step,
                                 f"temp_MiB_K{b['K']}": b["temp_MiB"]})
     if summary:
         print(H.table(summary, list(summary[0].keys()), "temp memory per extra rollout step (largest two K)"))

@@ -1,18 +1,19 @@
-"""Network training against PyTorch: hybrid_jax's synthetic train step and the same UNet's PyTorch step, whole step or per layer.
+"""Network training against PyTorch: our synthetic train step and the same UNet's, whole step or per layer.
 
 A step: gather a batch of windows, K-step rollout of the UNet (next-state prediction), weighted MSE,
 backward, Adam. Ours is the library's (``make_train_step`` over ``synthetic_model``; configs/reference/
 burgers_2d.yaml with a 2-level UNet, 32 channels at both levels: 56,130 parameters). ``--network orig``
-(default): zero padding and ReLU as configs/bench/burgers2d_reduced.yaml, whose counterpart ``torch-orig`` is the
-original system's phiml ``u_net`` (2×2 max pooling, bilinear upsampling, [skip, up] concatenation);
-``--network like``: circular padding and tanh-GELU, counterpart ``torch-like``, our architecture (2×2 average
-pooling, nearest upsampling); both PyTorch forms run. Each framework runs in its own process (torch in ``--torch-python``), all
-pinned to ``--cores`` (default 1), the workers alternating for ``--rounds``; per config the median over
-rounds of CPU seconds per step (wall too) and ``speed = other / jax`` (> 1: ours faster), compilation
-(jax) and the first step (torch) apart, system seconds and page faults per step. ``--baseline DIR``:
-another hybrid_jax checkout's step as 'jax-base' in the same rounds. ``--layers``: each 3×3 convolution
-alone (forward, input and kernel gradients; ours zero-padded, the library's `circular_correlation` and
-plain autodiff of it, on a CPU with YNNPACK on and off) and the other layer types, ours and PyTorch's.
+(default): zero padding and ReLU as configs/bench/burgers2d_reduced.yaml, whose counterpart ``torch-orig``
+is the original system's phiml ``u_net`` (2×2 max pooling, bilinear upsampling, [skip, up] concatenation);
+``--network like``: circular padding and tanh-GELU, counterpart ``torch-like``, our architecture (2×2
+average pooling, nearest upsampling); both PyTorch forms run. Each framework runs in its own process
+(torch in ``--torch-python``), all pinned to ``--cores`` (default 1), the workers alternating for
+``--rounds``; per config the median over rounds of CPU seconds per step (wall too) and ``speed = other /
+jax`` (> 1: ours faster), compilation (jax) and the first step (torch) apart, system seconds and page
+faults per step. ``--baseline DIR``: another hybrid_jax checkout's step as 'jax-base' in the same rounds.
+``--layers``: each 3×3 convolution alone (forward, input and kernel gradients; ours zero-padded, the
+library's `circular_correlation` and plain autodiff of it, on a CPU with YNNPACK on and off) and the
+other layer types, ours and PyTorch's.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def jax_layers(spec) -> list[dict]:
 
     def timed(fn, *a, backends=(("", None),)):
         compiled = {k: jax.jit(fn).lower(*a).compile(compiler_options=o) for k, o in backends}
-        blocks = {k: (lambda c=c: [jax.block_until_ready(c(*a)) for _ in range(spec["steps"])]) for k, c in compiled.items()}
+        blocks = {k: (lambda c=c: [jax.block_until_ready(c(*a)) for _ in range(spec["steps"])])
+                  for k, c in compiled.items()}
         cpu = {k: [] for k in blocks}
         for r in range(spec["repeats"] + 1):
             for k, block in blocks.items():
@@ -257,7 +259,8 @@ def torch_layers(spec) -> list[dict]:
                                  ("avg-pool 2x2", lambda v: F.avg_pool2d(v, 2), x),
                                  ("max-pool 2x2", lambda v: F.max_pool2d(v, 2), x),
                                  ("upsample nearest", lambda v: F.interpolate(v, scale_factor=2, mode="nearest"), half),
-                                 ("upsample bilinear", lambda v: F.interpolate(v, scale_factor=2, mode="bilinear"), half),
+                                 ("upsample bilinear", lambda v: F.interpolate(v, scale_factor=2, mode="bilinear"),
+                                  half),
                                  ("concat skip", lambda v: torch.cat([v, v], 1), x)):
                 y = f(arg)
                 with torch.no_grad():
@@ -303,7 +306,8 @@ def main(argv=None):
     args = H.parse(ap, argv)
     spec = {"steps": args.steps or H.q(args, 3, 5), "repeats": args.repeats, "network": args.network,
             "resolutions": args.resolutions or H.q(args, [32], [32, 64]), "layers": args.layers,
-            "batches": args.batches or H.q(args, [16], [8, 16, 32]), "horizons": args.horizons or H.q(args, [4], [1, 4])}
+            "batches": args.batches or H.q(args, [16], [8, 16, 32]),
+            "horizons": args.horizons or H.q(args, [4], [1, 4])}
     rounds = args.rounds or H.q(args, 2, 3)
     env = H.header(NAME, args)
     torch_ok = not args.no_torch and subprocess.run([args.torch_python, "-c", "import torch"],
@@ -311,7 +315,8 @@ def main(argv=None):
     kinds = ["jax"] + ["jax-base"] * bool(args.baseline) + ["torch-like", "torch-orig"][args.layers:] * torch_ok
     print(f"workers pinned to cores {sorted(args.cores)}: {', '.join(kinds)}; torch from {args.torch_python}"
           f"{'' if torch_ok else ' (not available: PyTorch skipped)'}", flush=True)
-    envs = {"jax": {**H.child_env(), **process_environment()}, "jax-base": H.child_env(HYBRID_JAX_ROOT=str(args.baseline))}
+    envs = {"jax": {**H.child_env(), **process_environment()},
+            "jax-base": H.child_env(HYBRID_JAX_ROOT=str(args.baseline))}
 
     def run(kind):
         python = args.torch_python if kind.startswith("torch") else sys.executable

@@ -1,4 +1,4 @@
-"""Time to recover a 1D Burgers viscosity to 1 %: hybrid_jax's batched Adam and L-BFGS against per-sample scipy L-BFGS-B.
+"""Time to recover a 1D Burgers viscosity to 1 %: our batched Adam and L-BFGS against per-sample scipy L-BFGS-B.
 
 1D viscous Burgers, 128 cells, periodic length 2π, dt 0.02, 4 diffusion substeps (ν ≤ 0.24), true ν 0.1,
 start 0.01; 4 trajectories, one K-step window each as the note's PhysicalTrainer (more with ``--frames``);

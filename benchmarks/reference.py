@@ -1,4 +1,4 @@
-"""The full-size reference experiments (configs/reference/): cycles measured per curriculum horizon K, and the whole run projected.
+"""The full-size reference experiments: cycles measured per curriculum horizon K, and the whole run projected.
 
 Each measurement is one ``python -m hybrid_jax.train`` process (a fresh compilation cache, the config's data
 store shared) with the curriculum pinned to one K, the epochs cut (``--warmup-epochs``, ``--epochs`` per
@@ -268,8 +268,8 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
             "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0) if w1 else 0.0,
             "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
     proj = project(cfg, ks_all, per_k, pair)
-    return {"config": path, "overrides": extra + args.overrides, "full": full_run(cfg), "measured_ks": sorted(per_k), "measured": per_k, "double": double, "pair": pair, "projection": proj,
-        "note": note}
+    return {"config": path, "overrides": extra + args.overrides, "full": full_run(cfg), "measured_ks": sorted(per_k),
+            "measured": per_k, "double": double, "pair": pair, "projection": proj, "note": note}
 
 
 def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> dict:
@@ -306,7 +306,8 @@ def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> d
         if k0 not in step:
             raise SystemExit(f"{k_scale}: no {cfg.network.dtype} step time at K {k0}, the measured K")
         scaled = {k: first["epoch_s"] * interpolate(step, k) / step[k0] for k in distinct}
-    return {**res, "full": full_run(cfg), "pair": pair, "scaled_epoch_s": scaled, "k_scale": str(k_scale) if k_scale else None,
+    return {**res, "full": full_run(cfg), "pair": pair, "scaled_epoch_s": scaled,
+            "k_scale": str(k_scale) if k_scale else None,
             "projection": project(cfg, ks_all, per_k, pair, scaled)}
 
 
@@ -314,7 +315,8 @@ def print_config(name: str, res: dict, args) -> None:
     rows = []
     for k, m in sorted(res["measured"].items()):
         s = m["steady"]
-        rows.append({"K": k, "startup s": m["startup_s"], "warm-up s": m["warmup_s"], "cycle 0 s": m["cycles"][0]["cycle"],
+        rows.append({"K": k, "startup s": m["startup_s"], "warm-up s": m["warmup_s"],
+                     "cycle 0 s": m["cycles"][0]["cycle"],
                      "compile s (c0-steady)": m["cycle0_excess_s"], "steady cycle s": s["cycle"],
                      "syn. s/epoch": m["epoch_s"], **{p: s.get(p) for p in PHASES}, "other": s.get("other")})
     cols = ["K", "startup s", "warm-up s", "cycle 0 s", "compile s (c0-steady)", "steady cycle s", "syn. s/epoch",
@@ -333,10 +335,12 @@ def print_config(name: str, res: dict, args) -> None:
     rows = [{"part": "startup (imports, data generation, build)", "s": p["startup_s"]},
             {"part": "compilation (warm-up + cycle 0)", "s": p["compile_s"]},
             {"part": f"compilation of the train program at the other {len(full['curriculum_ks']) - 1} K "
-                     f"(a fresh cache; per measured K: {', '.join(f'{k}: {v:.1f} s' for k, v in sorted(p['k_program_compile_s'].items()))})",
+                     f"(a fresh cache; per measured K: "
+                     f"{', '.join(f'{k}: {v:.1f} s' for k, v in sorted(p['k_program_compile_s'].items()))})",
              "s": p["k_programs_compile_s"]},
             {"part": f"warm-up ({full['warmup_epochs']} epochs)", "s": p["warmup_s"]},
-            {"part": f"{full['cycles']} cycles x {full['epochs_per_cycle']} epochs (first {H.fmt(p['cycle_first_s'])} s, "
+            {"part": f"{full['cycles']} cycles x {full['epochs_per_cycle']} epochs "
+                     f"(first {H.fmt(p['cycle_first_s'])} s, "
                      f"last {H.fmt(p['cycle_last_s'])} s)", "s": p["cycles_s"]},
             {"part": "end (last checkpoint)", "s": p["end_s"]},
             {"part": "total", "s": p["total_s"], "h": p["total_h"]}]
@@ -347,11 +351,12 @@ def print_config(name: str, res: dict, args) -> None:
 
 def main(argv=None):
     p = H.parser(__doc__, NAME)
-    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["inviscid_burgers_1d", "inviscid_burgers_2d"])
+    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
+                   default=["inviscid_burgers_1d", "inviscid_burgers_2d"])
     p.add_argument("--ks", nargs="+", type=int, default=None, help="K to measure (default: up to --max-ks spread "
                                                                      "over the curriculum's distinct K)")
     p.add_argument("--max-ks", type=int, default=4, help="K measured when --ks is not given (--quick: 2)")
-    p.add_argument("--epochs", type=int, default=None, help="synthetic epochs per measured cycle (default 2, --quick 1)")
+    p.add_argument("--epochs", type=int, default=None, help="synthetic epochs per measured cycle (default 2, quick 1)")
     p.add_argument("--warmup-epochs", type=int, default=1, help="warm-up epochs of a measured process")
     p.add_argument("--pair-warmup-epochs", type=int, default=None,
                    help="extra warm-up epochs of the pair's second process (default 20, --quick 10): their time "

@@ -68,7 +68,8 @@ def main(argv=None):
         rows.append(H.worker(NAME, "--child", str(n), str(args.per_device_batch), str(args.repeats),
                              str(args.resolution or H.q(args, 32, 64)), env=H.child_env(**flags)))
         rows[-1]["scaling_efficiency"] = rows[-1]["samples_per_s"] / (rows[0]["samples_per_s"] / rows[0]["devices"] * n)
-    print(H.table(rows, ["devices", "global_batch", "compile_s", "median_step_s", "samples_per_s", "scaling_efficiency"],
+    cols = ["devices", "global_batch", "compile_s", "median_step_s", "samples_per_s", "scaling_efficiency"]
+    print(H.table(rows, cols,
                   f"synthetic train step, {args.per_device_batch} samples per device ({H.device_kind()})"))
     H.write_json(NAME, args, env, {"per_device_batch": args.per_device_batch, "rows": rows})
     return 0

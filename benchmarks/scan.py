@@ -1,4 +1,4 @@
-"""An epoch as one jitted call per train step against one `lax.scan`, and compile time against the horizon K, rollout unrolled or rolled.
+"""An epoch as one call per step against one `lax.scan`; compile time against K, the rollout unrolled or rolled.
 
 1. epochs: the smoke config's synthetic model (real windows only) trains epochs through `run_epochs` with
    ``steps_per_call`` 1 (one call per step) and the whole epoch (one scan), alternating: the first epoch

@@ -168,7 +168,8 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
         summary = R.run(cfg, Path(run_dir))
     run_s = time.perf_counter() - t
     phases = prof.table()
-    phases["other (untimed parts of the run)"] = {"wall_s": run_s - (sum(r["wall_s"] for r in prof.rows.values()) - before)}
+    timed = sum(r["wall_s"] for r in prof.rows.values()) - before
+    phases["other (untimed parts of the run)"] = {"wall_s": run_s - timed}
     return {"phases": phases, "traces": dict(prof.traces), "functions": prof.functions, "cache": dict(prof.cache),
             "run_s": run_s, "steady_cycle_s": summary.get("steady_cycle_s"), "not_timed": missing}
 
@@ -246,7 +247,8 @@ def main(argv=None):
               ", ".join(f"{k} {v}" for k, v in sorted(last["traces"].items(), key=lambda kv: -kv[1])))
         functions = sorted(last["functions"].items(), key=lambda kv: -sum(kv[1].values()))
         print("CPU s of trace / lower / compile per outermost function (last warm process): " + "; ".join(
-            f"{k} {v.get('trace', 0):.2f}/{v.get('lower', 0):.2f}/{v.get('compile', 0):.2f}" for k, v in functions[:12]))
+            f"{k} {v.get('trace', 0):.2f}/{v.get('lower', 0):.2f}/{v.get('compile', 0):.2f}"
+            for k, v in functions[:12]))
         missing = f"; not timed (absent in this code): {', '.join(last['not_timed'])}" if last["not_timed"] else ""
         print(f"persistent cache, cold {res['cold']['cache']}, warm {res['warm']['cache']}{missing}")
     rows = [{"code": n, "cache": k, **{c: r[k][c] for c in ("process_s", "process_cpu_s", "steady_cycle_s")}}

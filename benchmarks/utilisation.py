@@ -40,7 +40,8 @@ def device_peak(dtype: str) -> tuple[float | None, str]:
     for name, peaks in PEAKS.items():  # most specific names first
         if name.lower() in dev.device_kind.lower():
             kind = "bfloat16" if dtype == "bfloat16" else "tf32"
-            return peaks[kind], f"{name} dense {'bf16' if kind == 'bfloat16' else 'TF32'} {peaks[kind] / 1e12:g} TFLOP/s"
+            label = "bf16" if kind == "bfloat16" else "TF32"
+            return peaks[kind], f"{name} dense {label} {peaks[kind] / 1e12:g} TFLOP/s"
     return None, f"{dev.device_kind} not in the peak table"
 
 
@@ -151,8 +152,10 @@ def main(argv=None):
     ap = H.parser(__doc__, NAME)
     ap.add_argument("--dtypes", default="float32,bfloat16", help="network.dtype values, comma-separated")
     ap.add_argument("--horizons", default="1,5", help="rollout horizons K, comma-separated")
-    ap.add_argument("--steps-per-repeat", type=int, default=None, help="train steps per timed repeat (default 10, --quick 2)")
-    ap.add_argument("--profile-epochs", type=int, default=None, help="epochs per model in the cycle profile (default 2, --quick 1)")
+    ap.add_argument("--steps-per-repeat", type=int, default=None, help="train steps per timed repeat "
+                                                                               "(default 10, --quick 2)")
+    ap.add_argument("--profile-epochs", type=int, default=None, help="epochs per model in the cycle "
+                                                                             "profile (default 2, --quick 1)")
     ap.add_argument("--no-profile", action="store_true", help="skip the profile of the rest of a cycle")
     ap.add_argument("--override", nargs="*", default=[], help="dotted key=value overrides of the config")
     args = H.parse(ap, argv)
@@ -179,20 +182,24 @@ def main(argv=None):
     by = {(r["dtype"], r["K"]): r for r in rows}
     for d in dtypes:
         if (d, 1) in by and (d, max(horizons)) in by and max(horizons) > 1:
-            by[(d, max(horizons))]["flops_ratio_vs_K1"] = by[(d, max(horizons))]["flops_per_step"] / by[(d, 1)]["flops_per_step"]
+            top = by[(d, max(horizons))]
+            top["flops_ratio_vs_K1"] = top["flops_per_step"] / by[(d, 1)]["flops_per_step"]
         if d != "float32" and ("float32", max(horizons)) in by:
             r = by[(d, max(horizons))]
             r["speedup_vs_float32"] = by[("float32", max(horizons))]["step_s"] / r["step_s"]
     save(rows, [])
-    print(H.table(rows, ["dtype", "K", "B", "params", "flops_per_step", "xla_flops", "flops_ratio_vs_K1", "step_s", "compile_s",
+    print(H.table(rows, ["dtype", "K", "B", "params", "flops_per_step", "xla_flops", "flops_ratio_vs_K1", "step_s",
+                         "compile_s",
                          "tflops_per_s", "fraction_of_peak", "peak", "samples_per_s", "speedup_vs_float32"],
                   f"synthetic train step, {grid} ({H.device_kind()})"))
     print(H.table(rows, ["dtype", "K", "temp_bytes", "argument_bytes", "temp_mib_per_sample", "mib_per_sample"],
                   "memory (compiled.memory_analysis(); per sample = (temp + arguments) / batch)"))
-    best = max((r for r in rows if r["fraction_of_peak"] is not None), key=lambda r: r["fraction_of_peak"], default=None)
+    best = max((r for r in rows if r["fraction_of_peak"] is not None), key=lambda r: r["fraction_of_peak"],
+               default=None)
     if best is not None:
         print(f"best: {best['dtype']} K={best['K']} at {best['fraction_of_peak']:.1%} of {best['peak']} "
-              f"(target >= 40% of the bf16 peak: {'met' if best['dtype'] == 'bfloat16' and best['fraction_of_peak'] >= 0.4 else 'MISSED'})")
+              f"(target >= 40% of the bf16 peak: "
+              f"{'met' if best['dtype'] == 'bfloat16' and best['fraction_of_peak'] >= 0.4 else 'MISSED'})")
 
     if not args.no_profile:
         # the cycle in bf16 where it is fast (GPU), else in the first dtype (bf16 is emulated on a CPU)

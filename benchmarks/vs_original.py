@@ -110,7 +110,8 @@ def run_ours(args, n: int, work: Path, cache: Path) -> dict:
 
 def median_of(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in PHASES} | {
-        "min_total_wall_s": min(r["total_wall_s"] for r in runs), "max_total_wall_s": max(r["total_wall_s"] for r in runs)}
+        "min_total_wall_s": min(r["total_wall_s"] for r in runs),
+        "max_total_wall_s": max(r["total_wall_s"] for r in runs)}
 
 
 def main(argv=None):
@@ -153,8 +154,8 @@ def main(argv=None):
                           f"{r['load_before']:.1f} -> {r['load_after']:.1f}", flush=True)
                 shutil.rmtree(cache, ignore_errors=True)
             med = {kind: median_of(rs) for kind, rs in runs.items()}
-            ratios = {f"original/{kind}": {k: med["original"][k] / med[kind][k] if med[kind][k] else None for k in PHASES}
-                      for kind in ("ours_cold", "ours_warm")}
+            ratios = {f"original/{kind}": {k: med["original"][k] / med[kind][k] if med[kind][k] else None
+                                           for k in PHASES} for kind in ("ours_cold", "ours_warm")}
             results[n] = {"runs": runs, "median": med, "ratios": ratios}
             rows = [{"": kind, **m} for kind, m in med.items()] + [{"": k, **r} for k, r in ratios.items()]
             print(H.table(rows, ["", *PHASES], f"{n}²: medians of {args.repeats} alternating repeats, pinned to cores "
