@@ -26,6 +26,7 @@ families = Registry("PDE family", "hybrid_jax.families", {
     "smoke": "hybrid_jax.physics.smoke:FAMILY",
     "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
     "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
+    "heat": "hybrid_jax.physics.heat:FAMILY",
 }, _check)
 
 
@@ -57,7 +58,7 @@ def build_pde(physics_cfg):
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",
          "AdvectionDiffusion": "advection_diffusion", "Burgers": "burgers", "BurgersPotential": "burgers_potential",
          "GrayScott": "gray_scott", "Smoke": "smoke", "ClosedSmoke": "closed_smoke",
-         "VortexAdvection": "vortex_advection"}
+         "VortexAdvection": "vortex_advection", "Heat": "heat"}
 
 
 def __getattr__(name):
@@ -67,4 +68,4 @@ def __getattr__(name):
 
 
 __all__ = ["PDE", "FieldLayout", "Params", "Family", "AdvectionDiffusion", "Burgers", "BurgersPotential",
-           "GrayScott", "Smoke", "ClosedSmoke", "VortexAdvection", "build_pde", "families", "register_family"]
+           "GrayScott", "Smoke", "ClosedSmoke", "VortexAdvection", "Heat", "build_pde", "families", "register_family"]
