@@ -48,11 +48,16 @@ def register_family(family, name: str | None = None) -> None:
 
 def build_pde(physics_cfg):
     """The PDE object of a physics config section (dispatch on its `name`); sets up PhiFlow's JAX
-    backend first (`hybrid_jax.setup`)."""
+    backend first (`hybrid_jax.setup`). Its parametric coefficient fields, if any, are checked here
+    (form and stability bound on its grid: ConfigError)."""
     from hybrid_jax.backend import setup
+    from hybrid_jax.physics.coefficients import LearnedCoefficients
 
     setup()
-    return families.get(physics_cfg.name).pde(physics_cfg)
+    pde = families.get(physics_cfg.name).pde(physics_cfg)
+    if isinstance(pde, LearnedCoefficients):
+        pde.parametric_fields  # noqa: B018 (built and checked once, on first access)
+    return pde
 
 
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",

@@ -92,7 +92,6 @@ class Heat(LearnedCoefficients):
         interior = np.zeros(self.spatial_shape, np.float32)
         interior[tuple(slice(1, -1) for _ in self.dims)] = 1.0
         self._interior = interior
-        self.parametric_fields  # noqa: B018 (checks a parametric κ against the stability bound now)
 
     # ---------------------------------------------------------------- grid and parameters
 
