@@ -169,9 +169,26 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class NeuralFieldConfig:
+    """network.architecture = neural_field: an MLP (x, t) -> state (hybrid_jax.networks.neural_field)."""
+
+    width: int = _pos(128, "units of every hidden layer")
+    depth: int = _opt(4, "linear layers, the output layer included", lambda v: v >= 2, "must be >= 2")
+    encoding: Literal["fourier", "siren", "none"] = _opt(
+        "fourier", "input encoding: random Fourier features [sin 2πBv, cos 2πBv, v] (v = coordinates mapped to "
+                   "[-1, 1]), SIREN sine layers, or none")
+    frequencies: int = _pos(64, "fourier: number of random frequencies (rows of B)")
+    scale: float = _pos(0.5, "fourier: std of B's entries (cycles per half-domain): higher fits finer detail")
+    omega0: float = _pos(10.0, "siren: frequency factor ω₀ of the sine layers (SIREN's paper: 30, for images of "
+                               "hundreds of pixels)")
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     architecture: str = _opt("unet", "Flax NNX architecture: unet (levels, filters or widths), convnet (layers, "
-                                    "filters), resnet (blocks, filters) or a registered one (hybrid_jax.register_network)")
+                                    "filters), resnet (blocks, filters), neural_field (an MLP (x, t) -> state, "
+                                    "`field`; interaction coupling only) or a registered one "
+                                    "(hybrid_jax.register_network)")
     levels: int = _pos(2, "UNet: resolution levels (each halves the grid; the resolution must divide by 2^(levels-1))")
     filters: int = _pos(16, "channels of the first UNet level (doubled per level, unless `widths` is given) / of "
                             "every ConvNet layer / of every ResNet block")
@@ -195,6 +212,7 @@ class NetworkConfig:
         "domain", "convolution padding: domain (circular on periodic domains, zero otherwise) or zero everywhere "
                   "(cheaper on CPU; the original system's UNet pads with zeros)")
     activation: Literal["gelu", "relu"] = _opt("gelu", "nonlinearity of the hidden layers: gelu (tanh form) or relu")
+    field: NeuralFieldConfig = _sub(NeuralFieldConfig, "architecture = neural_field: its MLP and input encoding")
     dtype: Literal["float32", "bfloat16"] = _opt(
         "float32", "compute dtype of the network's layers; bfloat16: mixed precision (bf16 convolutions, for "
                    "GPUs/TPUs; emulated and slow on CPU) with parameters, gradients, optimiser state, loss and "

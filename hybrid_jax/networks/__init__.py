@@ -22,6 +22,7 @@ architectures = Registry("network architecture", "hybrid_jax.networks", {
     "unet": "hybrid_jax.networks.unet:build",
     "convnet": "hybrid_jax.networks.convnet:build",
     "resnet": "hybrid_jax.networks.resnet:build",
+    "neural_field": "hybrid_jax.networks.neural_field:build",  # (x, t) -> state, not state -> state
 }, _check)
 
 
