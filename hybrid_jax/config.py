@@ -146,6 +146,36 @@ class TruthConfig:
 
 
 @dataclass(frozen=True)
+class SensorPathsConfig:
+    kind: Literal["fixed", "linear_ode"] = _opt("linear_ode", "sensors stay where they start, or move by "
+                                                              "ż = A(z − c) (hybrid_jax.data.sensors)")
+    matrix: tuple[tuple[float, ...], ...] = _opt(((-0.1, -1.0), (1.0, -0.1)), "linear_ode: A (d × d)")
+    centre: tuple[float, ...] = _opt((), "linear_ode: c, one entry per dimension; default: the window's centre")
+    boundary: Literal["clip", "reflect"] = _opt("clip", "how a path is kept inside the window")
+
+
+@dataclass(frozen=True)
+class SensorsConfig:
+    """Sensor observations of one trajectory: readings of the true field at points (docs/data.md, "Sensors")."""
+
+    enabled: bool = _opt(False, "observe one trajectory through sensors (python -m hybrid_jax.compare trains "
+                                "the sensor methods, hybrid_jax.sensor_run) instead of windows of trajectories")
+    window: tuple[tuple[float, ...], ...] = _opt((), "[lo, hi] per dimension (domain units): the sensors start on a "
+                                                     "lattice over it and stay in it; default: the whole box")
+    lattice: int = _opt(10, "the sensors start on lattice^d points over the window (both ends included)",
+                        lambda v: v >= 2, "must be >= 2")
+    count: int = _pos(60, "sensors kept: a random subset of the lattice, drawn from the seed")
+    frames: int = _pos(100, "readings at t_k = k·duration/frames, k = 0..frames")
+    duration: float = _pos(1.0, "time span T of the readings (a whole number of physics.dt per frame)")
+    paths: SensorPathsConfig = _sub(SensorPathsConfig, "how the sensors move")
+    truth_resolution: tuple[int, ...] = _opt((), "grid of the true simulation (a finer grid: no inverse crime); "
+                                                 "default: physics.resolution")
+    truth_dt: Optional[float] = _opt(None, "time step of the true simulation (one substep); default: physics.dt",
+                                     lambda v: v is None or v > 0, "must be > 0")
+    noise: float = _nonneg(0.0, "std of Gaussian noise on the readings, relative to the readings' std")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     source: Literal["generate", "files"] = _opt("generate", "simulate trajectories, or read them from `path`")
     path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
@@ -166,6 +196,7 @@ class DataConfig:
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
                                            "simulation, observation noise, a missing term (docs/data.md)")
+    sensors: SensorsConfig = _sub(SensorsConfig, "sensor observations of one trajectory (instead of windows)")
 
 
 @dataclass(frozen=True)
@@ -403,6 +434,28 @@ class HybridConfig:
 
 
 @dataclass(frozen=True)
+class SensorTrainerConfig:
+    """Training on sensor readings (data.sensors.enabled; hybrid_jax.training.sensor_fit): full batch, one
+    optimiser step per model per epoch in every method, so the methods compare at equal steps."""
+
+    epochs: int = _pos(1000, "epochs (= optimiser steps of each trained model)")
+    lambda_data: float = _nonneg(100.0, "λ_d: weight of each model's sensor misfit (λ_d^P = λ_d^S)")
+    lambda_physical: float = _nonneg(10.0, "λ_m^P: weight of |u_P − sg(u_S)|² at the ghost points")
+    lambda_synthetic: float = _nonneg(10.0, "λ_m^S: weight of |u_S − sg(u_P)|² at the ghost points")
+    ghost_points: int = _pos(20, "ghost points, drawn uniformly in ghost_window each epoch (read at every frame)")
+    ghost_window: tuple[tuple[float, ...], ...] = _opt((), "[lo, hi] per dimension of the ghost points; default: "
+                                                           "the whole box")
+    order: Literal["synthetic_first", "physical_first", "simultaneous"] = _opt(
+        "synthetic_first", "interaction: which model steps first within an epoch (the second sees the first's "
+                           "update), or both from the same state")
+    refresh: int = _pos(100, "augmentation: epochs between regenerations of each model's data for the other")
+    physical_lr: float = _pos(1e-2, "peak learning rate of the physical Adam (one-cycle cosine schedule)")
+    physical_b1: float = _opt(0.5, "β₁ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    physical_b2: float = _opt(0.99999, "β₂ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    synthetic_lr: float = _pos(1e-3, "peak learning rate of the network's Adam (one-cycle cosine schedule)")
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     batch_size: int = _pos(8, "windows per batch (the last partial batch of an epoch is dropped)")
     max_consecutive_failures: int = _pos(10, "stop after this many consecutive steps with NaN/inf "
@@ -419,6 +472,7 @@ class TrainerConfig:
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")
+    sensors: SensorTrainerConfig = _sub(SensorTrainerConfig, "training on sensor readings (data.sensors.enabled)")
 
 
 @dataclass(frozen=True)
