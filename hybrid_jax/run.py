@@ -191,6 +191,9 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
+    if cfg.data.sensors.enabled:
+        raise ConfigError("data.sensors.enabled: a sensor config trains through python -m hybrid_jax.compare "
+                          "--config <it> (methods physical, synthetic, augmentation, interaction; --modes picks)")
     preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
     clean = load_trajectories(cfg, pde)

@@ -33,6 +33,11 @@ class SensorSetup(NamedTuple):
     size: tuple[float, ...]
 
 
+def initial_key(seed: int) -> jax.Array:
+    """Key of the initial state's draw: the truth's and the physical model's (on its own grid) are alike."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 11)
+
+
 def box(pde) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(origin, size) of a PDE's box (domain units): the heat family's ``origin``, else 0."""
     size = tuple(pde.cfg.domain)
@@ -83,8 +88,8 @@ def sensor_setup(cfg: Config, pde, seed: int) -> SensorSetup:
                                         **({"substeps": 1} if s.truth_dt and hasattr(cfg.physics, "substeps") else {}))
     truth = build_pde(truth_physics)
     per_frame = steps_per_frame(s.duration, s.frames, truth_physics.dt, "data.sensors.truth_dt")
-    key_x0, key_pick, key_noise = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 11), 3)
-    x0 = truth.sample_initial_state(key_x0, 1)[0]
+    key_pick, key_noise = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 13))
+    x0 = truth.sample_initial_state(initial_key(seed), 1)[0]
     times = jnp.arange(s.frames + 1, dtype=F32) * (s.duration / s.frames)
     lo, hi = window_of(s.window, origin, size)
     if len(lo) != ndim:
