@@ -57,10 +57,11 @@ class HeatConfig(PeriodicGridConfig):
     """u_t = ∇·(κ∇u) on a box with Dirichlet boundaries (vertex grid; `domain` is the box size)."""
 
     name: Literal["heat"] = option("heat", "PDE family")
-    resolution: tuple[int, ...] = option((33, 33), "nodes per spatial dimension, both ends of the box included "
+    resolution: tuple[int, ...] = option((32, 32), "nodes per spatial dimension, both ends of the box included "
                                                    "(1, 2 or 3 entries)", _resolution_ok, "must have 1-3 entries, each >= 4")
     domain: tuple[float, ...] = option((1.0, 1.0), "size of the box per dimension (Dirichlet walls)",
                                        lambda v: all(x > 0 for x in v), "must be > 0 in every dimension")
+    dt: float = positive(1e-3, "time step of one solver step (time units)")
     origin: tuple[float, ...] = option((0.0, 0.0), "lower corner of the box, one entry per dimension")
     boundary_value: float = option(0.0, "Dirichlet value of u on the boundary")
     substeps: int = substeps_option(1, "explicit diffusion substeps per step")
