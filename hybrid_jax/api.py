@@ -97,7 +97,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     jitted rollout callables of both trained models (on the default device)."""
     from hybrid_jax.checkpoint import Checkpoints
     from hybrid_jax.physics import build_pde
-    from hybrid_jax.training.models import decode_physical, physical_model, synthetic_model
+    from hybrid_jax.physics.base import decode_physical
+    from hybrid_jax.training.models import physical_model, synthetic_model
     from hybrid_jax.training.steps import init_state
 
     run_dir = Path(run_dir)

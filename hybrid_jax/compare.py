@@ -53,7 +53,7 @@ import numpy as np
 
 from hybrid_jax.backend import enable_compilation_cache, setup
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
-from hybrid_jax.errors import parse_cli, run_cli
+from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import log_to_file, setup_logging
 
@@ -82,11 +82,11 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     """The config of run `mode` under `budget`; `hybrid_summary` (the hybrid run's summary.json: its
     window counts, training seconds) sets the baselines' budget for ``steps`` and ``wall``."""
     from hybrid_jax.training.budget import epochs_for_steps, full_batch, planned_steps, steps_per_epoch
-    from hybrid_jax.training.experiment import trained_models
+    from hybrid_jax.experiment import trained_models
 
     mcfg = mode_config(cfg, mode)
-    if budget == "epochs" or mode == "hybrid":
-        return mcfg
+    if budget == "epochs" or mode == "hybrid" or cfg.trainer.hybrid.coupling == "interaction":
+        return mcfg  # interaction coupling: one step per epoch in every mode, so equal epochs are equal steps
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
     per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}

@@ -8,15 +8,14 @@ Exit codes of both command-line entries (``hybrid_jax.train``, ``hybrid_jax.comp
          (ResourceError: disk full, read-only path, host or device memory)
     130  stopped by SIGINT, 143 by SIGTERM (Interrupted: 128 + the signal number)
 
-Every such error prints one line ``error: ...`` on stderr, never a traceback.
+Every such error prints one line ``error: ...`` on stderr, never a traceback (`hybrid_jax.boundary`).
+This module imports nothing of the package.
 """
 
 from __future__ import annotations
 
 import errno
 import signal
-import sys
-from typing import Callable
 
 
 class HybridJaxError(Exception):
@@ -80,32 +79,3 @@ def as_user_error(e: BaseException) -> HybridJaxError | None:
         if text in str(e):  # Orbax/TensorStore report file errors as ValueError with the OS message
             return ResourceError(f"{text.lower()}: {first_line}")
     return None
-
-
-def run_cli(body: Callable[[], int], resume_hint: Callable[[], str | None] = lambda: None) -> int:
-    """Run a CLI body with SIGINT/SIGTERM stopping at the next step boundary; map our errors to
-    one stderr line and their exit code (with `resume_hint()` after an interruption)."""
-    from hybrid_jax.interrupts import stop_on_signals
-
-    try:
-        with stop_on_signals():
-            return body()
-    except BaseException as e:  # noqa: B036 - the one boundary: anything a user can cause becomes one line
-        err = as_user_error(e)
-        if err is None:
-            raise
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        hint = resume_hint() if isinstance(err, Interrupted) else None
-        if hint:
-            print(hint, file=sys.stderr)
-        return err.exit_code
-
-
-def parse_cli(parser, argv):
-    """Parse `argv` with flags and `key=value` overrides in any order; a usage error is a ConfigError."""
-
-    def fail(message):
-        raise ConfigError(f"{parser.prog}: {message}")
-
-    parser.error = fail
-    return parser.parse_intermixed_args(argv)

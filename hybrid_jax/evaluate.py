@@ -6,8 +6,8 @@ import jax
 import numpy as np
 
 from hybrid_jax.parallel import replicate, to_host
-from hybrid_jax.training.experiment import Experiment, trained_models
-from hybrid_jax.training.models import decode_physical
+from hybrid_jax.experiment import Experiment, trained_models
+from hybrid_jax.physics.base import decode_physical
 
 
 def learned_params(exp: Experiment, states: dict) -> dict | None:

@@ -14,28 +14,9 @@ import os
 
 from hybrid_jax.config import Config
 from hybrid_jax.errors import ResourceError
+from hybrid_jax.memory import host_memory_available, size_text
 
 F32 = 4
-
-
-def size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    raise AssertionError  # unreachable
-
-
-def host_memory_available() -> int:
-    """Bytes of host memory available now (MemAvailable), or the physical memory if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def device_memory_limit() -> int | None:

@@ -22,20 +22,23 @@ import logging
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
 from hybrid_jax.data.truth import add_noise, noise_key
-from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
+from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, parameter_errors, parameter_summary,
+                                 validation_rollouts)
 from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
 from hybrid_jax.tracking import Tracker
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
+from hybrid_jax.training.interaction_run import run_interaction
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
@@ -194,8 +197,10 @@ def run(cfg: Config, run_dir: Path) -> dict:
     if cfg.data.sensors.enabled:
         raise ConfigError("data.sensors.enabled: a sensor config trains through python -m hybrid_jax.compare "
                           "--config <it> (methods physical, synthetic, augmentation, interaction; --modes picks)")
-    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
+    if cfg.trainer.hybrid.coupling == "interaction":
+        return interaction_task(cfg, pde, run_dir, t0)
+    preflight(cfg)  # refuse a run that cannot fit before allocating anything
     clean = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
         return {}
@@ -219,3 +224,63 @@ def run(cfg: Config, run_dir: Path) -> dict:
                     real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
     return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)
+
+
+def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
+    """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensor_file (docs/coupling.md); one
+    ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
+    their errors and the final sensor misfits (what `compare` reads). Trains from scratch every time (no
+    checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors)."""
+    from hybrid_jax.data.sensors import load_sensors
+    from hybrid_jax.physics.base import decode_physical
+
+    if not cfg.data.sensor_file:
+        raise ConfigError("data.sensor_file: required when trainer.hybrid.coupling = interaction")
+    sensors = load_sensors(cfg.data.sensor_file)
+    u0 = None  # initial_state = data: the first frame of the data's first trajectory
+    if cfg.trainer.physical.initial_state == "data":
+        u0 = np.asarray(load_trajectories(cfg, pde)[0, 0], np.float32)
+    if "train" not in cfg.tasks:
+        return {}
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
+    t_train = time.perf_counter()
+    states, history, setup = run_interaction(
+        cfg, pde, sensors, u0=u0,
+        on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
+    models = trained_models(cfg)
+    summary = {"experiment_name": cfg.experiment_name, "mode": cfg.mode, "coupling": "interaction", "cycles_done": 1,
+               "final": {k: float(v[-1]) for k, v in history.items()},
+               "steps": {m: int(to_host(states[m].step)) for m in models},
+               "epochs": {m: cfg.trainer.hybrid.interaction.epochs for m in models},
+               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train}
+    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models}}
+    if "physical" in models:
+        learned = {k: np.asarray(v) for k, v in
+                   decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
+        true = pde.true_params()
+        summary["parameters"] = evaluation["parameters"] = {
+            "learned": describe_params(learned), "true": describe_params(true),
+            "relative_error": parameter_errors(learned, true)}
+    summary["wall_time_s"] = time.perf_counter() - t0
+    if is_primary():
+        save_interaction_fields(run_dir / "fields.npz", setup, states)
+    if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)
+        atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def save_interaction_fields(path: Path, setup, states) -> None:
+    """``fields.npz`` of an interaction run: on the physical grid (``coords [*grid, d]``) at the physical frame
+    ``times [F]``, the physical rollout and the neural field (``physical``, ``synthetic``: ``[F, *grid, C]``)."""
+    from flax import nnx
+
+    from hybrid_jax.networks.neural_field import field_on_grid
+
+    p, s = (jax.tree.map(to_host, states[m].params) for m in ("physical", "synthetic"))
+    coords = setup.grid.coords()
+    arrays = {"times": np.asarray(setup.frame_times, np.float32), "coords": np.asarray(coords),
+              "physical": np.asarray(setup.trajectory(p, s), np.float32),
+              "synthetic": np.asarray(field_on_grid(nnx.merge(setup.graphdef, s), coords, setup.frame_times))}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+

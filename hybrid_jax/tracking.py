@@ -26,7 +26,7 @@ import yaml
 from hybrid_jax.config import Config, ConfigError, to_dict
 from hybrid_jax.evaluate import learned_params, onto_true_grid, parameter_summary
 from hybrid_jax.parallel import is_primary, shard, to_host
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
 
 MIN_IMAGE_PX = 128  # small grids are upscaled (nearest) to at least this many pixels per panel
 

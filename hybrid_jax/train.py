@@ -14,7 +14,7 @@ if __name__ == "__main__":
     reexec_with_process_environment()  # before the imports below, so that only the re-executed process runs them
 
 from hybrid_jax.config import ConfigError, load_config  # noqa: E402
-from hybrid_jax.errors import parse_cli, run_cli  # noqa: E402
+from hybrid_jax.boundary import parse_cli, run_cli  # noqa: E402
 from hybrid_jax.logs import log_to_file, setup_logging  # noqa: E402
 
 

@@ -1,21 +1,53 @@
-"""The end-to-end benchmark scripts' own logic (no training run): the curriculum they project with, the
-projection's arithmetic, and the parsing of the original system's log."""
+"""The benchmark package's entry (`python -m benchmarks --list`) and the end-to-end benchmarks' own logic (no
+training run): the curriculum they project with, the projection's arithmetic, the original system's log."""
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import __main__ as entry
+from benchmarks import reference as R
+from benchmarks import vs_original as V
 from hybrid_jax.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bench_reference as R  # noqa: E402
-import bench_vs_original as V  # noqa: E402
+
+def test_list_names_every_module_of_the_package_with_its_docstrings_first_line():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    modules = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py")
+                     if p.stem not in ("__init__", "__main__", "harness"))
+    assert sorted(line.split()[0] for line in out) == modules == sorted(entry.NAMES)
+    for line in out:
+        name, purpose = line.split(maxsplit=1)
+        doc = ast.get_docstring(ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()))
+        assert purpose == doc.splitlines()[0] and len(purpose) > 20
+
+
+def test_entry_refuses_an_unknown_name(capsys):
+    assert entry.main(["no_such_benchmark"]) == 2
+    assert "--list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", entry.NAMES)
+def test_entry_passes_the_arguments_to_the_benchmark(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        entry.main([name, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and f"usage: python -m benchmarks {name}" in out
+    assert ("--cpu-dry-run" if name == "gpu" else "--quick") in out
+
+
+def test_no_benchmark_names_a_machine_path_as_its_default():
+    for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "benchmarks").glob("*.sh")]:
+        assert "/work/" not in path.read_text(), path
 
 
 @pytest.mark.parametrize("name", sorted(R.CONFIGS))

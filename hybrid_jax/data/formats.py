@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hybrid_jax.errors import DataError, ResourceError
+from hybrid_jax.memory import host_memory_available, size_text
 
 FORMATS = ("npz", "hdf5", "scene", "npy", "original")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
@@ -73,8 +74,6 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     Refuses object arrays (pickles), headers whose declared size differs from the stored size,
     compression ratios beyond MAX_ZIP_RATIO and arrays larger than the available host memory.
     """
-    from hybrid_jax.preflight import host_memory_available, size_text
-
     out = {}
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():

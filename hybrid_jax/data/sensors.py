@@ -222,7 +222,7 @@ def load_sensors(path: str | Path) -> SensorData:
     """Read a sensor ``.npz`` (no pickles: object arrays are refused), checked by `check_sensors`."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"data.sensors: file not found: {path}")
+        raise DataError(f"sensor file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = set(SensorData._fields) - set(npz.files)

@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import importlib
 
-from hybrid_jax._registry import Registry
+from hybrid_jax._registry import architectures
 
 
-def _check(name, builder):
+def check_builder(name, builder):
+    """Refuse a registered network that is not a builder function."""
     if not callable(builder):
         raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
-
-
-architectures = Registry("network architecture", "hybrid_jax.networks", {
-    "unet": "hybrid_jax.networks.unet:build",
-    "convnet": "hybrid_jax.networks.convnet:build",
-    "resnet": "hybrid_jax.networks.resnet:build",
-    "neural_field": "hybrid_jax.networks.neural_field:build",  # (x, t) -> state, not state -> state
-}, _check)
 
 
 def register_network(name: str, builder) -> None:

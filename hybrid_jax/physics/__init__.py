@@ -9,25 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from hybrid_jax._registry import Registry
-
-
-def _check(name, family):
-    from hybrid_jax.physics.base import check_family
-
-    check_family(name, family)
-
-
-families = Registry("PDE family", "hybrid_jax.families", {
-    "burgers": "hybrid_jax.physics.burgers:FAMILY",
-    "advection_diffusion": "hybrid_jax.physics.advection_diffusion:FAMILY",
-    "burgers_potential": "hybrid_jax.physics.burgers_potential:FAMILY",
-    "gray_scott": "hybrid_jax.physics.gray_scott:FAMILY",
-    "smoke": "hybrid_jax.physics.smoke:FAMILY",
-    "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
-    "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
-    "heat": "hybrid_jax.physics.heat:FAMILY",
-}, _check)
+from hybrid_jax._registry import families
 
 
 def register_family(family, name: str | None = None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import jax
+import jax.numpy as jnp
 
 from hybrid_jax.config import ConfigError, PhysicsConfig, option, positive
 from hybrid_jax.physics.coefficients import explicit_diffusion_bound
@@ -71,6 +72,23 @@ class Family:
     name: str
     config: type
     pde: Callable[[PhysicsConfig], PDE]
+
+
+def encode_physical(pde: PDE, params: Params) -> Params:
+    """Physical parameters -> optimised ones: log for the PDE's positive parameters."""
+    return {k: jnp.log(v) if k in pde.positive_params else v for k, v in params.items()}
+
+
+def decode_physical(pde: PDE, raw: Params) -> Params:
+    """Optimised parameters -> physical ones, constrained (positivity, stability bound).
+
+    The constraint's value is used, with a straight-through gradient: beyond a clip the loss is
+    flat, so a zero gradient there would stall Adam for good and let a line search accept any
+    overshoot (its curvature condition holds trivially); the gradient at the clip points back.
+    """
+    free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
+    fixed = pde.constrain(free)
+    return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
 
 
 def check_family(name: str, family) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import option, positive, section
+from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient

@@ -37,7 +37,7 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, StaggeredGrid, advect, channel, dual, extrapolation, resample, spatial
 
-from hybrid_jax.config import option, positive, section
+from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybrid_jax.config import ConfigError, option, positive, section
+from hybrid_jax.errors import ConfigError
 from hybrid_jax.physics.parametric import ParametricField, ParametricForm
+from hybrid_jax.typed_config import option, positive, section
 
 _EPS = 1e-8  # the smallest value `constrain` lets a coefficient take
 

@@ -25,7 +25,8 @@ from phi import math
 from phi.flow import spatial
 from phi.math import extrapolation
 
-from hybrid_jax.config import ConfigError, option, positive, section
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, _resolution_ok, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient

@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybrid_jax.config import ConfigError, option
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import option
 
 FIELD_EPS = 1e-8  # the smallest value a parametric field takes where it is used
 

@@ -36,7 +36,7 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, Solve, advect, channel, extrapolation, fluid, spatial
 
-from hybrid_jax.config import nonnegative, option, positive, section
+from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient

@@ -31,12 +31,12 @@ from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, k
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
+from hybrid_jax.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
 from hybrid_jax.training.models import (input_noise_key, physical_model, reduced_physics, smoothness_penalty,
                                        synthetic_model)
 from hybrid_jax.training.records import CycleResult, WarmupResult
 from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
-                                       make_train_step)
+                                       make_train_step, model_fns)
 
 States = dict[ModelName, TrainState]
 OnGenerated = Callable[[int, ModelName, jax.Array], None]
@@ -51,6 +51,9 @@ PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
     """Put the trajectories on the device, index the windows and build the jitted steps."""
+    if cfg.network.architecture == "neural_field":
+        raise ConfigError("network.architecture: neural_field maps (x, t) to the state and cannot be rolled out "
+                          "from a state in the windowed cycle; use it with sensor data (docs/coupling.md)")
     horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
     n_sims, n_frames = trajectories.shape[:2]
     train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
@@ -94,13 +97,13 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     # generated rollouts each model trains on (the other model's)
     zeros = {n: np.zeros((max(n_gen, 1), n + 1) + trajectories.shape[2:], np.float32) for n in set(lengths.values())}
     zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
-    fns = {"synthetic": ModelFns("synthetic", syn_predict,
+    fns = {"synthetic": model_fns("synthetic", syn_predict,
                                  make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg),
                                                  proportional=syn.coupling.proportional),
                                  make_eval_step(syn_predict, nd, horizon),
                                  make_generate(syn_predict, lengths["physical"]), horizon,
                                  None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
-           "physical": ModelFns("physical", phy_predict,
+           "physical": model_fns("physical", phy_predict,
                                 make_train_step(loss_predict, phy_tx, nd, k_phy,
                                                 penalty=smoothness_penalty(*reduced_physics(pde, cfg)),
                                                 linesearch=phy.optimizer == "lbfgs",

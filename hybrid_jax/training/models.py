@@ -14,26 +14,9 @@ from flax import nnx
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics import build_pde
-from hybrid_jax.physics.base import PDE, Params
+from hybrid_jax.physics.base import PDE, decode_physical, encode_physical
 from hybrid_jax.rollout import batched, block_average, network_step, rollout
 from hybrid_jax.training import schedules
-
-
-def encode_physical(pde: PDE, params: Params) -> Params:
-    """Physical parameters -> optimised ones: log for the PDE's positive parameters."""
-    return {k: jnp.log(v) if k in pde.positive_params else v for k, v in params.items()}
-
-
-def decode_physical(pde: PDE, raw: Params) -> Params:
-    """Optimised parameters -> physical ones, constrained (positivity, stability bound).
-
-    The constraint's value is used, with a straight-through gradient: beyond a clip the loss is
-    flat, so a zero gradient there would stall Adam for good and let a line search accept any
-    overshoot (its curvature condition holds trivially); the gradient at the clip points back.
-    """
-    free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
-    fixed = pde.constrain(free)
-    return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
 
 
 def reduced_physics(pde: PDE, cfg: Config) -> tuple[PDE, Config]:

@@ -1,20 +1,59 @@
-"""What one run trains: the experiment (config, PDE, device data, windows) and each model's jitted functions.
+"""What one run trains, as records: the experiment (config, PDE, device data, windows), each model's
+jitted functions and the types of those functions.
 
-Shared by the training loop and the evaluation, which builds on it without importing the loop.
+Below both the training (which builds these records) and the evaluation (which reads them): it
+imports only the config and the physics protocol.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Literal
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, NamedTuple, Protocol
 
 import jax
 import numpy as np
+import optax
 
 from hybrid_jax.config import Config
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.training.steps import (EvalStep, Generate, Params, Predict, Restart, TrainStep, TrainSteps, map_chunks,
-                                      scan_steps)
+
+Params = Any  # a pytree of arrays: the network's NNX state, or the physical model's optimised parameters
+Data = dict[str, jax.Array]  # {real, real_mask, generated}, see `materialize`
+IndexBatch = dict[str, jax.Array]  # {source, sim, t, weight}, each [B]
+
+Predict = Callable[[Params, jax.Array, int], jax.Array]
+"""``predict(params, x0 [B, *spatial, C], K) -> [B, K, *spatial, C]``."""
+EvalStep = Callable[[Params, Data, IndexBatch], jax.Array]
+"""``eval(params, data, index_batch) -> per-sample loss [B]``."""
+Generate = Callable[[Params, jax.Array], jax.Array]
+"""``generate(params, x0 [M, *spatial, C]) -> [M, K+1, *spatial, C]`` (x0 first)."""
+Restart = Callable[[Params], optax.OptState]
+"""``restart(params) -> a fresh optimiser state``."""
+
+
+class TrainState(NamedTuple):
+    """Parameters and optimiser state of one model, its count of consecutive failed steps and of all steps."""
+
+    params: Params
+    opt_state: optax.OptState
+    failures: jax.Array  # int32 scalar
+    step: jax.Array  # int32 scalar: train steps taken (accepted or not); folded into the input-noise key
+
+
+class TrainStep(Protocol):
+    """``step(state, data, index_batch, fresh=True, *, horizon=K) -> (state, {loss, ok, progress})``,
+    see `make_train_step`."""
+
+    def __call__(self, state: TrainState, data: Data, index_batch: IndexBatch,
+                 fresh: bool = True, *, horizon: int = ...) -> tuple[TrainState, dict[str, jax.Array]]: ...
+
+
+class TrainSteps(Protocol):
+    """``steps(state, data, index_batches, active, *, horizon=K) -> (state, {loss [S], ok [S]})``, see `scan_steps`."""
+
+    def __call__(self, state: TrainState, data: Data, index_batches: IndexBatch,
+                 active: jax.Array, *, horizon: int | None = None) -> tuple[TrainState, dict[str, jax.Array]]: ...
+
 
 ModelName = Literal["synthetic", "physical"]
 
@@ -24,7 +63,7 @@ GenerationStates = Callable[[jax.Array, int], jax.Array]
 
 @dataclass
 class ModelFns:
-    """The jitted functions of one model."""
+    """The jitted functions of one model (built by `hybrid_jax.training.steps.model_fns`)."""
 
     name: ModelName
     predict: Predict
@@ -32,15 +71,11 @@ class ModelFns:
     eval_step: EvalStep
     generate: Generate
     horizon: int  # K of its training loss (without a curriculum) and of its validation loss
+    train_steps: TrainSteps  # train_step over a chunk of index batches, one call
+    eval_chunks: Callable[[Params, Data, IndexBatch], jax.Array]  # eval_step over chunks of index batches, one call
     horizon_at: Callable[[int], int] | None = None  # a curriculum: K of the model's e-th epoch of the run
     full_batch: bool = False  # each epoch one step on all windows, in a fixed order
     restart: Restart | None = None  # a line search restarts its optimiser state per training phase
-    train_steps: TrainSteps = field(init=False)  # train_step over a chunk of index batches, one call
-    eval_chunks: Callable = field(init=False)  # eval_step over chunks of index batches, one call
-
-    def __post_init__(self):
-        self.train_steps = scan_steps(self.train_step)
-        self.eval_chunks = map_chunks(self.eval_step)
 
 
 @dataclass

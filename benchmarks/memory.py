@@ -1,48 +1,37 @@
 """Memory of a K-step differentiable rollout, with and without `jax.checkpoint` per step.
 
-For K = 1, 2, 4, 8, 16, 32 this compiles ``jax.grad`` of a K-step rollout loss
-
-- unet: the synthetic model (``training.models.synthetic_model``, the smoke config's UNet at n²,
-  batch B), gradient with respect to the network parameters;
-- physics: the physical model (``training.models.physical_model``, 2D Burgers at n², batch B),
-  gradient with respect to the (log) viscosity;
-
-once with ``trainer.*.checkpoint_rollout = false`` ("none") and once ``= true`` ("remat",
-``rollout(..., remat=True)``; the UNet's rollout is unrolled, the physics' a loop), plus for the UNet
-"remat+loop": remat with the rollout as a loop (``rollout(..., remat=True, unroll=False)``), and
-reports the compiled executable's ``memory_analysis()`` on every backend: temp (XLA's scratch
-buffers: the activations kept for the backward pass), arguments, outputs, and their sum
-(arguments + outputs + temp − aliased). Where the device reports ``memory_stats()`` (GPU, TPU),
-each (model, variant) series also runs in its own process, K increasing, and reads
-``peak_bytes_in_use`` after each call (a process-wide high-water mark, hence one process per
-series and K in increasing order).
-
-Run: ``python benchmarks/bench_memory.py [--quick] [--ks 1 2 4 8 16 32] [--resolution 64] [--batch 16]``
+For each K, ``jax.grad`` of a K-step rollout loss of the synthetic model (the smoke UNet at n², batch B,
+with respect to its parameters) and of the physical model (2D Burgers, with respect to log ν) is compiled
+with ``checkpoint_rollout`` false ("none") and true ("remat"), and for the UNet also remat with the rollout
+as a loop ("remat+loop"); reported: the executable's ``memory_analysis()`` (temp: the activations kept for
+the backward pass; arguments, outputs, their sum) on every backend, and where the device reports
+``memory_stats()`` (GPU, TPU) the measured ``peak_bytes_in_use``, one process per series, K increasing.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
-import _common as C
-
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
+from benchmarks import harness as H
 from hybrid_jax.config import load_config
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import network_step, rollout
 from hybrid_jax.training.models import physical_model, synthetic_model
 
-NAME = "bench_memory"
+NAME = "memory"
 MIB = 2.0**20
 
 
 def config(args, remat: bool):
     flag = "true" if remat else "false"
-    return load_config(C.ROOT / "configs" / "smoke.yaml", [
+    return load_config(H.ROOT / "configs" / "smoke.yaml", [
         f"physics.resolution=[{args.resolution},{args.resolution}]", "physics.substeps=2",
         f"network.levels={args.levels}", f"network.filters={args.filters}",
         f"trainer.synthetic.checkpoint_rollout={flag}", f"trainer.physical.checkpoint_rollout={flag}"])
@@ -66,7 +55,7 @@ def grad_fn(model: str, args, variant: str):
             nd, residual = pde.layout.num_dynamic, cfg.network.prediction == "residual"
 
             def predict(p, x0, k):
-                return rollout(network_step(nnx_merge(graphdef, p), nd, residual), x0, k, remat=True, unroll=False)
+                return rollout(network_step(nnx.merge(graphdef, p), nd, residual), x0, k, remat=True, unroll=False)
     else:
         params, predict, _ = physical_model(pde, cfg)
     x0 = pde.sample_initial_state(jax.random.PRNGKey(0), args.batch)
@@ -80,12 +69,6 @@ def grad_fn(model: str, args, variant: str):
     return make, params, x0
 
 
-def nnx_merge(graphdef, params):
-    from flax import nnx
-
-    return nnx.merge(graphdef, params)
-
-
 def targets_for(x0, k):
     return jnp.broadcast_to(x0[:, None], (x0.shape[0], k) + x0.shape[1:]).astype(jnp.float32)
 
@@ -96,16 +79,16 @@ def analyse(model, variant, ks, args, quiet=False, peak=None) -> list[dict]:
     make, params, x0 = grad_fn(model, args, variant)
     run = peak is not None
     if run:
-        C.block((params, x0))
+        H.block((params, x0))
         base = jax.devices()[0].memory_stats()["bytes_in_use"] / MIB
     rows = []
     for k in ks:
-        tg = C.block(targets_for(x0, k))
-        compiled, ct = C.compile_seconds(make(k), params, x0, tg)
+        tg = H.block(targets_for(x0, k))
+        compiled, ct = H.compile_seconds(make(k), params, x0, tg)
         m = compiled.memory_analysis()
         row = {"model": model, "K": k, "variant": variant, "compile_s": ct["compile_s"]}
         if run or (args.time and k <= args.time_max_k):
-            row["run_median_s"] = C.repeat(lambda: C.block(compiled(params, x0, tg)), 1, args.repeats)["median_s"]
+            row["run_median_s"] = H.repeat(lambda: H.block(compiled(params, x0, tg)), 1, args.repeats)["median_s"]
         if run:
             row.update({"runtime_peak_MiB": peak(), "resident_before_MiB": base})
         if m is not None:
@@ -118,7 +101,7 @@ def analyse(model, variant, ks, args, quiet=False, peak=None) -> list[dict]:
                 row["xla_peak_MiB"] = xla_peak / MIB
         rows.append(row)
         if not quiet:
-            print(C.table([row], ["model", "K", "variant", "temp_MiB", "total_MiB", "run_median_s", "compile_s"]),
+            print(H.table([row], ["model", "K", "variant", "temp_MiB", "total_MiB", "run_median_s", "compile_s"]),
                   flush=True)
     return rows
 
@@ -131,8 +114,8 @@ def worker(model, variant, ks, args):
         print("RESULT " + json.dumps(row), flush=True)
 
 
-def main():
-    ap = C.parser(__doc__.splitlines()[0])
+def main(argv=None):
+    ap = H.parser(__doc__, NAME)
     ap.add_argument("--ks", type=int, nargs="+", default=None, help="rollout lengths (default 1 2 4 8 16 32; --quick 1 2 4 8)")
     ap.add_argument("--models", nargs="+", default=["unet", "physics"], choices=["unet", "physics"])
     ap.add_argument("--resolution", type=int, default=64)
@@ -142,13 +125,13 @@ def main():
     ap.add_argument("--no-runtime-peak", action="store_true", help="skip the measured peak even where the device has one")
     ap.add_argument("--time", action="store_true", help="also time each compiled gradient (always on where runtime peaks run)")
     ap.add_argument("--time-max-k", type=int, default=1000, help="with --time: only for K up to this")
-    ap.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse_suppress())
-    args = C.finish_args(ap.parse_args())
+    ap.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
+    args = H.parse(ap, argv)
     ks = args.ks or ([1, 2, 4, 8] if args.quick else [1, 2, 4, 8, 16, 32])
     if args.worker:
         worker(args.worker[0], args.worker[1], ks, args)
         return
-    env = C.header(NAME, args)
+    env = H.header(NAME, args)
     runtime = jax.devices()[0].memory_stats() is not None and not args.no_runtime_peak
     rows = []
     for model in args.models:
@@ -156,13 +139,13 @@ def main():
             if not runtime:
                 rows += analyse(model, variant, ks, args)
                 continue
-            cmd = [sys.executable, __file__, "--worker", model, variant, "--ks", *map(str, ks), "--repeats",
-                   str(args.repeats), "--resolution", str(args.resolution), "--batch", str(args.batch),
+            cmd = [sys.executable, "-m", "benchmarks", NAME, "--worker", model, variant, "--ks", *map(str, ks),
+                   "--repeats", str(args.repeats), "--resolution", str(args.resolution), "--batch", str(args.batch),
                    "--levels", str(args.levels), "--filters", str(args.filters)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=H.ROOT)
             got = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             rows += got
-            print(C.table(got, ["model", "K", "variant", "temp_MiB", "total_MiB", "runtime_peak_MiB", "run_median_s",
+            print(H.table(got, ["model", "K", "variant", "temp_MiB", "total_MiB", "runtime_peak_MiB", "run_median_s",
                                 "compile_s"]) if got else "", flush=True)
             if proc.returncode:
                 print(f"worker {model} {variant} failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
@@ -171,8 +154,8 @@ def main():
 
     cols = ["model", "K", "variant", "temp_MiB", "args_MiB", "out_MiB", "total_MiB", "runtime_peak_MiB", "run_median_s",
             "compile_s"]
-    print(C.table(rows, cols, f"grad of a K-step rollout loss, {args.resolution}², batch {args.batch} "
-                              f"({C.device_kind()})"))
+    print(H.table(rows, cols, f"grad of a K-step rollout loss, {args.resolution}², batch {args.batch} "
+                              f"({H.device_kind()})"))
     # summary: memory per extra step (slope of temp vs K between the two largest K)
     summary = []
     for model in args.models:
@@ -183,16 +166,8 @@ def main():
                 summary.append({"model": model, "variant": variant, "temp_MiB_per_step": (b["temp_MiB"] - a["temp_MiB"]) / (b["K"] - a["K"]),
                                 f"temp_MiB_K{b['K']}": b["temp_MiB"]})
     if summary:
-        print(C.table(summary, list(summary[0].keys()), "temp memory per extra rollout step (largest two K)"))
-    C.write_json(NAME, args, env, {"resolution": args.resolution, "batch": args.batch, "ks": ks,
+        print(H.table(summary, list(summary[0].keys()), "temp memory per extra rollout step (largest two K)"))
+    H.write_json(NAME, args, env, {"resolution": args.resolution, "batch": args.batch, "ks": ks,
                                    "levels": args.levels, "filters": args.filters, "runtime_peak": runtime,
                                    "rows": rows, "summary": summary})
 
-
-def argparse_suppress():
-    import argparse
-    return argparse.SUPPRESS
-
-
-if __name__ == "__main__":
-    main()

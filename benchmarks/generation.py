@@ -1,46 +1,23 @@
-"""Physical rollout throughput (sample-steps/s): hybrid_jax vs the design note's PhiFlow/PyTorch loop.
+"""Physical rollout throughput (sample-steps/s): hybrid_jax's batched rollout against the design note's per-sample PhiFlow/PyTorch loop.
 
-2D viscous Burgers (MacCormack advection + explicit diffusion substeps), 10 steps from B initial
-states:
-
-- hybrid_jax: ``jax.jit(rollout(batched_physics_step(pde, params), x0, 10))`` — one vmapped,
-  compiled rollout of the whole batch (PhiFlow on its JAX backend).
-- baseline (the note's ``_generate_physical_predictions``): PhiFlow on its PyTorch backend, one
-  sample at a time, ``torch.no_grad()``, the same scheme (``advect.mac_cormack`` + PhiFlow's
-  ``diffuse.explicit`` with the same substeps), each frame converted to a native tensor and
-  stacked. Its throughput does not depend on B (a sequential loop), so it is timed on a subset of
-  ``--baseline-samples`` states and reported as sample-steps/s.
-- also shown: the same PhiFlow/PyTorch step on the whole batch at once (a batch dimension,
-  eager), to separate the gain of batching from that of compilation.
-
-Run: ``python benchmarks/bench_generation.py [--quick] [--resolutions 64 128] [--batches 16 32 64]``
+2D viscous Burgers (MacCormack + explicit diffusion substeps), 10 steps from B initial states. Ours: one
+``jax.jit(rollout(batched_physics_step(pde, params), x0, 10))`` over the batch (PhiFlow's JAX backend).
+Baseline: the note's ``_generate_physical_predictions``, PhiFlow on its PyTorch backend, one sample at a
+time under ``torch.no_grad()``, the same scheme; timed on ``--baseline-samples`` states (a sequential loop:
+its rate does not depend on B). Also PhiFlow/PyTorch on the whole batch, eager, to separate the gain of
+batching from that of compilation, and the agreement of the two implementations.
 """
 
 from __future__ import annotations
 
-import math as pymath
-
-import _common as C
-
 import jax
 import numpy as np
 
-from hybrid_jax.config import load_config
+from benchmarks import harness as H
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import batched_physics_step, rollout
 
-NAME = "bench_generation"
-
-
-def burgers_config(n: int):
-    """The smoke config's Burgers at n² cells; substeps raised until the true ν is stable."""
-    base = load_config(C.ROOT / "configs" / "smoke.yaml")
-    p = base.physics
-    dx2 = (p.domain[0] / n) ** 2
-    # ν ≤ 1/(2·dt_sub·Σ 1/dx²) = dx²/(4·dt_sub) in 2D  =>  substeps ≥ 4·ν·dt/dx²
-    substeps = max(p.substeps, pymath.ceil(4 * p.viscosity.true * p.dt / dx2 * 1.05))
-    return load_config(C.ROOT / "configs" / "smoke.yaml",
-                       [f"physics.resolution=[{n},{n}]", f"physics.substeps={substeps}"])
+NAME = "generation"
 
 
 # ----------------------------------------------------------------------------- PyTorch baseline
@@ -77,7 +54,7 @@ def make_torch_baseline(torch, device: str, cfg):
                     u = step(u)
                     frames.append(u.values.native("x,y,vector"))
                 out.append(torch.stack(frames, 0))
-        C.torch_sync(torch, device)
+        H.torch_sync(torch, device)
         return out
 
     def batched(x0, steps):
@@ -89,7 +66,7 @@ def make_torch_baseline(torch, device: str, cfg):
                 u = step(u)
                 frames.append(u.values.native("b,x,y,vector"))
             out = torch.stack(frames, 1)
-        C.torch_sync(torch, device)
+        H.torch_sync(torch, device)
         return out
 
     return per_sample, batched
@@ -98,40 +75,40 @@ def make_torch_baseline(torch, device: str, cfg):
 # ----------------------------------------------------------------------------- main
 
 
-def main():
-    ap = C.parser(__doc__.splitlines()[0])
+def main(argv=None):
+    ap = H.parser(__doc__, NAME)
     ap.add_argument("--resolutions", type=int, nargs="+", default=None, help="grid sizes n (n² cells); default 64 128")
     ap.add_argument("--batches", type=int, nargs="+", default=None, help="initial states per rollout; default 16 32 64")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--baseline-samples", type=int, default=None,
                     help="states the per-sample baseline is timed on (default 4, --quick 2)")
-    args = C.finish_args(ap.parse_args())
+    args = H.parse(ap, argv)
     resolutions = args.resolutions or ([64] if args.quick else [64, 128])
     batches = args.batches or ([16] if args.quick else [16, 32, 64])
     n_base = args.baseline_samples or (2 if args.quick else 4)
     base_repeats = min(args.repeats, 3)
-    env = C.header(NAME, args)
-    torch, torch_note = C.import_torch(args)
+    env = H.header(NAME, args)
+    torch, torch_note = H.import_torch(args)
     print(torch_note, flush=True)
-    tdev = C.torch_device(torch) if torch else None
+    tdev = H.torch_device(torch) if torch else None
 
     rows, checks = [], []
     for n in resolutions:
-        cfg = burgers_config(n)
+        cfg = H.smoke_at(n)
         pde = build_pde(cfg.physics)
         params = pde.true_params()
         gen = jax.jit(lambda params, x0: rollout(batched_physics_step(pde, params), x0, args.steps))
         jax_rates = {}
         for b in batches:
             x0 = pde.sample_initial_state(jax.random.PRNGKey(b), b)
-            compiled, ct = C.compile_seconds(gen, params, x0)
-            t = C.repeat(lambda: C.block(compiled(params, x0)), args.warmup, args.repeats)
+            compiled, ct = H.compile_seconds(gen, params, x0)
+            t = H.repeat(lambda: H.block(compiled(params, x0)), args.warmup, args.repeats)
             rate = b * args.steps / t["median_s"]
             jax_rates[b] = rate
             rows.append({"impl": "hybrid_jax vmap+jit", "grid": f"{n}x{n}", "substeps": cfg.physics.substeps,
                          "B": b, "median_s": t["median_s"], "min_s": t["min_s"], "compile_s": ct["compile_s"],
                          "trace_s": ct["trace_lower_s"], "sample_steps_per_s": rate, "timing": t})
-            print(C.table(rows[-1:], ["impl", "grid", "B", "median_s", "min_s", "compile_s", "sample_steps_per_s"]),
+            print(H.table(rows[-1:], ["impl", "grid", "B", "median_s", "min_s", "compile_s", "sample_steps_per_s"]),
                   flush=True)
 
         if torch is None:
@@ -140,7 +117,7 @@ def main():
         x0_np = np.asarray(x0)
         subset = [torch.from_numpy(x0_np[i].copy()).to(tdev) for i in range(n_base)]
         per_sample, batched = make_torch_baseline(torch, tdev, cfg)
-        t = C.repeat(lambda: per_sample(subset, args.steps), min(args.warmup, 1), base_repeats)
+        t = H.repeat(lambda: per_sample(subset, args.steps), min(args.warmup, 1), base_repeats)
         base_rate = n_base * args.steps / t["median_s"]
         rows.append({"impl": "phiflow-torch per-sample (note)", "grid": f"{n}x{n}", "substeps": cfg.physics.substeps,
                      "B": n_base, "median_s": t["median_s"], "min_s": t["min_s"], "sample_steps_per_s": base_rate,
@@ -151,27 +128,24 @@ def main():
         rel = float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
         checks.append({"grid": f"{n}x{n}", "max_abs_diff_over_max_abs": rel})
         xb = torch.from_numpy(np.asarray(x0[: batches[0]]).copy()).to(tdev)
-        tb = C.repeat(lambda: batched(xb, args.steps), min(args.warmup, 1), base_repeats)
+        tb = H.repeat(lambda: batched(xb, args.steps), min(args.warmup, 1), base_repeats)
         rows.append({"impl": "phiflow-torch batched (eager)", "grid": f"{n}x{n}", "substeps": cfg.physics.substeps,
                      "B": batches[0], "median_s": tb["median_s"], "min_s": tb["min_s"],
                      "sample_steps_per_s": batches[0] * args.steps / tb["median_s"], "timing": tb})
         for b, rate in jax_rates.items():
             rows.append({"impl": f"ratio hybrid_jax(B={b}) / per-sample", "grid": f"{n}x{n}", "B": b,
                          "speedup": rate / base_rate})
-        print(C.table(rows[-(2 + len(jax_rates)):], ["impl", "grid", "B", "median_s", "min_s", "sample_steps_per_s",
+        print(H.table(rows[-(2 + len(jax_rates)):], ["impl", "grid", "B", "median_s", "min_s", "sample_steps_per_s",
                                                      "speedup"]), flush=True)
 
     cols = ["impl", "grid", "substeps", "B", "median_s", "min_s", "compile_s", "sample_steps_per_s", "speedup"]
-    print(C.table(rows, cols, f"Physical rollout, 2D Burgers, {args.steps} steps ({C.device_kind()})"))
+    print(H.table(rows, cols, f"Physical rollout, 2D Burgers, {args.steps} steps ({H.device_kind()})"))
     for c in checks:
         print(f"agreement {c['grid']}: max|jax - torch| / max|torch| = {c['max_abs_diff_over_max_abs']:.2e}")
     target = [r["speedup"] for r in rows if "speedup" in r and r["grid"] == "64x64"]
     if target:
         print(f"target >= 10x at 64x64: {'met' if min(target) >= 10 else 'MISSED'} "
               f"(min {min(target):.1f}x, max {max(target):.1f}x)")
-    C.write_json(NAME, args, env, {"steps": args.steps, "baseline_samples": n_base, "torch": torch_note,
+    H.write_json(NAME, args, env, {"steps": args.steps, "baseline_samples": n_base, "torch": torch_note,
                                    "rows": rows, "agreement": checks})
 
-
-if __name__ == "__main__":
-    main()

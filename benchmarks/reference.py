@@ -1,43 +1,15 @@
-"""Full-size reference experiments (configs/reference/): measured cycles per curriculum horizon K,
-compile time apart, and the projected wall time of the whole run.
+"""The full-size reference experiments (configs/reference/): cycles measured per curriculum horizon K, and the whole run projected.
 
-The synthetic model's rollout curriculum changes K over a run, so each measurement is one
-``python -m hybrid_jax.train`` process (run as a user does, fresh compilation cache, data store shared
-by all processes of a config) with the curriculum pinned to one K
-(``rollout_curriculum.{kind: linear, start: K, end: K}``; windows keep the config's
-``data.rollout_steps``), the epochs cut (``--warmup-epochs`` warm-up epochs, ``--epochs`` synthetic
-epochs per cycle, ``--cycles`` cycles) and ``tasks=[generate, train]`` (no evaluation, no plots).
-The script follows ``metrics.jsonl`` while the process runs and takes each cycle's per-phase
-timings (``timings_s``: generate_physical, train_synthetic, generate_synthetic, train_physical,
-validate) from it, and the time between two cycle lines as its whole wall (the rest, "other", is the
-checkpoint, tracking and logging between cycles). Cycle 0 includes compilation, and the time
-before cycle 1 one-off work after cycle 0, so steady = the median of cycles 2.. (cycle 1 if only 2);
-compile = cycle 0 - steady (plus the warm-up's compilation, below).
-
-Projection (per config): startup (imports, data generation, building; from the first process)
-+ warm-up compile + the other K's compiles + the warm-up's epochs + cycle-0 compile + every cycle (steady per-cycle phases
-+ its synthetic epochs, each at its K from the curriculum) + the end (last checkpoint). Assumptions,
-each checked or stated in the output:
-- synthetic training time is linear in epochs: checked on one pair at the first measured K (a second
-  process with twice the cycle epochs; the ratio of its steady synthetic phase to the first's is
-  printed, 2.0 if linear); the second process also has ``--pair-warmup-epochs`` more warm-up epochs,
-  whose extra time gives the warm-up's steady time per epoch, hence its compile time;
-- epoch time at a K not measured is interpolated linearly between the measured K (extrapolated
-  from the nearest two); a warm-up epoch at K scales like a cycle epoch;
-- the other phases (generation, physical fit, validation) do not depend on K or on the epoch count
-  (physics: the config's L-BFGS iterations, which may stop early at convergence);
-- compilation (a cold cache): the warm-up's and cycle 0's at the first K, plus the synthetic train
-  program of every further distinct K of the curriculum, each estimated as its measured process's
-  warm-up less that warm-up's epochs, interpolated in K (a warm cache compiles none of these).
-
-Run:
-    python benchmarks/bench_reference.py [--quick] [--configs inviscid_burgers_1d ...] [--ks 1 3 5]
-        [--epochs 2] [--warmup-epochs 1] [--cycles 3] [--time-limit SECONDS]
-On a GPU, in one short go with the other GPU figures: ``bash benchmarks/gpu_all.sh --parts reference_2d,reference_1d`` (see there).
-On the 2-core CPU: ``--configs inviscid_burgers_1d --quick`` (K 1 and 12, 1 epoch per cycle) takes
-~10 min, the default (4 K, 2 epochs) ~20 min. inviscid_burgers_2d (128², UNet 4 × 128 at every
-level, batch 32, K 5 steps computed) did not fit a 24 GiB machine: its process was killed (out of
-memory, 19 GB resident) in the warm-up's first train step; it is for a GPU.
+Each measurement is one ``python -m hybrid_jax.train`` process (a fresh compilation cache, the config's data
+store shared) with the curriculum pinned to one K, the epochs cut (``--warmup-epochs``, ``--epochs`` per
+cycle, ``--cycles``) and ``tasks=[generate, train]``; each cycle's phases come from ``metrics.jsonl`` as it
+is written, the time between two cycle lines is its whole wall ("other": checkpoint, tracking, logging).
+Cycle 0 compiles: steady = the median of cycles 2.. (cycle 1 with 2 cycles), compile = cycle 0 − steady.
+The first K runs a second time with twice the epochs and ``--pair-warmup-epochs`` more warm-up epochs: the
+check that time is linear in epochs, and the warm-up's steady epoch time. The projection (`project`) adds
+startup, compilation (warm-up, cycle 0, the train program of every further K), the warm-up's epochs, every
+cycle (steady fixed phases + its epochs at their K, interpolated between the measured K) and the end.
+``--reproject SAVED.json [--k-scale UTILISATION.json]`` projects again from saved measurements.
 """
 
 from __future__ import annotations
@@ -52,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common as C
+from benchmarks import harness as H
 
-NAME = "bench_reference"
+NAME = "reference"
 # config name -> (file, overrides that make it the hybrid experiment it describes)
 CONFIGS = {
     "inviscid_burgers_1d": ("configs/reference/inviscid_burgers_1d.yaml", []),
@@ -114,12 +86,12 @@ def run_measured(config: str, overrides: list[str], run_dir: Path, cache: Path, 
     cmd = [sys.executable, "-m", "hybrid_jax.train", "--config", config, "--out", str(run_dir), *overrides,
            f"output.compilation_cache={cache}", f"data.store_dir={store}", "output.progress=false",
            "output.plots=false", "tasks=[generate,train]"]
-    env = C.child_env(PYTHONUNBUFFERED="1")
+    env = H.child_env()
     metrics = run_dir / "metrics.jsonl"
     records, offset = [], 0
     t0 = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=C.ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, cwd=H.ROOT, stdout=out, stderr=subprocess.STDOUT)
         while True:
             done = proc.poll() is not None
             if metrics.is_file():
@@ -226,7 +198,7 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
     from hybrid_jax.config import load_config
 
     path, extra = CONFIGS[name]
-    cfg = load_config(C.ROOT / path, extra + args.overrides)
+    cfg = load_config(H.ROOT / path, extra + args.overrides)
     ks_all = curriculum(cfg)
     distinct = sorted(set(ks_all))
     ks = choose_ks(distinct, args.ks, 2 if args.quick else args.max_ks)
@@ -305,7 +277,7 @@ def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> d
     from hybrid_jax.config import load_config
 
     path, extra = CONFIGS[name]
-    cfg = load_config(C.ROOT / path, extra + res.get("overrides", [])[len(extra):])
+    cfg = load_config(H.ROOT / path, extra + res.get("overrides", [])[len(extra):])
     per_k = {int(k): m for k, m in res["measured"].items()}
     k0, first = min(per_k.items())
     warm, c0 = (next((r for r in res.get("stopped_process_records", []) if r["kind"] == kind), None)
@@ -346,7 +318,7 @@ def print_config(name: str, res: dict, args) -> None:
                      "syn. s/epoch": m["epoch_s"], **{p: s.get(p) for p in PHASES}, "other": s.get("other")})
     cols = ["K", "startup s", "warm-up s", "cycle 0 s", "compile s (c0-steady)", "steady cycle s", "syn. s/epoch",
             *PHASES, "other"]
-    print(C.table(rows, cols, f"{name}: measured ({args.epochs} synthetic epochs/cycle, {args.warmup_epochs} "
+    print(H.table(rows, cols, f"{name}: measured ({args.epochs} synthetic epochs/cycle, {args.warmup_epochs} "
                               f"warm-up epochs, {args.cycles} cycles; steady = median of cycles >= 2, or cycle 1)"))
     if "projection" not in res:
         print(res.get("note"))
@@ -363,17 +335,17 @@ def print_config(name: str, res: dict, args) -> None:
                      f"(a fresh cache; per measured K: {', '.join(f'{k}: {v:.1f} s' for k, v in sorted(p['k_program_compile_s'].items()))})",
              "s": p["k_programs_compile_s"]},
             {"part": f"warm-up ({full['warmup_epochs']} epochs)", "s": p["warmup_s"]},
-            {"part": f"{full['cycles']} cycles x {full['epochs_per_cycle']} epochs (first {C.fmt(p['cycle_first_s'])} s, "
-                     f"last {C.fmt(p['cycle_last_s'])} s)", "s": p["cycles_s"]},
+            {"part": f"{full['cycles']} cycles x {full['epochs_per_cycle']} epochs (first {H.fmt(p['cycle_first_s'])} s, "
+                     f"last {H.fmt(p['cycle_last_s'])} s)", "s": p["cycles_s"]},
             {"part": "end (last checkpoint)", "s": p["end_s"]},
             {"part": "total", "s": p["total_s"], "h": p["total_h"]}]
-    print(C.table(rows, ["part", "s", "h"], f"{name}: projected full run (K over epochs: {full['epochs_at_k']})"))
+    print(H.table(rows, ["part", "s", "h"], f"{name}: projected full run (K over epochs: {full['epochs_at_k']})"))
     if name in ORIGINAL_LOGS:
         print(f"original ({ORIGINAL_LOGS[name]})")
 
 
-def main() -> None:
-    p = C.parser(__doc__.splitlines()[0])
+def main(argv=None):
+    p = H.parser(__doc__, NAME)
     p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["inviscid_burgers_1d", "inviscid_burgers_2d"])
     p.add_argument("--ks", nargs="+", type=int, default=None, help="K to measure (default: up to --max-ks spread "
                                                                      "over the curriculum's distinct K)")
@@ -392,10 +364,10 @@ def main() -> None:
                    "(a pair process stopped by the time limit: from what it logged)")
     p.add_argument("--k-scale", type=Path, default=None, help="with --reproject: a bench_utilisation JSON of the "
                    "same config and device; epoch time at unmeasured K scaled by its train-step times")
-    args = C.finish_args(p.parse_args())
+    args = H.parse(p, argv)
     if args.reproject is not None:
         saved = json.loads(args.reproject.read_text())
-        env, results = C.header(NAME, args), {}
+        env, results = H.header(NAME, args), {}
         for name, res in saved["configs"].items():
             if "measured" not in res:
                 continue
@@ -403,14 +375,14 @@ def main() -> None:
             print(f"\n## {name} (from {args.reproject})")
             print_config(name, results[name], argparse.Namespace(**{**vars(args), **{
                 k: saved[k] for k in ("epochs", "warmup_epochs", "cycles")}}))
-        C.write_json(NAME, args, {**env, "reprojected_from": str(args.reproject)},
+        H.write_json(NAME, args, {**env, "reprojected_from": str(args.reproject)},
                      {**{k: saved[k] for k in ("epochs", "warmup_epochs", "cycles")}, "configs": results})
         return
     if args.epochs is None:
         args.epochs = 1 if args.quick else 2
     if args.pair_warmup_epochs is None:
         args.pair_warmup_epochs = 10 if args.quick else 20
-    env = C.header(NAME, args)
+    env = H.header(NAME, args)
     deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
     results = {}
     tmp_ctx = tempfile.TemporaryDirectory() if args.keep is None else None
@@ -428,11 +400,8 @@ def main() -> None:
     finally:
         if tmp_ctx:
             tmp_ctx.cleanup()
-    C.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
+    H.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
                                    "pair_warmup_epochs": args.pair_warmup_epochs, "configs": results})
     if all("error" in r for r in results.values()):
         raise SystemExit(1)
 
-
-if __name__ == "__main__":
-    main()

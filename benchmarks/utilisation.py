@@ -1,49 +1,28 @@
-"""Utilisation of the synthetic training step: XLA's FLOPs, achieved FLOP/s, fraction of peak, memory per sample.
+"""Utilisation of the synthetic train step: FLOPs, achieved FLOP/s, fraction of the device's peak, memory per sample.
 
-The step is the library's own (`training.loop.build_experiment` → ``exp.synthetic.train_step``: gather
-a batch of windows, K-step UNet rollout with input noise, masked weighted loss, backward, Adam, NaN
-guard) on the 2D headline config ``configs/reference/inviscid_burgers_2d.yaml`` (128², UNet 4 levels
-× 128 filters, batch 32), with ``data.rollout_steps = K`` and ``network.dtype`` float32 or bfloat16.
-Per (dtype, K): compile ``jax.jit(step).lower(...).compile()``; FLOPs per step counted from the step's
-jaxpr (`jaxpr_flops`: convolutions and dot products, a multiply-add = 2 FLOPs; XLA's own
-``cost_analysis()["flops"]`` is printed beside it: on a GPU it leaves out the cuDNN/cuBLAS calls, about
-99.9 % of this step); the K=5/K=1 FLOP ratio checks that the rollout is unrolled; the steady
-step time (chained steps, median of repeats); achieved FLOP/s and, on a GPU in `PEAKS`, the fraction
-of its dense peak for the compute dtype (bf16 → the bf16 tensor-core peak; float32 → the TF32 peak,
-since XLA runs float32 convolutions on TF32 tensor cores by default on Ampere and later); memory per
-sample from ``compiled.memory_analysis()``: (temporaries + arguments) / batch, arguments (parameters,
-optimiser state, the trajectories on the device) also apart. On a CPU only FLOP/s is printed.
-
-Then a short profile of the rest of a hybrid cycle: `train_cycles` for 2 cycles with few epochs, the
-steady (second) cycle's phases (physical generation, synthetic training, synthetic generation, physical
-L-BFGS training, validation), per epoch where it has epochs.
-
-Run: ``python benchmarks/bench_utilisation.py [--quick] [--dtypes float32,bfloat16] [--horizons 1,5]``
-(``--quick``: 16², UNet 2 × 16, batch 8, one profile epoch: about a minute on a quiet 2-core CPU).
-``--recount SAVED.json [--out NEW.json]`` (any machine, no timing): the FLOPs of each saved row counted
-again (after a fix of the count or of the program), FLOP/s and fraction of peak from its saved step time.
+The library's step (``build_experiment(...).synthetic.train_step``) on configs/reference/inviscid_burgers_2d.yaml
+(128², UNet 4 × 128, batch 32) with ``data.rollout_steps = K`` and ``network.dtype`` float32 or bfloat16.
+Per (dtype, K): compile time; FLOPs per step counted from the jaxpr (`jaxpr_flops`; XLA's
+``cost_analysis()`` printed beside it leaves out cuDNN/cuBLAS calls on a GPU); the steady step time;
+FLOP/s and, on a GPU in `PEAKS`, the fraction of its dense peak (bf16 → bf16, float32 → TF32, which XLA
+uses for float32 convolutions); memory per sample from ``memory_analysis()``. Then the phases of a steady
+hybrid cycle with few epochs. ``--quick``: 16², UNet 2 × 16, batch 8.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import _common as C
-
 import jax
 import numpy as np
 
+from benchmarks import harness as H
 from hybrid_jax.config import load_config
 from hybrid_jax.data.sources import REAL
-from hybrid_jax.data.store import generate_trajectories
 from hybrid_jax.parallel import shard
-from hybrid_jax.physics import build_pde
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import WarmupResult
 
-NAME = "bench_utilisation"
-CONFIG = C.ROOT / "configs" / "reference" / "inviscid_burgers_2d.yaml"
+NAME = "utilisation"
+CONFIG = H.ROOT / "configs" / "reference" / "inviscid_burgers_2d.yaml"
 # dense tensor-core peaks, FLOP/s (NVIDIA data sheets; SXM parts): compute dtype -> peak
 PEAKS = {
     "H200": {"bfloat16": 989e12, "tf32": 494.5e12, "float32": 67e12},
@@ -131,12 +110,10 @@ def measure_step(args, dtype: str, horizon: int, traj: np.ndarray, pde) -> dict:
         batches.append(shard(exp.mesh, {"source": np.full(b, REAL, np.int32), "sim": pick[:, 0].astype(np.int32),
                                         "t": pick[:, 1].astype(np.int32), "weight": np.ones(b, np.float32)}))
     flops = jaxpr_flops(exp.synthetic.train_step, state, data, batches[0])
-    if args.recount is not None:  # no run: the FLOPs now, the time of the saved row
-        return recounted(args.recount, dtype, horizon, flops)
-    compiled, ct = C.compile_seconds(exp.synthetic.train_step, state, data, batches[0])
+    compiled, ct = H.compile_seconds(exp.synthetic.train_step, state, data, batches[0])
     xla_flops = flops_of(compiled)
     mem = compiled.memory_analysis()
-    t = C.repeat(C.train_steps(compiled, state, data, batches, args.steps_per_repeat), args.warmup, args.repeats)
+    t = H.repeat(H.train_steps(compiled, state, data, batches, args.steps_per_repeat), args.warmup, args.repeats)
     step_s = t["median_s"] / args.steps_per_repeat
     peak, peak_name = device_peak(dtype)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
@@ -151,19 +128,6 @@ def measure_step(args, dtype: str, horizon: int, traj: np.ndarray, pde) -> dict:
     print(f"  {dtype} K={horizon}: {step_s * 1e3:.2f} ms/step, {row['tflops_per_s']:.3g} TFLOP/s"
           + (f" = {row['fraction_of_peak']:.1%} of {peak_name}" if peak else f" ({peak_name})"), flush=True)
     return row
-
-
-def recounted(saved: dict, dtype: str, horizon: int, flops: float) -> dict:
-    """The saved row of this (dtype, K) with FLOPs counted again here (a FLOP count is the same on every
-    device): its FLOP/s and fraction of peak from its measured step time."""
-    row = next(r for r in saved["rows"] if r["dtype"] == dtype and r["K"] == horizon)
-    peak = row["tflops_per_s"] * 1e12 / row["fraction_of_peak"] if row.get("fraction_of_peak") else None
-    out = {**row, "saved_flops_per_step": row["flops_per_step"], "flops_per_step": flops,
-           "tflops_per_s": flops / row["step_s"] / 1e12, "fraction_of_peak": flops / row["step_s"] / peak if peak else None}
-    print(f"  {dtype} K={horizon}: {flops:.4g} FLOPs (saved {row['flops_per_step']:.4g}); {row['step_s'] * 1e3:.2f} ms/step "
-          f"measured on {saved['environment']['device_kind']} -> {out['tflops_per_s']:.3g} TFLOP/s"
-          + (f" = {out['fraction_of_peak']:.1%} of {row['peak']}" if peak else ""), flush=True)
-    return out
 
 
 def cycle_profile(args, traj: np.ndarray, pde, dtype: str) -> list[dict]:
@@ -183,36 +147,27 @@ def cycle_profile(args, traj: np.ndarray, pde, dtype: str) -> list[dict]:
     return rows
 
 
-def main():
-    ap = C.parser(__doc__.splitlines()[0])
+def main(argv=None):
+    ap = H.parser(__doc__, NAME)
     ap.add_argument("--dtypes", default="float32,bfloat16", help="network.dtype values, comma-separated")
     ap.add_argument("--horizons", default="1,5", help="rollout horizons K, comma-separated")
     ap.add_argument("--steps-per-repeat", type=int, default=None, help="train steps per timed repeat (default 10, --quick 2)")
     ap.add_argument("--profile-epochs", type=int, default=None, help="epochs per model in the cycle profile (default 2, --quick 1)")
     ap.add_argument("--no-profile", action="store_true", help="skip the profile of the rest of a cycle")
     ap.add_argument("--override", nargs="*", default=[], help="dotted key=value overrides of the config")
-    ap.add_argument("--recount", type=Path, default=None, help="no timing: count the FLOPs of each (dtype, K) "
-                    "row of this saved JSON again and give its FLOP/s from the saved step time")
-    args = C.finish_args(ap.parse_args())
-    if args.recount is not None:
-        args.recount, args.no_profile = json.loads(args.recount.read_text()), True
-        args.dtypes = ",".join(dict.fromkeys(r["dtype"] for r in args.recount["rows"]))
-        args.horizons = ",".join(dict.fromkeys(str(r["K"]) for r in args.recount["rows"]))
+    args = H.parse(ap, argv)
     args.steps_per_repeat = args.steps_per_repeat or (2 if args.quick else 10)
     args.profile_epochs = args.profile_epochs or (1 if args.quick else 2)
     dtypes, horizons = args.dtypes.split(","), [int(k) for k in args.horizons.split(",")]
-    env = C.header(NAME, args)
+    env = H.header(NAME, args)
 
     cfg = config(args)
-    pde = build_pde(cfg.physics)
-    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
-    traj = np.asarray(generate_trajectories(pde, pde.true_params(), key, cfg.data.num_trajectories,
-                                            cfg.data.num_frames))
+    pde, traj = H.experiment_data(cfg)
     grid = "x".join(map(str, cfg.physics.resolution))
     print(f"{CONFIG.name}: {grid}, UNet {list(cfg.network.unet_widths())}, batch {cfg.trainer.batch_size}", flush=True)
 
     def save(rows, profile):  # after every measurement: a run stopped by a timeout keeps what it measured
-        C.write_json(NAME, args, env, {"config": str(CONFIG.relative_to(C.ROOT)), "grid": grid, "dtype": dtypes,
+        H.write_json(NAME, args, env, {"config": str(CONFIG.relative_to(H.ROOT)), "grid": grid, "dtype": dtypes,
                                        "horizons": horizons, "steps_per_repeat": args.steps_per_repeat,
                                        "peaks_flops_per_s": PEAKS, "rows": rows, "cycle_profile": profile})
 
@@ -229,10 +184,10 @@ def main():
             r = by[(d, max(horizons))]
             r["speedup_vs_float32"] = by[("float32", max(horizons))]["step_s"] / r["step_s"]
     save(rows, [])
-    print(C.table(rows, ["dtype", "K", "B", "params", "flops_per_step", "xla_flops", "flops_ratio_vs_K1", "step_s", "compile_s",
+    print(H.table(rows, ["dtype", "K", "B", "params", "flops_per_step", "xla_flops", "flops_ratio_vs_K1", "step_s", "compile_s",
                          "tflops_per_s", "fraction_of_peak", "peak", "samples_per_s", "speedup_vs_float32"],
-                  f"synthetic train step, {grid} ({C.device_kind()})"))
-    print(C.table(rows, ["dtype", "K", "temp_bytes", "argument_bytes", "temp_mib_per_sample", "mib_per_sample"],
+                  f"synthetic train step, {grid} ({H.device_kind()})"))
+    print(H.table(rows, ["dtype", "K", "temp_bytes", "argument_bytes", "temp_mib_per_sample", "mib_per_sample"],
                   "memory (compiled.memory_analysis(); per sample = (temp + arguments) / batch)"))
     best = max((r for r in rows if r["fraction_of_peak"] is not None), key=lambda r: r["fraction_of_peak"], default=None)
     if best is not None:
@@ -243,10 +198,7 @@ def main():
         # the cycle in bf16 where it is fast (GPU), else in the first dtype (bf16 is emulated on a CPU)
         on_gpu = jax.devices()[0].platform == "gpu"
         profile = cycle_profile(args, traj, pde, "bfloat16" if on_gpu and "bfloat16" in dtypes else dtypes[0])
-        print(C.table(profile, ["phase", "dtype", "seconds", "epochs", "per_epoch_s"],
-                      f"steady hybrid cycle with {args.profile_epochs} epochs per model ({C.device_kind()})"))
+        print(H.table(profile, ["phase", "dtype", "seconds", "epochs", "per_epoch_s"],
+                      f"steady hybrid cycle with {args.profile_epochs} epochs per model ({H.device_kind()})"))
         save(rows, profile)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,20 +1,11 @@
-"""Time to recover a 1D Burgers viscosity to 1%: hybrid_jax's batched Adam vs per-sample scipy L-BFGS-B.
+"""Time to recover a 1D Burgers viscosity to 1 %: hybrid_jax's batched Adam and L-BFGS against per-sample scipy L-BFGS-B.
 
-Problem: 1D viscous Burgers, 128 cells on a periodic domain of length 2π, dt 0.02, 4 diffusion
-substeps (explicit bound ν ≤ 0.24), true ν = 0.1, initial guess 0.01 (10× off; 10× above would
-exceed the stability bound). Data: 4 trajectories of K+1 frames simulated with the true ν; one
-window (x0, K targets) per trajectory, as the design note's PhysicalTrainer (no sliding window),
-or more with ``--frames``. Loss: mean over windows of the K-step MSE. Both optimisers work on
-log ν and stop at the first evaluated ν within 1% of the truth.
-
-- hybrid_jax: ``training.models.physical_model`` + ``training.steps.make_train_step`` (Adam on
-  log ν, every window in one vmapped, jitted loss, the step AOT-compiled before timing; the loop
-  reads ν back after each step to test the stop criterion).
-- baseline: ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)`` on log ν, the loss and its
-  gradient computed by PhiFlow on its PyTorch backend, one window at a time (``backward()`` per
-  window, gradients accumulated by torch autograd), the same scheme (MacCormack + ``diffuse.explicit``).
-
-Run: ``python benchmarks/bench_physical_fit.py [--quick] [--cells 128] [--trajectories 4] [--horizon 16]``
+1D viscous Burgers, 128 cells, periodic length 2π, dt 0.02, 4 diffusion substeps (ν ≤ 0.24), true ν 0.1,
+start 0.01; 4 trajectories, one K-step window each as the note's PhysicalTrainer (more with ``--frames``);
+loss: the mean K-step MSE; both fit log ν and stop at the first ν within 1 % of the truth. Ours:
+``physical_model`` + ``make_train_step`` (all windows in one vmapped, jitted, AOT-compiled step). Baseline:
+``scipy.optimize.minimize(L-BFGS-B, jac=True)``, loss and gradient by PhiFlow on its PyTorch backend one
+window at a time (``backward()`` per window), the same scheme; their agreement at the start is printed.
 """
 
 from __future__ import annotations
@@ -22,12 +13,11 @@ from __future__ import annotations
 import math as pymath
 import time
 
-import _common as C
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import harness as H
 from hybrid_jax.config import load_config
 from hybrid_jax.data.store import generate_trajectories
 from hybrid_jax.data.windows import window_index
@@ -35,7 +25,7 @@ from hybrid_jax.physics import build_pde
 from hybrid_jax.training.models import decode_physical, physical_model
 from hybrid_jax.training.steps import init_state, make_train_step
 
-NAME = "bench_physical_fit"
+NAME = "physical_fit"
 TOL = 0.01
 
 
@@ -64,7 +54,7 @@ def jax_fit(args, cfg, pde, traj):
             "generated": jnp.zeros((1, args.horizon + 1) + traj.shape[2:], jnp.float32)}
     state0 = init_state(raw0, tx)
     fresh = jnp.asarray(True)
-    compiled, ct = C.compile_seconds(step, state0, data, idx, fresh)
+    compiled, ct = H.compile_seconds(step, state0, data, idx, fresh)
     nu_true = args.nu_true
 
     def fit():
@@ -156,8 +146,8 @@ def scipy_fit(loss_and_grad, bounds, args):
 # ----------------------------------------------------------------------------- main
 
 
-def main():
-    ap = C.parser(__doc__.splitlines()[0])
+def main(argv=None):
+    ap = H.parser(__doc__, NAME)
     ap.add_argument("--cells", type=int, default=128)
     ap.add_argument("--trajectories", type=int, default=4)
     ap.add_argument("--horizon", type=int, default=16, help="K: steps of each window")
@@ -171,11 +161,11 @@ def main():
     ap.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"], choices=["adam", "lbfgs"],
                     help="hybrid_jax optimisers timed (the first is the one the target is about)")
     ap.add_argument("--baseline-repeats", type=int, default=None, help="baseline fits timed (default 3, --quick 1)")
-    args = C.finish_args(ap.parse_args())
+    args = H.parse(ap, argv)
     args.frames = args.frames or args.horizon + 1
     base_repeats = args.baseline_repeats or (1 if args.quick else 3)
-    env = C.header(NAME, args)
-    torch, torch_note = C.import_torch(args)
+    env = H.header(NAME, args)
+    torch, torch_note = H.import_torch(args)
     if torch is not None:
         import importlib.util
 
@@ -186,7 +176,7 @@ def main():
     cfg = config(args)
     pde = build_pde(cfg.physics)
     traj = generate_trajectories(pde, pde.true_params(), jax.random.PRNGKey(1), args.trajectories, args.frames)
-    traj = C.block(traj.astype(jnp.float32))
+    traj = H.block(traj.astype(jnp.float32))
     print(f"1D Burgers: {args.cells} cells, L=2π, dt {args.dt}, {args.substeps} substeps, stability bound "
           f"ν ≤ {pde_bound(cfg):.3g}; true ν {args.nu_true}, initial {args.nu_init}; {args.trajectories} trajectories "
           f"of {args.frames} frames, K = {args.horizon}", flush=True)
@@ -206,11 +196,11 @@ def main():
                      "min_s": secs[0], "compile_s": ct["compile_s"],
                      "with_compile_s": med + ct["compile_s"] + ct["trace_lower_s"], "runs": runs,
                      "trace_s": ct["trace_lower_s"]})
-        print(C.table(rows[-1:], ["impl", "windows", "iterations", "converged", "nu", "median_s", "min_s",
+        print(H.table(rows[-1:], ["impl", "windows", "iterations", "converged", "nu", "median_s", "min_s",
                                   "compile_s"]), flush=True)
     adam = rows[0]
     if torch is not None:
-        tdev = C.torch_device(torch)
+        tdev = H.torch_device(torch)
         loss_and_grad, bounds, _ = make_torch_loss(torch, tdev, args, cfg, np.asarray(traj))
         # agreement of the two losses and gradients at the initial guess
         l_t, g_t = loss_and_grad(np.array([np.log(args.nu_init)]))
@@ -235,16 +225,13 @@ def main():
 
     cols = ["impl", "windows", "iterations", "converged", "nu", "median_s", "min_s", "compile_s", "with_compile_s",
             "speedup"]
-    print(C.table(rows, cols, f"Recover ν of 1D Burgers to 1% ({C.device_kind()}); iterations = Adam steps / "
+    print(H.table(rows, cols, f"Recover ν of 1D Burgers to 1% ({H.device_kind()}); iterations = Adam steps / "
                               f"L-BFGS-B function evaluations"))
     if torch is not None and args.optimizers[0] == "adam":
         s, sc = bmed / adam["median_s"], bmed / adam["with_compile_s"]
         print(f"target >= 10x (Adam vs baseline): {'met' if s >= 10 else 'MISSED'} ({s:.1f}x steady, {sc:.1f}x "
               f"counting compilation)")
-    C.write_json(NAME, args, env, {"problem": {k: getattr(args, k) for k in (
+    H.write_json(NAME, args, env, {"problem": {k: getattr(args, k) for k in (
         "cells", "trajectories", "horizon", "frames", "dt", "substeps", "nu_true", "nu_init", "lr")},
         "tolerance": TOL, "torch": torch_note, "rows": rows})
 
-
-if __name__ == "__main__":
-    main()
