@@ -22,7 +22,7 @@ FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files"}
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 
-CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config"}
+CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.sensor_config"}
 """The config: its machinery (typed_config) and its sections."""
 
 
