@@ -79,6 +79,7 @@ def test_interaction_with_zero_coupling_is_each_model_alone(tmp_path):
     assert any(not np.allclose(np.asarray(coupled["state"].phys[k]), np.asarray(v)) for k, v in phys["state"].phys.items())
 
 
+@pytest.mark.slow  # 8 small fits, about 1.5 min on a loaded 2-core machine
 def test_compare_runs_the_four_methods_and_reports_parameter_errors(tmp_path):
     from hybrid_jax.compare import compare
 
