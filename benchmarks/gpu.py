@@ -88,6 +88,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=570, help="seconds for all parts (each within what is left)")
     ap.add_argument("--cpu-dry-run", action="store_true", help="tiny sizes on the CPU: checks the plumbing")
     args = ap.parse_args(argv)
+    if unknown := set(args.parts.split(",")) - set(PARTS):
+        ap.error(f"unknown parts {', '.join(sorted(unknown))}; the parts: {', '.join(PARTS)}")
     results = Path(args.results).resolve()
     results.mkdir(parents=True, exist_ok=True)
     logfile, t0, summary = open(results / "gpu.log", "w"), time.perf_counter(), []

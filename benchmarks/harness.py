@@ -12,6 +12,7 @@ benchmarks/results/, or ``$HYBRID_JAX_BENCH_RESULTS``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +48,7 @@ def parser(doc: str, prog: str) -> argparse.ArgumentParser:
     p.add_argument("--cores", type=cores, default=None,
                    help="pin this process and every measured child to these CPU cores, e.g. 1 or 0-1 (default: no pin)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<name>-<device>.json)")
+    p.add_argument("--keep", type=Path, default=None, help="keep the working directories and logs here")
     return p
 
 
@@ -65,6 +68,17 @@ def cores(text: str) -> set[int]:
         a, _, b = part.partition("-")
         out |= set(range(int(a), int(b or a) + 1))
     return out
+
+
+@contextlib.contextmanager
+def workdir(args):
+    """The folder of a benchmark's runs: ``--keep DIR``, else a temporary one removed at the end."""
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        yield args.keep
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
 
 
 def q(args, quick, full):
@@ -118,7 +132,7 @@ def block(x):
 
 def repeat(fn: Callable[[], object], warmup: int, repeats: int) -> dict:
     """Call `fn` (which blocks on its outputs) `warmup` times untimed, then `repeats` times timed."""
-    times = alternate({"fn": fn}, repeats, warmup)["fn"]
+    times = alternate({"fn": lambda: [fn()] and None}, repeats, warmup)["fn"]  # None: the time is kept
     return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "warmup": warmup,
             "repeats": repeats}
 

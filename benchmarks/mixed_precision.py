@@ -35,7 +35,7 @@ def train_and_evaluate(cfg, pde, traj) -> dict:
     t = time.perf_counter()
     (states, result), = list(train_cycles(exp, initial_states(exp), progress=False))
     wall = time.perf_counter() - t
-    errors = evaluate(exp, states)["models"]["synthetic"]
+    errors = evaluate(exp, states, noise_std=exp.cfg.data.truth.noise.std)["models"]["synthetic"]
     losses = result.epoch_losses["synthetic"]
     return {"final_train_loss": losses[-1], "val_loss": result.val_losses["synthetic"],
             "mean_rel_l2": errors["mean_rel_l2"], "final_rel_l2": errors["final_rel_l2"],

@@ -88,7 +88,7 @@ def make_torch_loss(torch, device, args, cfg, traj_np):
     pad = lambda a: torch.from_numpy(np.concatenate([a, np.zeros_like(a)], -1)[..., None, :].copy()).to(device)  # noqa: E731
     samples = [(pad(traj_np[s, t]), torch.from_numpy(traj_np[s, t + 1:t + 1 + args.horizon].copy()).to(device))
                for s, t in windows]
-    lo, hi = np.log(1e-8), np.log(pde_bound(cfg))
+    lo, hi = np.log(1e-8), np.log(cfg.physics.diffusion_bound())
 
     def loss_and_grad(x):
         log_nu = torch.tensor(float(x[0]), dtype=torch.float32, device=device, requires_grad=True)
@@ -109,11 +109,6 @@ def make_torch_loss(torch, device, args, cfg, traj_np):
         return total, np.array([float(log_nu.grad)], np.float64)
 
     return loss_and_grad, (lo, hi), len(windows)
-
-
-def pde_bound(cfg):
-    p = cfg.physics
-    return 1.0 / (2.0 * (p.dt / p.substeps) * sum((n / length) ** 2 for n, length in zip(p.resolution, p.domain)))
 
 
 class _Reached(Exception):
@@ -178,7 +173,8 @@ def main(argv=None):
     traj = generate_trajectories(pde, pde.true_params(), jax.random.PRNGKey(1), args.trajectories, args.frames)
     traj = H.block(traj.astype(jnp.float32))
     print(f"1D Burgers: {args.cells} cells, L=2π, dt {args.dt}, {args.substeps} substeps, stability bound "
-          f"ν ≤ {pde_bound(cfg):.3g}; true ν {args.nu_true}, initial {args.nu_init}; {args.trajectories} trajectories "
+          f"ν ≤ {cfg.physics.diffusion_bound():.3g}; true ν {args.nu_true}, initial {args.nu_init}; "
+          f"{args.trajectories} trajectories "
           f"of {args.frames} frames, K = {args.horizon}", flush=True)
 
     rows = []

@@ -20,7 +20,6 @@ import math
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -358,7 +357,6 @@ def main(argv=None):
     p.add_argument("--cycles", type=int, default=3, help="cycles per measured process (>= 2: cycle 0 compiles; "
                                                          "steady = cycles from 2 on)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for the whole script; later runs skipped")
-    p.add_argument("--keep", type=Path, default=None, help="keep the run directories and logs here")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides for every config")
     p.add_argument("--reproject", type=Path, default=None, help="no runs: project again from this saved JSON "
                    "(a pair process stopped by the time limit: from what it logged)")
@@ -385,9 +383,7 @@ def main(argv=None):
     env = H.header(NAME, args)
     deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
     results = {}
-    tmp_ctx = tempfile.TemporaryDirectory() if args.keep is None else None
-    tmp = Path(tmp_ctx.name) if tmp_ctx else args.keep
-    try:
+    with H.workdir(args) as tmp:
         for name in args.configs:
             print(f"\n## {name}", flush=True)
             try:
@@ -397,9 +393,6 @@ def main(argv=None):
                 results[name] = {"error": str(e)}
                 continue
             print_config(name, results[name], args)
-    finally:
-        if tmp_ctx:
-            tmp_ctx.cleanup()
     H.write_json(NAME, args, env, {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cycles": args.cycles,
                                    "pair_warmup_epochs": args.pair_warmup_epochs, "configs": results})
     if all("error" in r for r in results.values()):

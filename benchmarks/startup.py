@@ -17,7 +17,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -153,11 +152,13 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
     def train_cycles(exp, states, start=0, *args, **kwargs):  # each cycle timed up to its yield
         it, n = cycles(exp, states, start, *args, **kwargs), start - (1 if exp.cfg.trainer.hybrid.warmup_epochs else 0)
         while True:
-            with prof.phase("warm-up" if n < start else f"cycle {n}"):
-                try:
+            name = "warm-up" if n < start else f"cycle {n}"
+            try:
+                with prof.phase(name):
                     item = next(it)
-                except StopIteration:
-                    return
+            except StopIteration:  # the loop's end: not a cycle
+                prof.rows.pop(name, None)
+                return
             n += 1
             yield item
 
@@ -197,8 +198,7 @@ def main(argv=None):
     args = H.parse(p, argv)
     from hybrid_jax.backend import process_environment
     env = H.header(NAME, args)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with H.workdir(args) as tmp:
         roots = {"this checkout": H.ROOT}
         if args.against:
             ref = Path(args.against)

@@ -20,7 +20,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 from benchmarks import harness as H
@@ -123,7 +122,6 @@ def main(argv=None):
                         "(default $HYBRID_JAX_ORIGINAL_PYTHON)")
     p.add_argument("--sizes", nargs="+", type=int, default=None, help="grid sizes n (n²); default 32 64, --quick 16")
     p.set_defaults(cores={1})
-    p.add_argument("--keep", type=Path, default=None, help="keep the working directories and logs here")
     args = H.parse(p, argv)
     args.repeats = H.q(args, 1, 2) if "--repeats" not in (argv or []) else args.repeats
     args.warmup = 0
@@ -137,10 +135,8 @@ def main(argv=None):
               f"--original-python / $HYBRID_JAX_ORIGINAL_PYTHON: {args.original_python})")
         return
     env = H.header(NAME, args)
-    tmp_ctx = tempfile.TemporaryDirectory() if args.keep is None else None
-    tmp = Path(tmp_ctx.name) if tmp_ctx else args.keep
     results = {}
-    try:
+    with H.workdir(args) as tmp:
         for n in args.sizes:
             runs = {"original": [], "ours_cold": [], "ours_warm": []}
             for i in range(args.repeats):
@@ -163,9 +159,6 @@ def main(argv=None):
             rows = [{"": kind, **m} for kind, m in med.items()] + [{"": k, **r} for k, r in ratios.items()]
             print(H.table(rows, ["", *PHASES], f"{n}²: medians of {args.repeats} alternating repeats, pinned to cores "
                                                f"{sorted(args.cores)} (ratios > 1: ours faster)"))
-    finally:
-        if tmp_ctx:
-            tmp_ctx.cleanup()
     H.write_json(NAME, args, env, {"config": CONFIG, "original": str(args.original), "cores": sorted(args.cores),
                                    "original_overrides": original_overrides(args.sizes[0]), "sizes": results})
 

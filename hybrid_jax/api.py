@@ -8,6 +8,7 @@ PDE out from initial states.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -46,6 +47,8 @@ class LoadedRun:
     `params` are the learned physical parameters (float32 arrays); `synthetic(x0, steps)` and
     `physical(x0, steps)` roll the trained network and the PDE with those parameters out from
     initial states ``[B, *spatial, C]`` and return ``[B, steps, *spatial, C]`` (x0 excluded).
+    `summary` and `evaluation` are ``summary.json`` and ``evaluation.json`` as dicts (None where the
+    run wrote none); their keys: docs/outputs.md.
     """
 
     config: Config
@@ -54,6 +57,8 @@ class LoadedRun:
     true_params: dict[str, jax.Array]
     synthetic: Callable[[jax.Array, int], jax.Array] = field(repr=False)
     physical: Callable[[jax.Array, int], jax.Array] = field(repr=False)
+    summary: Optional[dict] = None
+    evaluation: Optional[dict] = None
 
 
 def _as_config(config, overrides) -> Config:
@@ -76,7 +81,9 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
     from hybrid_jax.parallel import initialize
     from hybrid_jax.run import run as run_tasks
     from hybrid_jax.rundir import prepare_run_dir
+    from hybrid_jax.timings import starts_at
 
+    starts_at(time.time())  # the summary's timings_s count from this call
     cfg = _as_config(config, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output.dir) / cfg.experiment_name
     initialize(cfg.parallel)
@@ -118,7 +125,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     syn, phy = states["synthetic"].params, states["physical"].params
     synthetic = jax.jit(lambda x0, steps: syn_predict(syn, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
     physical = jax.jit(lambda x0, steps: phy_predict(phy, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
-    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical)
+    outputs = {name: json.loads(f.read_text()) if (f := run_dir / f"{name}.json").is_file() else None
+               for name in ("summary", "evaluation")}
+    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical, **outputs)
 
 
 def simulate(pde, x0: jax.Array, steps: int, params: dict | None = None) -> jax.Array:

@@ -88,8 +88,10 @@ def format_info(info: dict) -> str:
     if s is None:
         lines.append("  no summary.json: the run has not finished")
     else:
-        lines.append(f"  finished: wall {s['wall_time_s']:.1f} s")
-        p = s["parameters"]
+        t = {"total": float("nan"), "training": float("nan"), "compilation": float("nan"), **s.get("timings_s", {})}
+        lines.append(f"  finished: {t['total']:.1f} s in all ({t['training']:.1f} s training, "
+                     f"{t['compilation']:.1f} s compiling)")
+        p = s.get("parameters") or {"relative_error": {}}
         lines += [f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                   f"(relative error {err:.2%})" for name, err in p["relative_error"].items()]
     for name, m in ((info["evaluation"] or {}).get("models") or {}).items():
@@ -124,7 +126,8 @@ COMMANDS = {"train": _entry("train"), "compare": _entry("compare"), "sweep": _en
 
 
 def main(argv=None) -> int:
-    if argv is None:  # run as a program (the console script)
+    program = argv is None  # run as a program (the console script)
+    if program:
         from hybrid_jax.backend import reexec_with_process_environment
 
         reexec_with_process_environment()
@@ -136,7 +139,12 @@ def main(argv=None) -> int:
         print(f"error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} (hybrid-jax --help)",
               file=sys.stderr)
         return 2
-    return COMMANDS[argv[0]](argv[1:])
+    code = COMMANDS[argv[0]](argv[1:])
+    if program and argv[0] == "train":  # summary.json's timings_s.total ends where the process does
+        from hybrid_jax.boundary import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

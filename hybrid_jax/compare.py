@@ -33,6 +33,9 @@ into observed / unobserved cells); the validation loss is the training metric on
 
 A rerun into the same ``--out`` skips every (seed, mode) whose run finished with the same config
 (summary and evaluation written) and resumes an interrupted one; ``--overwrite`` recomputes all.
+``--engine submitit`` / ``--engine ray`` submit the runs as SLURM jobs or Ray tasks
+(`hybrid_jax.engines`; the hybrid runs of all seeds first, then all baselines), with the same skips
+and the same tables.
 
 The seeds run one after another, not as one vmapped ensemble: runs of different seeds differ in
 data (store, split, window counts) and, under the steps or wall budget, in their step counts, so
@@ -52,10 +55,13 @@ from pathlib import Path
 import numpy as np
 
 from hybrid_jax.backend import enable_compilation_cache, setup
-from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
+from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_jobs, train_args
+from hybrid_jax.errors import JobFailed
 from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
 from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.schemas import SCHEMA_VERSION
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
@@ -110,7 +116,7 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
             rows.append({"seed": cfg.seed if seed is None else seed, "run": mode, "model": model,
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
-                         "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
+                         "wall_s": summary["timings_s"]["total"], "val_loss": summary["final"].get(f"{model}_val_loss"),
                          **{k: m.get(k) for k in ERRORS},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
@@ -300,16 +306,19 @@ def seed_config(cfg, seed: int):
     return _with(cfg, [f"seed={seed}"])
 
 
-def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, budget: str = "steps") -> dict:
+def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, budget: str = "steps",
+            engine: str = "local", options: dict | None = None) -> dict:
     """Run every (seed, mode) into ``out/seed<k>/<mode>/`` (skipping finished runs unless `overwrite`),
     write ``comparison.md`` / ``comparison.json`` and return the JSON: ``{experiment_name, observation,
     budget, seeds, modes, rows (per seed), summary (mean ± std per run and model), paired (hybrid −
-    baseline), claims}``. `seeds`: default ``[cfg.seed]``; `modes`: default `MODES`. A sensor config
-    (data.sensors.enabled) runs the sensor methods instead (`hybrid_jax.sensor_run.compare_sensors`:
-    physical, synthetic, augmentation, interaction at equal steps; `budget` does not apply)."""
+    baseline), claims}``. `seeds`: default ``[cfg.seed]``. `engine`: ``local`` runs one after another in
+    this process; ``submitit`` / ``ray`` submit them as jobs (`hybrid_jax.engines`, with its `options`).
+    `modes`: default `MODES`. A sensor config (data.sensors.enabled) runs the sensor methods instead, here
+    (`hybrid_jax.sensor_run.compare_sensors`: physical, synthetic, augmentation, interaction at equal
+    steps; `budget` and `engine` do not apply)."""
     from hybrid_jax.rundir import claim_dir
 
-    out = Path(out)
+    out = Path(out).resolve()
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
     if cfg.data.sensors.enabled:  # sensor observations: the four sensor methods (hybrid_jax.sensor_run)
         from hybrid_jax.sensor_run import compare_sensors
@@ -319,41 +328,92 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, bud
         return compare_sensors(cfg, out, overwrite, SENSOR_METHODS if modes is None else tuple(modes), seeds)
     modes = MODES if modes is None else tuple(modes)
     check_request(cfg, modes, seeds, budget)
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
+    check_engine(engine)
     claim_dir(out, overwrite)
-    order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
-    rows, spent, total, done = [], [], len(seeds) * len(modes), 0
     for seed in seeds:
-        seed_dir = out / f"seed{seed}"
-        claim_dir(seed_dir, overwrite)
-        scfg, runs = seed_config(cfg, seed), {}
-        for mode in order:
-            mcfg = budget_config(scfg, mode, budget, runs["hybrid"]["summary"] if "hybrid" in runs else None)
-            run_dir = seed_dir / mode
-            runs[mode] = None if overwrite else finished_run(mcfg, run_dir)
-            done += 1
-            if runs[mode] is not None:
-                log.info("compare: seed %d %s already finished in %s, skipped (%d/%d runs)", seed, mode, run_dir,
-                         done, total)
-                continue
-            t = time.perf_counter()
-            runs[mode] = _run_one(mcfg, run_dir, overwrite)
-            spent.append(time.perf_counter() - t)
-            s = runs[mode]["summary"]
-            log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
-                     seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
-                     done, total, np.mean(spent) * (total - done))
-            if budget == "wall" and mode != "hybrid" and s["train_s"] < mcfg.trainer.max_train_seconds:
-                log.warning("compare: seed %d %s ran all %d cycles (the wall budget's cap) in %.1f s, short of the "
-                            "hybrid's %.1f s of training", seed, mode, s["cycles_done"], s["train_s"],
-                            mcfg.trainer.max_train_seconds)
-        rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
-    result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
+        claim_dir(out / f"seed{seed}", overwrite)
+    order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
+    if engine == "local":
+        runs = _run_here(cfg, out, overwrite, order, seeds, budget)
+    else:
+        runs = _run_on_engine(cfg, out, overwrite, order, seeds, budget, engine, options or {})
+    rows = [row for seed in seeds for row in table_rows({m: runs[seed][m] for m in MODES if m in runs[seed]}, seed)]
+    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name,
+              "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
     atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))
     return result
+
+
+def _run_here(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: str) -> dict[int, dict]:
+    """Every (seed, mode) in this process, one after another: ``{seed: {mode: finished run}}``."""
+    setup()
+    enable_compilation_cache(cfg.output.compilation_cache)
+    runs, spent, total, done = {}, [], len(seeds) * len(order), 0
+    for seed in seeds:
+        scfg, runs[seed] = seed_config(cfg, seed), {}
+        for mode in order:
+            hybrid = runs[seed]["hybrid"]["summary"] if "hybrid" in runs[seed] else None
+            mcfg = budget_config(scfg, mode, budget, hybrid)
+            run_dir = out / f"seed{seed}" / mode
+            runs[seed][mode] = None if overwrite else finished_run(mcfg, run_dir)
+            done += 1
+            if runs[seed][mode] is not None:
+                log.info("compare: seed %d %s already finished in %s, skipped (%d/%d runs)", seed, mode, run_dir,
+                         done, total)
+                continue
+            t = time.perf_counter()
+            runs[seed][mode] = _run_one(mcfg, run_dir, overwrite)
+            spent.append(time.perf_counter() - t)
+            s = runs[seed][mode]["summary"]
+            log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
+                     seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
+                     done, total, np.mean(spent) * (total - done))
+            _check_wall(seed, mode, budget, s, mcfg)
+    return runs
+
+
+def _check_wall(seed: int, mode: str, budget: str, summary: dict, mcfg) -> None:
+    if budget == "wall" and mode != "hybrid" and summary["train_s"] < mcfg.trainer.max_train_seconds:
+        log.warning("compare: seed %d %s ran all %d cycles (the wall budget's cap) in %.1f s, short of the "
+                    "hybrid's %.1f s of training", seed, mode, summary["cycles_done"], summary["train_s"],
+                    mcfg.trainer.max_train_seconds)
+
+
+def _run_on_engine(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: str, engine: str,
+                   options: dict) -> dict[int, dict]:
+    """Every unfinished (seed, mode) as a ``hybrid_jax.train`` job on `engine`, all at once: the hybrid
+    runs first when they set the baselines' budget, then the baselines. ``{seed: {mode: finished run}}``."""
+    phases = [order[:1], order[1:]] if order[0] == "hybrid" and budget != "epochs" else [order]
+    (out / "configs").mkdir(exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    runs: dict[int, dict] = {seed: {} for seed in seeds}
+    for phase in phases:
+        todo = []
+        for seed in seeds:
+            for mode in phase:
+                hybrid = runs[seed]["hybrid"]["summary"] if "hybrid" in runs[seed] else None
+                mcfg = budget_config(seed_config(cfg, seed), mode, budget, hybrid)
+                run_dir = out / f"seed{seed}" / mode
+                runs[seed][mode] = None if overwrite else finished_run(mcfg, run_dir)
+                if runs[seed][mode] is not None:
+                    log.info("compare: seed %d %s already finished in %s, skipped", seed, mode, run_dir)
+                    continue
+                name = f"seed{seed}-{mode}"
+                save_config(mcfg, out / "configs" / f"{name}.yaml")
+                job = Job(name, train_args(out / "configs" / f"{name}.yaml", run_dir, *["--overwrite"] * overwrite),
+                          out / "logs" / f"{name}.log")
+                todo.append((seed, mode, mcfg, run_dir, job))
+        log.info("compare: %d runs submitted to %s", len(todo), engine)
+        codes = run_jobs([job for *_, job in todo], engine, options, out / "submitit")
+        for seed, mode, mcfg, run_dir, job in todo:
+            runs[seed][mode] = finished_run(mcfg, run_dir)
+            if codes[job.name] != 0 or runs[seed][mode] is None:
+                raise JobFailed(f"compare: seed {seed} {mode} exited with {codes[job.name]} and left no finished run "
+                                f"in {run_dir}; see {job.log}")
+            _check_wall(seed, mode, budget, runs[seed][mode]["summary"], mcfg)
+    return runs
 
 
 def parse_seeds(text: str, base: int) -> tuple[int, ...]:
@@ -388,6 +448,11 @@ def _main(argv) -> int:
                    help="baselines get the hybrid's optimiser steps per model (default), the config's epochs, or "
                         "its training wall time")
     p.add_argument("--seeds", default="1", help="N: seeds cfg.seed .. cfg.seed+N-1; or a comma list, e.g. 0,1,2")
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="where the runs go: this process, one after another (default), SLURM jobs through "
+                        "submitit, or Ray tasks")
+    p.add_argument("--engine-option", action="append", metavar="key=value",
+                   help="an option of the engine, e.g. executor=local, slurm_partition=gpu (docs/parallel.md)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides applied to every run")
     args = parse_cli(p, argv)
     setup_logging()
@@ -395,7 +460,8 @@ def _main(argv) -> int:
     modes = None if args.modes is None else tuple(m.strip() for m in args.modes.split(",") if m.strip())
     seeds = parse_seeds(args.seeds, cfg.seed)
     out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
-    result = compare(cfg, out, args.overwrite, modes, seeds, args.budget)
+    result = compare(cfg, out, args.overwrite, modes, seeds, args.budget, args.engine,
+                     parse_options(args.engine_option))
     print((out / "comparison.md").read_text())
     print(f"tables in {out}/comparison.md and comparison.json")
     return 0 if result else 1

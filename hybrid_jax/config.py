@@ -8,10 +8,6 @@ family registry; the sections of each family live in its own module.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
@@ -302,8 +298,10 @@ class Config:
     seed: int = _opt(0, "seed of every PRNG key and shuffle", lambda v: 0 <= v < 2**32, "must be in [0, 2^32)")
     mode: Literal["synthetic", "physical", "hybrid"] = _opt("hybrid", "which models are trained")
     plugins: tuple[str, ...] = _opt(
-        (), "modules (dotted names) or .py files (paths relative to the working directory) imported before the "
-            "rest of the config is read: they register PDE families or networks (hybrid_jax.register_family)")
+        (), "modules (dotted names) or .py files imported before the rest of the config is read: they register PDE "
+            "families or networks (hybrid_jax.register_family); a file is relative to the config file that names it "
+            "(to the working directory on the command line) and is saved as an absolute path. Plugins are code: "
+            "importing one runs it (name only files you trust); the run log names every file imported")
     tasks: tuple[Literal["generate", "train", "evaluate"], ...] = _opt(
         ("generate", "train", "evaluate"), "tasks run in order", lambda v: len(v) > 0, "must not be empty")
     physics: PhysicsConfig = _sub(_default_physics, "the PDE (section keys depend on `name`)")
@@ -419,43 +417,28 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: must be a mapping of config sections (key: value) at the top level, "
                               f"got a value of type {type(data).__name__}")
+        if "plugins" in data:  # files named relative to the config file (hybrid_jax.plugins)
+            from hybrid_jax.plugins import resolve
+
+            data["plugins"] = resolve(data["plugins"], path.resolve().parent)
     return config_from_dict(apply_overrides(data, list(overrides)))
 
 
 def config_from_dict(data: dict) -> Config:
     if isinstance(data, dict) and "plugins" in data:
-        load_plugins(_coerce(tuple[str, ...], data["plugins"], "plugins"))
+        from hybrid_jax.plugins import load
+
+        data = {**data, "plugins": list(load(_coerce(tuple[str, ...], data["plugins"], "plugins")))}
     cfg = from_dict(Config, data)
     _check_consistency(cfg)
     return cfg
 
 
-def load_plugins(plugins: tuple[str, ...]) -> None:
-    """Import each plugin once: a dotted module name, or a ``.py`` file (relative to the working
-    directory), which registers its families/networks when imported."""
-    for i, plugin in enumerate(plugins):
-        try:
-            if plugin.endswith(".py"):
-                path = Path(plugin).resolve()
-                name = f"hybrid_jax_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-                if name not in sys.modules:
-                    spec = importlib.util.spec_from_file_location(name, path)
-                    if spec is None or not path.is_file():
-                        raise FileNotFoundError(f"no such file: {path}")
-                    module = importlib.util.module_from_spec(spec)
-                    sys.modules[name] = module
-                    try:
-                        spec.loader.exec_module(module)
-                    except BaseException:
-                        del sys.modules[name]
-                        raise
-            else:
-                importlib.import_module(plugin)
-        except Exception as e:  # the plugin's own error, reported on one line
-            first = (str(e).splitlines() or [""])[0]
-            raise ConfigError(f"plugins[{i}]: cannot import {plugin!r} ({type(e).__name__}: {first})") from None
+def load_plugins(plugins: tuple[str, ...]) -> tuple[str, ...]:
+    """Import each plugin once (see `hybrid_jax.plugins.load`)."""
+    from hybrid_jax.plugins import load
 
-
+    return load(plugins)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

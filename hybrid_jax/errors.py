@@ -5,7 +5,7 @@ Exit codes of both command-line entries (``hybrid_jax.train``, ``hybrid_jax.comp
     0    success
     2    bad input: config or command line (ConfigError, RunDirError), data (DataError)
     3    a valid run that could not finish: training diverged, a resource ran out
-         (ResourceError: disk full, read-only path, host or device memory)
+         (ResourceError: disk full, read-only path, host or device memory; JobFailed: a cluster job)
     130  stopped by SIGINT, 143 by SIGTERM (Interrupted: 128 + the signal number)
 
 Every such error prints one line ``error: ...`` on stderr, never a traceback (`hybrid_jax.boundary`).
@@ -44,6 +44,12 @@ class ResourceError(HybridJaxError):
 
 class TrainingDiverged(HybridJaxError, RuntimeError):
     """Too many consecutive steps had NaN/inf loss, gradients or parameters."""
+
+    exit_code = 3
+
+
+class JobFailed(HybridJaxError):
+    """A run submitted to a cluster engine (`hybrid_jax.engines`) ended without a finished run (names its log)."""
 
     exit_code = 3
 

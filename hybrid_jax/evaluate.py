@@ -6,14 +6,14 @@ import jax
 import numpy as np
 
 from hybrid_jax.parallel import replicate, to_host
-from hybrid_jax.experiment import Experiment, trained_models
+from hybrid_jax.experiment import Experiment
 from hybrid_jax.physics.base import decode_physical
 
 
 def learned_params(exp: Experiment, states: dict) -> dict | None:
     """The physical model's current parameters in physical units, as host arrays; None when the run
     does not train the physical model (its parameters are then the initial guess, not a result)."""
-    if "physical" not in trained_models(exp.cfg):
+    if "physical" not in exp.models:
         return None
     return {k: np.asarray(v) for k, v in
             decode_physical(exp.pde, jax.tree.map(to_host, states["physical"].params)).items()}
@@ -161,7 +161,7 @@ def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = Non
     x0 = replicate(exp.mesh, real[sims, 0])
     out = {"horizon": horizon, "sims": sims, "fields": exp.pde.layout.dynamic, "truth": real[sims, :1 + horizon],
            "mask": to_host(exp.real_mask)[:1 + horizon], "against": "training data" if clean is None else "clean"}
-    for name in trained_models(exp.cfg):
+    for name in exp.models:
         fns = exp.model(name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
         out[name] = np.concatenate([real[sims, :1], to_host(pred)], axis=1)
@@ -178,22 +178,24 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     return out
 
 
-def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
+def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None, *,
+             noise_std: float) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
     first frame; per-step errors (`METRICS`, over all dynamic fields and per field) against the full
     real trajectory (and, under sparse observations, RMSE inside/outside the observed cells), and the
     physical parameter error (if it is trained).
-    `rollouts`: the result of `validation_rollouts` if already computed."""
+    `rollouts`: the result of `validation_rollouts` if already computed; `noise_std`: the observation
+    noise of the training data (data.truth.noise.std), reported beside the truth it is compared with."""
     r = rollouts if rollouts is not None else validation_rollouts(exp, states, horizon)
     horizon, nd = r["horizon"], exp.pde.layout.num_dynamic
     truth = r["truth"][:, 1:, ..., :nd]
     fields = exp.pde.layout.dynamic
     result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "fields": list(fields),
                     "truth": {"against": r.get("against", "training data"),
-                              "observation_noise_std": exp.cfg.data.truth.noise.std},
+                              "observation_noise_std": noise_std},
                     "models": {}}
     sparse = not np.all(r["mask"] == 1)
-    for name in trained_models(exp.cfg):
+    for name in exp.models:
         pred = r[name][:, 1:, ..., :nd]
         result["models"][name] = rollout_errors(pred, truth, fields)
         if sparse:

@@ -111,6 +111,11 @@ class Experiment:
     def horizon(self) -> int:
         return self.cfg.data.rollout_steps
 
+    @property
+    def models(self) -> tuple[ModelName, ...]:
+        """The models this run trains, in training order."""
+        return trained_models(self.cfg)
+
 
 def trained_models(cfg: Config) -> tuple[ModelName, ...]:
     """The models a run of `cfg` trains, in training order."""

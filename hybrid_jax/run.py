@@ -10,7 +10,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
                        losses, generated rollouts of each cycle (if saved in generated/) beside real data
     summary.json       final losses, learned vs true parameters, optimiser steps taken per model (the device
-                       counter, checkpointed), window counts, training and wall seconds, compile times
+                       counter, checkpointed), window counts, timings_s (parts adding up to the total)
+    Every JSON output's keys: docs/outputs.md (schemas in hybrid_jax/schemas/, field schema_version)
     events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
 """
@@ -34,8 +35,11 @@ from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, para
 from hybrid_jax.files import atomic_write
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
+from hybrid_jax.plugins import log_imported
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
+from hybrid_jax.schemas import SCHEMA_VERSION
+from hybrid_jax.timings import Timeline
 from hybrid_jax.tracking import Tracker
 from hybrid_jax.experiment import trained_models
 from hybrid_jax.training.interaction_run import run_interaction
@@ -71,7 +75,7 @@ class MetricsLog:
         if not is_primary():
             return
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps({"schema_version": SCHEMA_VERSION, **record}) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -162,14 +166,15 @@ def restore_latest(cfg: Config, exp, run_dir: Path):
     return states
 
 
-def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
-    """Write ``summary.json``: final losses, learned vs true parameters (if the physical model is
-    trained), timings (first cycle includes compilation)."""
+def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evaluation: dict | None) -> dict:
+    """Write ``summary.json`` (docs/outputs.md; schema hybrid_jax/schemas/summary.schema.json): final
+    losses, learned vs true parameters (if the physical model is trained), steps, windows, timings."""
     records = read_metrics(run_dir / "metrics.jsonl")
     cycles = [r for r in records if r["kind"] == "cycle"]
     times = [c["timings_s"]["cycle"] for c in cycles]
     params = parameter_summary(exp, states)
     summary = {
+        "schema_version": SCHEMA_VERSION,
         "experiment_name": cfg.experiment_name, "mode": cfg.mode, "cycles_done": len(cycles),
         "final": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
         **({} if params is None else {"parameters": params}),
@@ -178,13 +183,18 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
         "windows": {"train": len(exp.train_windows),
                     "generated": {name: len(w) for name, w in exp.generated_windows.items()}},
         "train_s": train_seconds(records),
-        "wall_time_s": wall_s,
         "first_cycle_s": times[0] if times else None,
         "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,
     }
+    stability = getattr(exp.pde, "stability", None)  # a family without a stated bound (physics.stability)
+    if stability is not None:
+        summary["stability"] = stability
+        if params is not None:
+            params["range"] = {k: list(v) for k, v in exp.pde.checked_range.items()}
     if evaluation is not None:
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}
+    summary["timings_s"] = timeline.seconds()  # last: writing the summary is all that is left
     if is_primary():
         atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
@@ -194,9 +204,11 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
     (empty for the generate task alone)."""
     t0 = time.perf_counter()
+    timeline = Timeline()
     if cfg.data.sensors.enabled:
         raise ConfigError("data.sensors.enabled: a sensor config trains through python -m hybrid_jax.compare "
                           "--config <it> (methods physical, synthetic, augmentation, interaction; --modes picks)")
+    log_imported(cfg.plugins)
     pde = build_pde(cfg.physics)
     if cfg.trainer.hybrid.coupling == "interaction":
         return interaction_task(cfg, pde, run_dir, t0)
@@ -205,15 +217,20 @@ def run(cfg: Config, run_dir: Path) -> dict:
     if cfg.tasks == ("generate",):
         return {}
     traj = add_noise(clean, cfg.data.truth.noise, noise_key(cfg.seed), pde.layout.num_dynamic)  # training data
+    timeline.mark("training")
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
     states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
     evaluation = rollouts = None
+    timeline.mark("evaluation")
     if "evaluate" in cfg.tasks:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
-        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
+        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
+                              noise_std=cfg.data.truth.noise.std)
         if is_primary():
-            atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
+            atomic_write(run_dir / "evaluation.json",
+                         json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
+    timeline.mark("outputs")
     if cfg.output.plots and is_primary():
         t = time.perf_counter()
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting
@@ -223,7 +240,7 @@ def run(cfg: Config, run_dir: Path) -> dict:
                     num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
                     real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
-    return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)
+    return summarize(cfg, exp, states, run_dir, timeline, evaluation)
 
 
 def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:

@@ -39,7 +39,7 @@ def run_method(cfg: Config, method: str, seed: int, run_dir: Path, overwrite: bo
     from hybrid_jax.data.sensor_truth import initial_key, sensor_setup
     from hybrid_jax.physics import build_pde
     from hybrid_jax.rundir import is_finished, prepare_run_dir
-    from hybrid_jax.training.models import decode_physical
+    from hybrid_jax.physics.base import decode_physical
     from hybrid_jax.training.sensor_fit import TRAINS, fit
 
     if not overwrite and is_finished(cfg, run_dir):

@@ -16,6 +16,7 @@ if __name__ == "__main__":
 from hybrid_jax.config import ConfigError, load_config  # noqa: E402
 from hybrid_jax.boundary import parse_cli, run_cli  # noqa: E402
 from hybrid_jax.logs import log_to_file, setup_logging  # noqa: E402
+from hybrid_jax.timings import process_start, starts_at  # noqa: E402
 
 
 def parse_args(argv):
@@ -37,6 +38,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    starts_at(process_start())  # summary.json's timings_s count from the start of the process
     args = parse_args(argv)
     setup_logging()
     cfg = load_config(args.config, args.overrides)
@@ -62,7 +64,8 @@ def _main(argv) -> int:
 
 def _final_report(summary: dict, run_dir: Path) -> str:
     lines = [f"run {summary['experiment_name']} ({summary['mode']}): {summary['cycles_done']} cycles, "
-             f"wall {summary['wall_time_s']:.1f} s (first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
+             f"{summary['timings_s']['total']:.1f} s in all, {summary['timings_s']['compilation']:.1f} s compiling "
+             f"(first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
              f"compilation, later cycles {summary['steady_cycle_s'] or 0:.2f} s each)"]
     lines += [f"  {k}: {v:.4e}" for k, v in summary["final"].items() if isinstance(v, float)]
     p = summary.get("parameters")  # absent when the physical model is not trained
@@ -76,4 +79,6 @@ def _final_report(summary: dict, run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hybrid_jax.boundary import exit_now
+
+    exit_now(main())

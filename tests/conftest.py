@@ -54,3 +54,26 @@ def train_run(cfg):
     for states, result in train_cycles(exp, start, progress=False):
         history.append(result)
     return exp, start, states, history
+
+
+def assert_valid_outputs(run_dir) -> None:
+    """Validate a run directory's summary.json, evaluation.json and metrics.jsonl lines (those present)
+    against the package's JSON Schemas (hybrid_jax/schemas, docs/outputs.md)."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from hybrid_jax.schemas import schema
+
+    def check(name, value):
+        jsonschema.validate(value, schema(name), cls=jsonschema.Draft202012Validator)
+
+    run_dir = Path(run_dir)
+    for name in ("summary", "evaluation"):
+        if (run_dir / f"{name}.json").is_file():
+            check(name, json.loads((run_dir / f"{name}.json").read_text()))
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert lines
+    for line in lines:
+        check("metrics_line", json.loads(line))

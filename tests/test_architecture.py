@@ -17,13 +17,14 @@ PACKAGE = Path(os.environ.get("HYBRID_JAX_PACKAGE", Path(__file__).resolve().par
 ENTRY_POINTS = {"hybrid_jax.train", "hybrid_jax.compare", "hybrid_jax.sweep", "hybrid_jax.cli"}
 """The command-line entries: nothing imports them (``hybrid-jax`` dispatches by module name)."""
 COMMAND_LINE = ENTRY_POINTS | {"hybrid_jax.boundary", "hybrid_jax.run", "hybrid_jax.api"}
-FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files"}
-"""What the config machinery may consult: the registries, the error types, atomic file writes."""
+FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files", "hybrid_jax.plugins"}
+"""What the config machinery may consult: the registries, the error types, atomic file writes, the plugin importer."""
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 
-CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.sensor_config"}
-"""The config: its machinery (typed_config) and its sections."""
+CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.plugins",
+          "hybrid_jax.sensor_config"}
+"""The config: its machinery (typed_config, plugins) and its sections."""
 
 
 def is_config(module: str) -> bool:
@@ -158,6 +159,7 @@ def test_every_import_keeps_the_layer_rules():
 
 def test_layers_of_the_import_graph():
     graph, _ = import_graph()
+    assert find_cycle(graph) is None, "no layers: the graph has a cycle (see the cycle test)"
     found = layers(graph)
     for k, ms in enumerate(found):
         print(f"layer {k}: {', '.join(m.removeprefix('hybrid_jax.') for m in ms)}")

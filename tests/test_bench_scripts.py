@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import __main__ as entry
+from benchmarks import harness as H
 from benchmarks import reference as R
 from benchmarks import vs_original as V
 from hybrid_jax.config import load_config
@@ -48,6 +49,16 @@ def test_entry_passes_the_arguments_to_the_benchmark(name, capsys):
 def test_no_benchmark_names_a_machine_path_as_its_default():
     for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "benchmarks").glob("*.sh")]:
         assert "/work/" not in path.read_text(), path
+
+
+def test_harness_alternates_round_by_round_keeps_results_or_times_and_parses_core_lists():
+    calls = []
+    out = H.alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b") or {"x": 7}}, 2, warmup=1)
+    assert calls == ["a", "b"] * 3  # one untimed round, then two, each variant in turn
+    assert out["b"] == [{"x": 7}] * 2 and len(out["a"]) == 2 and all(isinstance(t, float) for t in out["a"])
+    timing = H.repeat(lambda: [1.0, 2.0], 1, 3)  # a result that is not None: still its time
+    assert len(timing["times_s"]) == 3 and all(isinstance(t, float) for t in timing["times_s"])
+    assert H.cores("1") == {1} and H.cores("0-2,5") == {0, 1, 2, 5}
 
 
 @pytest.mark.parametrize("name", sorted(R.CONFIGS))

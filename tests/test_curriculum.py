@@ -128,7 +128,7 @@ def test_the_k_step_program_matches_the_masked_full_window_loss_and_gradient(tin
     data = {"real": real, "real_mask": real_mask, "generated": jnp.zeros((1, window + 1, 16, 1), jnp.float32)}
     idx = {"source": jnp.full(3, REAL, jnp.int32), "sim": jnp.array([0, 1, 2]), "t": jnp.array([0, 3, 2]),
            "weight": jnp.array([1.0, 0.5, 2.0], jnp.float32)}
-    noise_key = input_noise_key(cfg)
+    noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
     tx = optax.sgd(1.0)  # new params = params - gradient
     state = init_state(params, tx)
     step = make_train_step(predict, tx, 1, window, noise_key=noise_key)

@@ -81,4 +81,4 @@ def test_a_non_periodic_family_refuses_downsampling():
     cfg = config_from_dict({"physics": {"name": "closed_smoke", "resolution": [16, 16]},
                             "trainer": {"physical": {"downsample_factor": 1}}})
     with pytest.raises(ConfigError, match="trainer.physical.downsample_factor: physics.name closed_smoke is not"):
-        reduced_physics(build_pde(cfg.physics), cfg)
+        reduced_physics(build_pde(cfg.physics), cfg.physics, cfg.trainer.physical.downsample_factor)

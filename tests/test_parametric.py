@@ -12,7 +12,7 @@ import pytest
 from hybrid_jax.config import ConfigError, PhysicsConfig, from_dict
 from hybrid_jax.evaluate import parameter_report
 from hybrid_jax.physics import build_pde
-from hybrid_jax.training.models import decode_physical, encode_physical
+from hybrid_jax.physics.base import decode_physical, encode_physical
 
 HYCO = {"kind": "gaussians", "base": 0.1, "params": [
     {"name": "amplitude", "shape": [2], "true": [3.0, 2.5], "init": [1.0, 1.0], "positive": True},

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from conftest import assert_valid_outputs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,6 +39,7 @@ def test_smoke_run_end_to_end(tmp_path):
     assert sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())[-1] == 3
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert len(evaluation["models"]["synthetic"]["rmse"]) == 15
+    assert_valid_outputs(out)  # the documented contract (docs/outputs.md)
 
     # same config again: resumes from the last checkpoint, trains nothing more, same result
     r = _cli(*common)

@@ -112,7 +112,7 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
         if not isinstance(meta, dict) or meta.get("identity") != identity or meta.get("sha256") != _sha256(traj_file):
             log.warning("data store %s does not match its metadata or the config; regenerating", folder)
             return None
-        return np.load(traj_file)
+        return np.load(traj_file, allow_pickle=False)
     except (ValueError, UnicodeDecodeError) as e:
         log.warning("data store %s is unreadable (%s); regenerating", folder, e)
         return None

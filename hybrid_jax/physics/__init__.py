@@ -30,13 +30,15 @@ def register_family(family, name: str | None = None) -> None:
 
 def build_pde(physics_cfg):
     """The PDE object of a physics config section (dispatch on its `name`); sets up PhiFlow's JAX
-    backend first (`hybrid_jax.setup`). Its parametric coefficient fields, if any, are checked here
-    (form and stability bound on its grid: ConfigError)."""
+    backend first (`hybrid_jax.setup`). A family that states no stability bound is checked (and
+    sub-stepped with ``substeps: auto``) first: `hybrid_jax.physics.stability`. Its parametric
+    coefficient fields, if any, are checked too (form and stability bound on its grid: ConfigError)."""
     from hybrid_jax.backend import setup
     from hybrid_jax.physics.coefficients import LearnedCoefficients
+    from hybrid_jax.physics.stability import checked_build
 
     setup()
-    pde = families.get(physics_cfg.name).pde(physics_cfg)
+    pde = checked_build(families.get(physics_cfg.name), physics_cfg)
     if isinstance(pde, LearnedCoefficients):
         pde.parametric_fields  # noqa: B018 (built and checked once, on first access)
     return pde

@@ -85,10 +85,19 @@ def decode_physical(pde: PDE, raw: Params) -> Params:
     The constraint's value is used, with a straight-through gradient: beyond a clip the loss is
     flat, so a zero gradient there would stall Adam for good and let a line search accept any
     overshoot (its curvature condition holds trivially); the gradient at the clip points back.
+    The value is exactly the constrained one however far the optimised parameter has moved past
+    the clip (``fixed·exp(θ − sg θ)``, not ``free + sg(fixed − free)``, whose float32 cancellation
+    returned 0.0039 for a clip at 0.002 once exp θ reached 3.6e4); beyond the clip a positive
+    parameter's gradient is the one at the clip.
     """
     free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
     fixed = pde.constrain(free)
-    return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
+
+    def through(k):
+        delta = raw[k] - jax.lax.stop_gradient(raw[k])  # 0 exactly; its gradient is 1
+        return fixed[k] * jnp.exp(delta) if k in pde.positive_params else fixed[k] + delta
+
+    return {k: through(k) if k in raw else fixed[k] for k in fixed}
 
 
 def check_family(name: str, family) -> None:

@@ -101,6 +101,9 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
     def coefficients(self):
         return {"buoyancy": self.cfg.buoyancy}
 
+    def bounds(self, params):
+        return {}  # buoyancy is a source term: no explicit-scheme bound
+
     # ---------------------------------------------------------------- initial states
 
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:

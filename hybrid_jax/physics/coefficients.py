@@ -113,18 +113,24 @@ class Coefficient:
         return out.astype(jnp.float32)
 
 
+def _is_range(v) -> bool:
+    return v is None or (len(v) == 2 and 0 < v[0] < v[1])
+
+
 def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, bump: bool = False,
                 learnable: Literal["shape", "switch", None] = None, zero_true: bool = False,
-                parametric: bool = False) -> type:
+                parametric: bool = False, ranged: bool = False) -> type:
     """A frozen config dataclass of one learnable coefficient (derived from `Coefficient`).
 
     `name`, `symbol`, `unit` word its docs ("viscosity", "ν", "domain units² / time unit").
     Keys: ``true`` (> 0, or >= 0 with `zero_true`), ``init`` (> 0); with `bump` a ``bump`` key
     (relative amplitude of a Gaussian bump on the true field); with ``learnable="shape"`` a key
     ``learnable: scalar | field``, with ``"switch"`` a key ``learnable: true | false`` (false: the
-    true value is known and fixed); without, the family decides what is learned. With `parametric`
-    a ``form`` section: the field as a function of a few parameters (`physics.parametric`), which then
-    replaces ``true``/``init``/``bump``/``learnable``.
+    true value is known and fixed); without, the family decides what is learned. With `ranged`, a key
+    ``range: [lo, hi]`` (default null: [min(true, init)/2, 2·max(true, init)]): the values checked for
+    stability and kept while training, for a family that states no bound (`LearnedCoefficients.bounds`).
+    With `parametric` a ``form`` section: the field as a function of a few parameters
+    (`physics.parametric`), which then replaces ``true``/``init``/``bump``/``learnable``.
     """
     true_doc = f"true {name} {symbol} ({unit}) that generates the data" + ("; 0: none" if zero_true else "")
     fields = [("true", float, option(true, true_doc, *((lambda v: v >= 0, "must be >= 0") if zero_true
@@ -141,6 +147,10 @@ def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, 
     elif learnable == "switch":
         fields.append(("learnable", bool, option(False, f"learn {symbol} as a scalar; otherwise `true` is known "
                                                         f"and fixed")))
+    if ranged:
+        fields.append(("range", Optional[tuple[float, ...]], option(
+            None, f"[lo, hi]: the range of {symbol} checked for stability and kept while learning ({unit}); "
+                  f"null: [min(true, init)/2, 2·max(true, init)]", _is_range, "must be [lo, hi] with 0 < lo < hi")))
     if parametric:
         fields.append(("form", ParametricForm, section(ParametricForm, f"{symbol}(x) given by a few learnable "
                                                                        f"parameters (kind none: not)")))
@@ -160,9 +170,11 @@ class LearnedCoefficients:
     def coefficients(self) -> dict[str, Coefficient]:
         raise NotImplementedError
 
-    def bounds(self, params) -> dict[str, float]:
-        """Upper bounds of the parameters, given the (unconstrained) parameters; none by default."""
-        return {}
+    def bounds(self, params) -> dict[str, float] | None:
+        """Upper bounds of the parameters, given the (unconstrained) parameters; ``{}``: none needed.
+        None (the default): the family states none, and `build_pde` estimates the stable range
+        (`hybrid_jax.physics.stability`), which `constrain` then keeps the coefficients inside."""
+        return None
 
     def coefficient_grid(self) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...]]:
         """(coordinates ``[*spatial, d]`` of the grid's samples, box origin, box size), domain units."""
@@ -181,7 +193,7 @@ class LearnedCoefficients:
             self.__dict__["_parametric_fields"] = fields
             true = self.true_params()
             for name, f in fields.items():
-                bound = self.bounds(true).get(name)
+                bound = (self.bounds(true) or {}).get(name)
                 if bound is not None:
                     f.check(f"physics.{name}", bound)
         return self.__dict__["_parametric_fields"]
@@ -205,13 +217,17 @@ class LearnedCoefficients:
         return self._params("true")
 
     def constrain(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Each coefficient into (0, its bound]; each parametric field's parameters into their bounds."""
+        """Each coefficient into (0, its bound], or into its checked range [lo, hi] (see `bounds`); each
+        parametric field's parameters into their bounds."""
         bounds, fields, out = self.bounds(params), self.parametric_fields, dict(params)
+        limits = getattr(self, "checked_range", {}) if bounds is None else {}
         for name in self.coefficients():
             if name in fields:
                 out.update(fields[name].constrain(params))
+            elif name in limits and name in params:
+                out[name] = jnp.clip(params[name], *limits[name]).astype(jnp.float32)
             elif name in params:
-                out[name] = Coefficient.constrain(params[name], bounds.get(name))
+                out[name] = Coefficient.constrain(params[name], (bounds or {}).get(name))
         return out
 
     def coefficient_value(self, name: str, params: dict[str, jax.Array]) -> jax.Array:
@@ -220,7 +236,7 @@ class LearnedCoefficients:
         fields = self.parametric_fields
         if name not in fields:
             return params[name]
-        return fields[name].field(params, self.bounds(params).get(name))
+        return fields[name].field(params, (self.bounds(params) or {}).get(name))
 
     def coefficient_fields(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
         """The parametric coefficients' fields ``{name: [*spatial]}`` (for their field error); {} if none."""

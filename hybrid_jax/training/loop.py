@@ -92,20 +92,22 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
     loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
     k_phy = phy.rollout_steps or horizon
+    penalty = smoothness_penalty(*reduced_physics(pde, cfg.physics, phy.downsample_factor), phy.regularization)
+    noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
     gen = h.generation
     lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
     # generated rollouts each model trains on (the other model's)
     zeros = {n: np.zeros((max(n_gen, 1), n + 1) + trajectories.shape[2:], np.float32) for n in set(lengths.values())}
     zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
     fns = {"synthetic": model_fns("synthetic", syn_predict,
-                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg),
+                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=noise_key,
                                                  proportional=syn.coupling.proportional),
                                  make_eval_step(syn_predict, nd, horizon),
                                  make_generate(syn_predict, lengths["physical"]), horizon,
                                  None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
            "physical": model_fns("physical", phy_predict,
                                 make_train_step(loss_predict, phy_tx, nd, k_phy,
-                                                penalty=smoothness_penalty(*reduced_physics(pde, cfg)),
+                                                penalty=penalty,
                                                 linesearch=phy.optimizer == "lbfgs",
                                                 proportional=phy.coupling.proportional, window=horizon),
                                 make_eval_step(loss_predict, nd, k_phy, window=horizon),

@@ -34,7 +34,7 @@ from hybrid_jax.config import Config
 from hybrid_jax.data.sensor_truth import SensorSetup, sample_grid, steps_per_frame, trajectory, window_of
 from hybrid_jax.data.sensors import observe
 from hybrid_jax.networks import neural_field
-from hybrid_jax.training.models import decode_physical, encode_physical
+from hybrid_jax.physics.base import decode_physical, encode_physical
 
 METHODS = ("physical", "synthetic", "augmentation", "interaction")
 TRAINS = {"physical": ("physical",), "synthetic": ("synthetic",), "augmentation": ("physical", "synthetic"),
