@@ -180,3 +180,15 @@ def test_periodic_family_takes_a_parametric_field_too():
         bad = {**form, "params": [{**form["params"][0], "true": [10.0]}, *form["params"][1:]]}
         build_pde(from_dict(PhysicsConfig, {"name": "advection_diffusion", "resolution": [16, 16], "dt": 0.01,
                                              "velocity": {"kind": "zero"}, "diffusivity": {"form": bad}}, "physics"))
+
+
+def test_decode_physical_gradient_is_counted_once():
+    """d decode(θ)/dθ of a positive coefficient optimised as θ = log κ is κ inside its bounds (the
+    straight-through clip must not add the constraint's own gradient to it: that doubled it)."""
+    pde = heat()
+    raw = encode_physical(pde, pde.init_params())
+    g = jax.grad(lambda r: jnp.sum(decode_physical(pde, r)["conductivity.amplitude"]))(raw)
+    np.testing.assert_allclose(np.asarray(g["conductivity.amplitude"]), np.exp(np.asarray(raw["conductivity.amplitude"])),
+                               rtol=1e-6)
+    gc = jax.grad(lambda r: jnp.sum(decode_physical(pde, r)["conductivity.centre"]))(raw)
+    np.testing.assert_allclose(np.asarray(gc["conductivity.centre"]), 1.0)
