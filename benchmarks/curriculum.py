@@ -18,8 +18,8 @@ from benchmarks.reference import interpolate
 from benchmarks.utilisation import flops_of
 from hybrid_jax.config import load_config
 from hybrid_jax.data.sources import REAL, WindowSource
-from hybrid_jax.training.loop import (PHASE_WARMUP, build_experiment, initial_states, rollout_horizon,
-                                      run_epochs, synthetic_epochs)
+from hybrid_jax.training.loop import PHASE_WARMUP, build_experiment, initial_states, run_epochs
+from hybrid_jax.training.plan import rollout_horizon, synthetic_epochs
 
 NAME = "curriculum"
 CONFIG = H.ROOT / "configs" / "reference" / "inviscid_burgers_1d.yaml"

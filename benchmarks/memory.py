@@ -57,7 +57,7 @@ def grad_fn(model: str, args, variant: str):
             def predict(p, x0, k):
                 return rollout(network_step(nnx.merge(graphdef, p), nd, residual), x0, k, remat=True, unroll=False)
     else:
-        params, predict, _ = physical_model(pde, cfg)
+        params, predict, _ = physical_model(pde, cfg.physics, cfg.trainer.physical)
     x0 = pde.sample_initial_state(jax.random.PRNGKey(0), args.batch)
 
     def make(k):

@@ -43,7 +43,7 @@ def config(args, optimizer="adam"):
 
 
 def jax_fit(args, cfg, pde, traj):
-    raw0, predict, tx = physical_model(pde, cfg)
+    raw0, predict, tx = physical_model(pde, cfg.physics, cfg.trainer.physical)
     nd = pde.layout.num_dynamic
     linesearch = cfg.trainer.physical.optimizer == "lbfgs"
     step = make_train_step(predict, tx, nd, args.horizon, linesearch=linesearch)
@@ -200,7 +200,7 @@ def main(argv=None):
         loss_and_grad, bounds, _ = make_torch_loss(torch, tdev, args, cfg, np.asarray(traj))
         # agreement of the two losses and gradients at the initial guess
         l_t, g_t = loss_and_grad(np.array([np.log(args.nu_init)]))
-        raw0, predict, _ = physical_model(pde, cfg)
+        raw0, predict, _ = physical_model(pde, cfg.physics, cfg.trainer.physical)
         x0, tg = traj[:, 0], traj[:, 1:args.horizon + 1]
         jl, jg = jax.value_and_grad(lambda r: jnp.mean((predict(r, x0, args.horizon) - tg) ** 2))(raw0)
         check = {"loss_torch": l_t, "loss_jax": float(jl), "grad_torch": float(g_t[0]),

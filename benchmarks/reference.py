@@ -58,6 +58,14 @@ def curriculum(cfg) -> list[int]:
     return ks
 
 
+def full_run(cfg) -> dict:
+    """The full run's shape: warm-up epochs, cycles, epochs per cycle, its distinct K and epochs at each."""
+    ks = curriculum(cfg)
+    return {"warmup_epochs": cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0,
+            "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
+            "curriculum_ks": sorted(set(ks)), "epochs_at_k": {k: ks.count(k) for k in sorted(set(ks))}}
+
+
 def choose_ks(distinct: list[int], requested: list[int] | None, most: int) -> list[int]:
     """The K to measure: `requested` (those in the curriculum), else up to `most` spread over `distinct`."""
     if requested:
@@ -260,10 +268,7 @@ def measure_config(name: str, args, tmp: Path, deadline: float | None) -> dict:
             "warmup_compile_s": max(first["warmup_s"] - w1 * warm_epoch, 0.0) if w1 else 0.0,
             "startup_s": first["startup_s"], "end_s": statistics.median(r["end_s"] for r in per_k.values())}
     proj = project(cfg, ks_all, per_k, pair)
-    return {"config": path, "overrides": extra + args.overrides, "full": {
-        "warmup_epochs": warm, "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
-        "curriculum_ks": distinct, "epochs_at_k": {k: ks_all.count(k) for k in distinct}},
-        "measured_ks": sorted(per_k), "measured": per_k, "double": double, "pair": pair, "projection": proj,
+    return {"config": path, "overrides": extra + args.overrides, "full": full_run(cfg), "measured_ks": sorted(per_k), "measured": per_k, "double": double, "pair": pair, "projection": proj,
         "note": note}
 
 
@@ -301,10 +306,7 @@ def reproject(name: str, res: dict, saved_args: dict, k_scale: Path | None) -> d
         if k0 not in step:
             raise SystemExit(f"{k_scale}: no {cfg.network.dtype} step time at K {k0}, the measured K")
         scaled = {k: first["epoch_s"] * interpolate(step, k) / step[k0] for k in distinct}
-    return {**res, "full": {"warmup_epochs": cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0,
-                            "cycles": cfg.trainer.hybrid.cycles, "epochs_per_cycle": cfg.trainer.synthetic.epochs,
-                            "curriculum_ks": distinct, "epochs_at_k": {k: ks_all.count(k) for k in distinct}},
-            "pair": pair, "scaled_epoch_s": scaled, "k_scale": str(k_scale) if k_scale else None,
+    return {**res, "full": full_run(cfg), "pair": pair, "scaled_epoch_s": scaled, "k_scale": str(k_scale) if k_scale else None,
             "projection": project(cfg, ks_all, per_k, pair, scaled)}
 
 

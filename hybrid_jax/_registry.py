@@ -28,9 +28,10 @@ class Registry:
         self._plugins_read = False
 
     def _check(self, name: str, entry: Any) -> None:
-        if isinstance(self._check_entry, str):  # "module:function", imported when first needed
-            self._check_entry = _resolve(self._check_entry)
-        self._check_entry(name, entry)
+        check = self._check_entry
+        if isinstance(check, str):  # "module:function", imported when first needed
+            check = self._check_entry = _resolve(check)
+        check(name, entry)
 
     def register(self, name: str, entry: Any) -> None:
         """Add (or replace) `name`: an object, or a ``"module:attribute"`` path imported when first used."""
@@ -77,7 +78,7 @@ def _resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-# The library's two registries. They name their entries by import path, so this module (and the
+# The library's registries. They name their entries by import path, so this module (and the
 # config, which consults it) imports no family or network module.
 families = Registry("PDE family", "hybrid_jax.families", {
     "burgers": "hybrid_jax.physics.burgers:FAMILY",
@@ -91,8 +92,16 @@ families = Registry("PDE family", "hybrid_jax.families", {
 }, "hybrid_jax.physics.base:check_family")
 
 architectures = Registry("network architecture", "hybrid_jax.networks", {
-    "unet": "hybrid_jax.networks.unet:build",
-    "convnet": "hybrid_jax.networks.convnet:build",
-    "resnet": "hybrid_jax.networks.resnet:build",
-    "neural_field": "hybrid_jax.networks.neural_field:build",  # (x, t) -> state, not state -> state
-}, "hybrid_jax.networks:check_builder")
+    "unet": "hybrid_jax.networks.unet:NETWORK",
+    "convnet": "hybrid_jax.networks.convnet:NETWORK",
+    "resnet": "hybrid_jax.networks.resnet:NETWORK",
+    "neural_field": "hybrid_jax.networks.neural_field:NETWORK",  # (x, t) -> state, not state -> state
+}, "hybrid_jax.networks.base:check_network")
+
+data_formats = Registry("data format", "hybrid_jax.data_formats", {
+    "npz": "hybrid_jax.data.formats:read_npz",
+    "hdf5": "hybrid_jax.data.formats:read_hdf5",
+    "scene": "hybrid_jax.data.scene:read_scene",
+    "npy": "hybrid_jax.data.formats:read_npy",
+    "original": "hybrid_jax.data.original:read_original",
+}, "hybrid_jax.data.formats:check_reader")

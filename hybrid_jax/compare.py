@@ -54,23 +54,33 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.backend import enable_compilation_cache, setup
+from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
 from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_jobs, train_args
 from hybrid_jax.errors import JobFailed
-from hybrid_jax.boundary import parse_cli, run_cli
 from hybrid_jax.files import atomic_write
-from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE, key_label, summary_keys
 from hybrid_jax.schemas import SCHEMA_VERSION
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
 WALL_CYCLES = 16
 """Wall budget: a baseline runs at most this many times the config's cycles before its time limit."""
-ERRORS = ("mean_rel_l2", "final_rel_l2", "mean_rmse", "mean_rmse_observed", "mean_rmse_unobserved")
-"""Rollout error metrics of a row (lower is better), compared per seed between hybrid and baseline."""
-STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss", *ERRORS)
-"""Scalar columns of a row summarised over seeds (and `parameter_error`, per parameter)."""
+REGIONS = {"mean_rmse_observed": "RMSE observed", "mean_rmse_unobserved": "RMSE unobserved"}
+"""Rollout RMSE inside / outside the observed cells (sparse observations), by key: its column label."""
+
+
+def error_keys() -> tuple[str, ...]:
+    """Rollout error metrics of a row (lower is better; every registered metric, `hybrid_jax.metrics`),
+    compared per seed between hybrid and baseline."""
+    return (*summary_keys(), *REGIONS)
+
+
+CLAIMED = f"mean_{HEADLINE}"
+"""The synthetic model's claim is on this metric."""
+STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss")
+"""Scalar columns of a row summarised over seeds, besides `error_keys` (and `parameter_error`, per parameter)."""
 
 log = logging.getLogger("hybrid_jax")
 
@@ -93,6 +103,8 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     mcfg = mode_config(cfg, mode)
     if budget == "epochs" or mode == "hybrid" or cfg.trainer.hybrid.coupling == "interaction":
         return mcfg  # interaction coupling: one step per epoch in every mode, so equal epochs are equal steps
+    if hybrid_summary is None:
+        raise ValueError(f"budget {budget}: the {mode} baseline's budget needs the hybrid run's summary")
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
     per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}
@@ -117,12 +129,12 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
                          "wall_s": summary["timings_s"]["total"], "val_loss": summary["final"].get(f"{model}_val_loss"),
-                         **{k: m.get(k) for k in ERRORS},
+                         **{k: m.get(k) for k in error_keys()},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
 
 
-def stats(values: list[float]) -> dict:
+def stats(values: list[float | None]) -> dict:
     """``{mean, std, n}`` of the values that are not None; std is the sample std (ddof 1), None for n < 2."""
     v = np.asarray([x for x in values if x is not None], np.float64)
     if not len(v):
@@ -131,7 +143,7 @@ def stats(values: list[float]) -> dict:
 
 
 def _runs(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    out = {}
+    out: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         out.setdefault((r["run"], r["model"]), []).append(r)
     return out
@@ -142,7 +154,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for (run, model), rs in _runs(rows).items():
         s = {"run": run, "model": model, "seeds": [r["seed"] for r in rs],
-             **{k: stats([r[k] for r in rs]) for k in STATS}, "parameter_error": None}
+             **{k: stats([r.get(k) for r in rs]) for k in STATS + error_keys()}, "parameter_error": None}
         if model == "physical":
             s["parameter_error"] = {p: stats([r["parameter_error"][p] for r in rs]) for p in rs[0]["parameter_error"]}
         out.append(s)
@@ -151,7 +163,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def _metrics(row: dict) -> dict[str, float | None]:
     """A row's error metrics by name (parameter errors as ``parameter_error.<name>``)."""
-    return {**{k: row[k] for k in ERRORS},
+    return {**{k: row.get(k) for k in error_keys()},
             **{f"parameter_error.{p}": v for p, v in (row["parameter_error"] or {}).items()}}
 
 
@@ -164,8 +176,8 @@ def paired(rows: list[dict]) -> list[dict]:
         base = {r["seed"]: _metrics(r) for r in runs.get((model, model), [])}
         seeds = [s for s in hybrid if s in base]
         for metric in (hybrid[seeds[0]] if seeds else {}):
-            diffs = {s: hybrid[s][metric] - base[s][metric] for s in seeds
-                     if hybrid[s][metric] is not None and base[s][metric] is not None}
+            pairs = {s: (hybrid[s][metric], base[s][metric]) for s in seeds}
+            diffs = {s: h - b for s, (h, b) in pairs.items() if h is not None and b is not None}
             if diffs:
                 out.append({"model": model, "baseline": model, "metric": metric, **stats(list(diffs.values())),
                             "hybrid_wins": sum(d < 0 for d in diffs.values()),
@@ -178,11 +190,11 @@ def claims(summary: list[dict], pairs: list[dict]) -> dict:
     get = {(s["run"], s["model"]): s for s in summary}
     pair = {(p["model"], p["metric"]): p for p in pairs}
     out = {}
-    if ("synthetic", "mean_rel_l2") in pair:
-        d = pair["synthetic", "mean_rel_l2"]
+    if ("synthetic", CLAIMED) in pair:
+        d = pair["synthetic", CLAIMED]
         out["hybrid_synthetic_better_than_synthetic_only"] = {
-            "hybrid": get["hybrid", "synthetic"]["mean_rel_l2"]["mean"],
-            "synthetic_only": get["synthetic", "synthetic"]["mean_rel_l2"]["mean"],
+            "hybrid": get["hybrid", "synthetic"][CLAIMED]["mean"],
+            "synthetic_only": get["synthetic", "synthetic"][CLAIMED]["mean"],
             "difference": {k: d[k] for k in ("mean", "std", "n")}, "hybrid_wins": d["hybrid_wins"],
             "holds": d["mean"] < 0}
     if ("hybrid", "physical") in get and ("physical", "physical") in get:
@@ -222,16 +234,16 @@ def _params(errors: dict | None, pm: bool) -> str:
 def markdown(result: dict, title: str) -> str:
     """The comparison as Markdown: means ± std per (run, model), paired differences, claims, per-seed rows."""
     seeds = sorted({r["seed"] for r in result["rows"]})
+    errors = [key_label(k) for k in summary_keys()] + list(REGIONS.values())
     lines = [f"# {title}", "", f"Budget: {result.get('budget', '–')}; seeds {', '.join(map(str, seeds))} "
              f"(mean ± sample std over seeds).", "",
-             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | mean rel. L2 | "
-             "final rel. L2 | RMSE observed | RMSE unobserved | parameter rel. error |", "|" + "---|" * 13]
+             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | " + " | ".join(errors) +
+             " | parameter rel. error |", "|" + "---|" * (9 + len(errors))]
     for s in result["summary"]:
         lines.append(f"| {s['run']} | {s['model']} | {len(s['seeds'])} | {_pm(s['epochs'], '.0f')} | "
                      f"{_pm(s['steps'], '.0f')} | {_pm(s['train_s'], '.1f')} | {_pm(s['wall_s'], '.1f')} | "
-                     f"{_pm(s['val_loss'])} | {_pm(s['mean_rel_l2'])} | {_pm(s['final_rel_l2'])} | "
-                     f"{_pm(s['mean_rmse_observed'])} | {_pm(s['mean_rmse_unobserved'])} | "
-                     f"{_params(s['parameter_error'], True)} |")
+                     f"{_pm(s['val_loss'])} | " + " | ".join(_pm(s[k]) for k in error_keys()) +
+                     f" | {_params(s['parameter_error'], True)} |")
     if result["paired"]:
         lines += ["", "Paired difference hybrid − baseline (same seed; negative: hybrid better):", "",
                   "| model | metric | hybrid − baseline | hybrid better in |", "|---|---|---|---|"]
@@ -241,10 +253,10 @@ def markdown(result: dict, title: str) -> str:
     for name, c in result["claims"].items():
         lines.append(f"- {name.replace('_', ' ')}: **{'yes' if c['holds'] else 'no'}** "
                      f"({', '.join(f'{k} {_claim_value(v)}' for k, v in c.items() if k != 'holds')})")
-    lines += ["", "Per seed:", "", "| seed | run | model | steps (allowed) | train s | wall s | mean rel. L2 | "
-              "parameter rel. error |", "|" + "---|" * 8]
+    lines += ["", "Per seed:", "", f"| seed | run | model | steps (allowed) | train s | wall s | "
+              f"{key_label(CLAIMED)} | parameter rel. error |", "|" + "---|" * 8]
     lines += [f"| {r['seed']} | {r['run']} | {r['model']} | {r['steps']} ({r['planned_steps']}) | {r['train_s']:.1f} | "
-              f"{r['wall_s']:.1f} | {_num(r['mean_rel_l2'], '.3e')} | {_params(r['parameter_error'], False)} |"
+              f"{r['wall_s']:.1f} | {_num(r[CLAIMED], '.3e')} | {_params(r['parameter_error'], False)} |"
               for r in result["rows"]]
     return "\n".join(lines) + "\n"
 
@@ -289,16 +301,11 @@ def finished_run(cfg, run_dir: Path) -> dict | None:
 
 
 def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
+    from hybrid_jax.lifecycle import open_run
     from hybrid_jax.run import run  # imports JAX/PhiFlow
-    from hybrid_jax.rundir import prepare_run_dir
 
-    with prepare_run_dir(cfg, run_dir, overwrite):
-        handler = log_to_file(run_dir / "train.log")
-        try:
-            summary = run(cfg, run_dir)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+    with open_run(cfg, run_dir, overwrite):
+        summary = run(cfg, run_dir)
     return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
 
 
@@ -348,9 +355,11 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, bud
 
 def _run_here(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: str) -> dict[int, dict]:
     """Every (seed, mode) in this process, one after another: ``{seed: {mode: finished run}}``."""
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
-    runs, spent, total, done = {}, [], len(seeds) * len(order), 0
+    from hybrid_jax.lifecycle import start
+
+    start(cfg)
+    runs: dict[int, dict] = {}
+    spent, total, done = [], len(seeds) * len(order), 0
     for seed in seeds:
         scfg, runs[seed] = seed_config(cfg, seed), {}
         for mode in order:

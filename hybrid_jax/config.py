@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Sequence
 
 import yaml
 
-from hybrid_jax._registry import architectures, families
+from hybrid_jax._registry import architectures, data_formats, families
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.files import atomic_write, is_plain_name
 from hybrid_jax.sensor_config import SensorPathsConfig, SensorsConfig  # noqa: F401  (re-exported)
@@ -46,8 +46,8 @@ from hybrid_jax.typed_config import (
 )
 from hybrid_jax.typed_config import reference as _reference
 
-__all__ = ["Config", "ConfigError", "PhysicsConfig", "apply_overrides", "config_from_dict", "config_hash",
-           "from_dict", "load_config", "load_plugins", "nonnegative", "option", "parse_yaml", "positive",
+__all__ = ["Config", "ConfigError", "NetworkConfig", "PhysicsConfig", "apply_overrides", "config_from_dict",
+           "config_hash", "from_dict", "load_config", "load_plugins", "nonnegative", "option", "parse_yaml", "positive",
            "print_reference", "reference", "save_config", "section", "to_dict"]
 
 _opt, _sub, _pos, _nonneg = option, section, positive, nonnegative  # short names of the sections below
@@ -62,6 +62,9 @@ class PhysicsConfig(TaggedUnion):
     family's module, hence PhiFlow, is imported only when its name is used."""
 
     name: str
+    resolution: tuple[int, ...]  # every family has a grid (`check_family`) ...
+    domain: tuple[float, ...]
+    dt: float  # ... and a time step
     tag: ClassVar[str] = "name"
     default_variant: ClassVar[str] = "burgers"
 
@@ -160,9 +163,10 @@ class DataConfig:
     path: Optional[str] = _opt(None, "trajectory file or directory (README, Data formats): `.npz` with `trajectories` "
                                      "[N, T, *spatial, C] float32 and `fields`, PDEBench HDF5, a PhiFlow Scene "
                                      "directory or a `.npy` (memory-mapped); required when source = files")
-    format: Literal["auto", "npz", "hdf5", "scene", "npy", "original"] = _opt(
-        "auto", "format of data.path; auto: by extension (.npz, .h5/.hdf5, .npy; a directory of sim_XXXX.npz files is "
-                "the original system's data (docs/data.md), another directory a PhiFlow Scene)")
+    format: str = _opt(
+        "auto", "format of data.path: npz, hdf5, scene, npy, original or a registered one "
+                "(hybrid_jax.register_format); auto: by extension (.npz, .h5/.hdf5, .npy; a directory of sim_XXXX.npz "
+                "files is the original system's data (docs/data.md), another directory a PhiFlow Scene)")
     store_dir: str = _opt("data", "directory of generated trajectory stores (one subfolder per config hash)")
     num_trajectories: int = _opt(8, "number of simulated trajectories N", lambda v: v >= 2, "must be >= 2")
     num_frames: int = _opt(16, "frames per trajectory T, the initial state included",
@@ -181,72 +185,43 @@ class DataConfig:
                                             "units), times [T] (time units, increasing), values [T, S, C], float32: "
                                             "the observations of trainer.hybrid.coupling = interaction")
 
-
-@dataclass(frozen=True)
-class NeuralFieldConfig:
-    """network.architecture = neural_field: an MLP (x, t) -> state (hybrid_jax.networks.neural_field)."""
-
-    width: int = _pos(128, "units of every hidden layer")
-    depth: int = _opt(4, "linear layers, the output layer included", lambda v: v >= 2, "must be >= 2")
-    encoding: Literal["fourier", "siren", "none"] = _opt(
-        "fourier", "input encoding: random Fourier features [sin 2πBv, cos 2πBv, v] (v = coordinates mapped to "
-                   "[-1, 1]), SIREN sine layers, or none")
-    frequencies: int = _pos(64, "fourier: number of random frequencies (rows of B)")
-    scale: float = _pos(0.5, "fourier: std of B's entries (cycles per half-domain): higher fits finer detail")
-    omega0: float = _pos(10.0, "siren: frequency factor ω₀ of the sine layers (SIREN's paper: 30, for images of "
-                               "hundreds of pixels)")
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    architecture: str = _opt("unet", "Flax NNX architecture: unet (levels, filters or widths), convnet (layers, "
-                                    "filters), resnet (blocks, filters), neural_field (an MLP (x, t) -> state, "
-                                    "`field`; interaction coupling only) or a registered one "
-                                    "(hybrid_jax.register_network)")
-    levels: int = _pos(2, "UNet: resolution levels (each halves the grid; the resolution must divide by 2^(levels-1))")
-    filters: int = _pos(16, "channels of the first UNet level (doubled per level, unless `widths` is given) / of "
-                            "every ConvNet layer / of every ResNet block")
-    widths: tuple[int, ...] = _opt((), "UNet: channels of each level, one entry per level (e.g. [32, 32] keeps one "
-                                       "width at every level); empty: filters·2^level",
-                                   lambda v: all(w >= 1 for w in v), "must be >= 1 in every entry")
-    layers: int = _pos(3, "ConvNet: number of hidden convolutions")
-    blocks: int = _pos(2, "ResNet: residual blocks (two convolutions each) at full resolution")
-    kernel_size: int = _opt(3, "convolution kernel size", lambda v: v >= 1 and v % 2 == 1, "must be odd and >= 1")
-    norm: Literal["none", "group", "layer"] = _opt(
-        "none", "normalisation before each hidden activation: none, GroupNorm (statistics over space and a "
-                "group of channels, per sample) or LayerNorm (over the channels of each cell)")
-    norm_groups: int = _pos(8, "norm = group: groups of every GroupNorm (must divide every hidden width)")
-    input_noise: float = _nonneg(
-        0.0, "σ of Gaussian noise added in training to the dynamic channels of the state each network step "
-             "starts from (field units; the target stays clean, so the network learns to undo it); drawn from "
-             "a key of (seed, step); off in evaluation and generation")
-    prediction: Literal["residual", "next_state"] = _opt(
-        "residual", "predict the increment (x + f(x)) or the next state directly")
-    padding: Literal["domain", "zero"] = _opt(
-        "domain", "convolution padding: domain (circular on periodic domains, zero otherwise) or zero everywhere "
-                  "(cheaper on CPU; the original system's UNet pads with zeros)")
-    activation: Literal["gelu", "relu"] = _opt("gelu", "nonlinearity of the hidden layers: gelu (tanh form) or relu")
-    field: NeuralFieldConfig = _sub(NeuralFieldConfig, "architecture = neural_field: its MLP and input encoding")
-    dtype: Literal["float32", "bfloat16"] = _opt(
-        "float32", "compute dtype of the network's layers; bfloat16: mixed precision (bf16 convolutions, for "
-                   "GPUs/TPUs; emulated and slow on CPU) with parameters, gradients, optimiser state, loss and "
-                   "the rolled-out state kept float32")
-
-    def unet_widths(self) -> tuple[int, ...]:
-        """Channels of each UNet level: `widths`, or `filters` doubled per level."""
-        return self.widths or tuple(self.filters * 2**i for i in range(self.levels))
-
     def __post_init__(self):
-        if self.architecture not in architectures:
-            _coerce(Literal[architectures.names()], self.architecture, "network.architecture")
-        if self.widths and len(self.widths) != self.levels:
-            raise ConfigError(f"network.widths: must have one entry per UNet level (network.levels = {self.levels}), "
-                              f"got {list(self.widths)}")
-        if self.norm == "group":
-            hidden = self.unet_widths() if self.architecture == "unet" else (self.filters,)
-            if any(w % self.norm_groups for w in hidden):
-                raise ConfigError(f"network.norm_groups: must divide every hidden width {list(hidden)}, "
-                                  f"got {self.norm_groups}")
+        if self.format != "auto" and self.format not in data_formats:
+            _coerce(Literal[("auto", *data_formats.names())], self.format, "data.format")
+
+
+class NetworkConfig(TaggedUnion):
+    """Base of every network's config dataclass (`hybrid_jax.networks.base.NetworkBase`): the ``network``
+    section is a union tagged by its ``architecture``, resolved through the network registry
+    (`hybrid_jax._registry.architectures`); each architecture's module holds its keys and checks."""
+
+    architecture: str
+    prediction: str  # the keys every network has (`hybrid_jax.networks.base.NetworkBase`) that training reads
+    input_noise: float
+    padding: str
+    dtype: str
+    tag: ClassVar[str] = "architecture"
+    default_variant: ClassVar[str] = "unet"
+
+    @classmethod
+    def variant_names(cls) -> tuple[str, ...]:
+        return architectures.names()
+
+    @classmethod
+    def variant(cls, name: str) -> type:
+        return architectures.get(name).config
+
+    def check_grid(self, resolution: tuple[int, ...]) -> None:
+        """Refuse a grid (``physics.resolution``) the network cannot run on (ConfigError)."""
+
+    def footprint(self, in_channels: int, out_channels: int, ndim: int) -> tuple[int, float] | None:
+        """(parameters, activations per grid cell of one sample's forward pass kept for the backward pass),
+        the preflight's estimate; None: unknown (the preflight then sizes the data only)."""
+        return None
+
+
+def _default_network() -> NetworkConfig:
+    return architectures.get("unet").config()
 
 
 # ----------------------------------------------------------------------------- trainers (trainer_config.py)
@@ -281,7 +256,8 @@ class OutputConfig:
     tensorboard: bool = _opt(True, "write TensorBoard event files into the run directory (`tensorboard --logdir runs`)")
     tracker: Literal["none", "wandb", "mlflow"] = _opt(
         "none", "also log to Weights & Biases or MLflow (the package must be installed)")
-    project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is experiment_name)")
+    project: str = _opt("hybrid_jax", "W&B project / MLflow experiment of the tracked runs (the run is "
+                                      "experiment_name)")
     tracking_uri: Optional[str] = _opt(None, "MLflow tracking URI; default: MLflow's own ($MLFLOW_TRACKING_URI)")
     track_images: bool = _opt(True, "log images of a validation rollout and of learned fields once per cycle")
     compilation_cache: Optional[str] = _opt(
@@ -306,7 +282,7 @@ class Config:
         ("generate", "train", "evaluate"), "tasks run in order", lambda v: len(v) > 0, "must not be empty")
     physics: PhysicsConfig = _sub(_default_physics, "the PDE (section keys depend on `name`)")
     data: DataConfig = _sub(DataConfig, "trajectories and windows")
-    network: NetworkConfig = _sub(NetworkConfig, "synthetic model")
+    network: NetworkConfig = _sub(_default_network, "synthetic model (section keys depend on `architecture`)")
     trainer: TrainerConfig = _sub(TrainerConfig, "optimisers, epochs, hybrid cycle")
     evaluation: EvaluationConfig = _sub(EvaluationConfig, "evaluation task")
     output: OutputConfig = _sub(OutputConfig, "run directory")
@@ -388,18 +364,12 @@ def _check_consistency(cfg: Config) -> None:
         if length is not None and length < k:
             raise ConfigError(f"trainer.hybrid.generation.{name}: must be >= data.rollout_steps ({k}, the windows' "
                               f"length), got {length}")
-    net = cfg.network
-    if net.architecture == "unet":
-        factor = 2 ** (net.levels - 1)
-        for i, n in enumerate(p.resolution):
-            if n % factor:
-                raise ConfigError(f"physics.resolution[{i}]: must be divisible by 2^(network.levels-1) = "
-                                  f"{factor} for the UNet, got {n}")
+    cfg.network.check_grid(p.resolution)
 
 
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
     """Load a YAML config (or the defaults when `path` is None) and apply dotted overrides."""
     data: Any = {}
     if path is not None:

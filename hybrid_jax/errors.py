@@ -76,7 +76,7 @@ def as_user_error(e: BaseException) -> HybridJaxError | None:
     if isinstance(e, MemoryError):
         return ResourceError(f"out of host memory{f' ({e})' if str(e) else ''}; reduce the config's sizes")
     if isinstance(e, OSError):
-        what = _DISK.get(e.errno, e.strerror or type(e).__name__)
+        what = (_DISK.get(e.errno) if e.errno is not None else None) or e.strerror or type(e).__name__
         return ResourceError(f"{what}: {e.filename}" if e.filename else f"{what} ({e})")
     first_line = (str(e).strip().splitlines() or [""])[0][:300]
     if "RESOURCE_EXHAUSTED" in str(e):  # XLA: device out of memory

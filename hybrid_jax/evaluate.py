@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from hybrid_jax.data.masks import is_full
+from hybrid_jax.metrics import step_errors
 from hybrid_jax.parallel import replicate, to_host
 from hybrid_jax.experiment import Experiment
 from hybrid_jax.physics.base import decode_physical
@@ -52,27 +54,6 @@ def with_fields(pde, params: dict) -> dict:
     return {**params, **{f"{k}(x)": np.asarray(v) for k, v in fields(params).items()}}
 
 
-METRICS = ("rmse", "rel_l2", "nrmse", "mae", "linf")
-"""Per-step rollout error metrics, in the order figures show them."""
-
-
-def step_errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-step errors of ``pred`` vs ``truth`` ``[B, H, *spatial, C]``, each an array ``[H]``.
-
-    rmse: root mean square error over samples, cells and channels; rel_l2: mean over samples of
-    ‖pred−truth‖₂/‖truth‖₂; nrmse: rmse / RMS(truth at that step); mae: mean |pred−truth|;
-    linf: max |pred−truth| over samples, cells and channels.
-    """
-    err = (pred - truth).reshape(pred.shape[0], pred.shape[1], -1)
-    ref = truth.reshape(err.shape)
-    rmse = np.sqrt(np.mean(err**2, axis=(0, 2)))
-    return {"rmse": rmse,
-            "rel_l2": np.mean(np.linalg.norm(err, axis=2) / np.maximum(np.linalg.norm(ref, axis=2), 1e-12), axis=0),
-            "nrmse": rmse / np.maximum(np.sqrt(np.mean(ref**2, axis=(0, 2))), 1e-12),
-            "mae": np.mean(np.abs(err), axis=(0, 2)),
-            "linf": np.max(np.abs(err), axis=(0, 2))}
-
-
 def _with_summary(per_step: dict[str, np.ndarray]) -> dict:
     """JSON form: each per-step list, and its ``mean_<k>`` over steps and ``final_<k>`` (last step)."""
     out: dict = {k: v.tolist() for k, v in per_step.items()}
@@ -110,8 +91,8 @@ def onto_true_grid(learned: dict, true: dict) -> dict:
     """`learned` with every field learned on another grid of the same rank as its true field
     (trainer.physical.downsample_factor) resampled onto the true one (`resample_periodic`)."""
     learned = {k: np.asarray(v) for k, v in learned.items()}
-    return {k: resample_periodic(v, np.shape(true[k])) if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k])
-            else v for k, v in learned.items()}
+    return {k: resample_periodic(v, np.shape(true[k]))
+            if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k]) else v for k, v in learned.items()}
 
 
 def parameter_errors(learned: dict, true: dict) -> dict:
@@ -181,7 +162,8 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
 def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None, *,
              noise_std: float) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
-    first frame; per-step errors (`METRICS`, over all dynamic fields and per field) against the full
+    first frame; per-step errors (every metric of `hybrid_jax.metrics`, over all dynamic fields and per field)
+    against the full
     real trajectory (and, under sparse observations, RMSE inside/outside the observed cells), and the
     physical parameter error (if it is trained).
     `rollouts`: the result of `validation_rollouts` if already computed; `noise_std`: the observation
@@ -194,7 +176,7 @@ def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts
                     "truth": {"against": r.get("against", "training data"),
                               "observation_noise_std": noise_std},
                     "models": {}}
-    sparse = not np.all(r["mask"] == 1)
+    sparse = not is_full(r["mask"])
     for name in exp.models:
         pred = r[name][:, 1:, ..., :nd]
         result["models"][name] = rollout_errors(pred, truth, fields)

@@ -119,4 +119,6 @@ class Experiment:
 
 def trained_models(cfg: Config) -> tuple[ModelName, ...]:
     """The models a run of `cfg` trains, in training order."""
-    return {"synthetic": ("synthetic",), "physical": ("physical",), "hybrid": ("synthetic", "physical")}[cfg.mode]
+    order: dict[str, tuple[ModelName, ...]] = {"synthetic": ("synthetic",), "physical": ("physical",),
+                                                "hybrid": ("synthetic", "physical")}
+    return order[cfg.mode]

@@ -59,6 +59,8 @@ def _import_file(path: Path) -> str:
     name = f"hybrid_jax_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{path}: not importable as a module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:

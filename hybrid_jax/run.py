@@ -33,6 +33,7 @@ from hybrid_jax.data.truth import add_noise, noise_key
 from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, parameter_errors, parameter_summary,
                                  validation_rollouts)
 from hybrid_jax.files import atomic_write
+from hybrid_jax.lifecycle import restore_trained
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
 from hybrid_jax.plugins import log_imported
@@ -154,18 +155,6 @@ def _short(v) -> str:
     return f"{v:.5g}" if isinstance(v, float) else f"mean {v['mean']:.5g}"
 
 
-def restore_latest(cfg: Config, exp, run_dir: Path):
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
-    try:
-        found = ckpts.restore_intact(initial_states(exp))
-        if found is None:
-            raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        _, states, _ = found
-    finally:
-        ckpts.close()
-    return states
-
-
 def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evaluation: dict | None) -> dict:
     """Write ``summary.json`` (docs/outputs.md; schema hybrid_jax/schemas/summary.schema.json): final
     losses, learned vs true parameters (if the physical model is trained), steps, windows, timings."""
@@ -201,18 +190,17 @@ def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evalu
 
 
 def run(cfg: Config, run_dir: Path) -> dict:
-    """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
+    """Run the config's tasks in a run directory opened by `hybrid_jax.lifecycle.open_run`; return the summary
     (empty for the generate task alone)."""
-    t0 = time.perf_counter()
     timeline = Timeline()
     if cfg.data.sensors.enabled:
         raise ConfigError("data.sensors.enabled: a sensor config trains through python -m hybrid_jax.compare "
                           "--config <it> (methods physical, synthetic, augmentation, interaction; --modes picks)")
     log_imported(cfg.plugins)
-    pde = build_pde(cfg.physics)
     if cfg.trainer.hybrid.coupling == "interaction":
-        return interaction_task(cfg, pde, run_dir, t0)
+        return interaction_task(cfg, build_pde(cfg.physics), run_dir, timeline)
     preflight(cfg)  # refuse a run that cannot fit before allocating anything
+    pde = build_pde(cfg.physics)
     clean = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
         return {}
@@ -220,7 +208,8 @@ def run(cfg: Config, run_dir: Path) -> dict:
     timeline.mark("training")
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
-    states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
+    states = (train(cfg, exp, run_dir, progress) if "train" in cfg.tasks
+              else restore_trained(cfg, run_dir, initial_states(exp)))
     evaluation = rollouts = None
     timeline.mark("evaluation")
     if "evaluate" in cfg.tasks:
@@ -243,11 +232,13 @@ def run(cfg: Config, run_dir: Path) -> dict:
     return summarize(cfg, exp, states, run_dir, timeline, evaluation)
 
 
-def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
+def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dict:
     """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensor_file (docs/coupling.md); one
     ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
-    their errors and the final sensor misfits (what `compare` reads). Trains from scratch every time (no
-    checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors)."""
+    their errors and the final sensor misfits (what `compare` reads), ``fields.npz``. Trains from scratch every
+    time (no checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors), so
+    ``evaluation.json`` and the metrics lines are not yet in the output schemas (hybrid_jax/schemas); the
+    summary is."""
     from hybrid_jax.data.sensors import load_sensors
     from hybrid_jax.physics.base import decode_physical
 
@@ -260,17 +251,21 @@ def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
     if "train" not in cfg.tasks:
         return {}
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
+    timeline.mark("training")
     t_train = time.perf_counter()
     states, history, setup = run_interaction(
         cfg, pde, sensors, u0=u0,
         on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
+    timeline.mark("outputs")
     models = trained_models(cfg)
-    summary = {"experiment_name": cfg.experiment_name, "mode": cfg.mode, "coupling": "interaction", "cycles_done": 1,
-               "final": {k: float(v[-1]) for k, v in history.items()},
+    summary = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name, "mode": cfg.mode,
+               "cycles_done": 1, "final": {f"{m}_train_loss": float(history[f"{m}_data"][-1]) for m in models},
                "steps": {m: int(to_host(states[m].step)) for m in models},
                "epochs": {m: cfg.trainer.hybrid.interaction.epochs for m in models},
-               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train}
-    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models}}
+               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train,
+               "first_cycle_s": None, "steady_cycle_s": None}
+    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models},
+                  "final": {k: float(v[-1]) for k, v in history.items()}}
     if "physical" in models:
         learned = {k: np.asarray(v) for k, v in
                    decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
@@ -278,7 +273,7 @@ def interaction_task(cfg: Config, pde, run_dir: Path, t0: float) -> dict:
         summary["parameters"] = evaluation["parameters"] = {
             "learned": describe_params(learned), "true": describe_params(true),
             "relative_error": parameter_errors(learned, true)}
-    summary["wall_time_s"] = time.perf_counter() - t0
+    summary["timings_s"] = timeline.seconds()
     if is_primary():
         save_interaction_fields(run_dir / "fields.npz", setup, states)
     if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)

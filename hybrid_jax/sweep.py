@@ -28,13 +28,15 @@ from pathlib import Path
 
 import yaml
 
-from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.config import Config, ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
 from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_job, run_jobs, start, train_args
 from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE
+from hybrid_jax.views import flatten
 
 log = logging.getLogger("hybrid_jax")
 
-DEFAULT_METRICS = ("evaluation.synthetic.mean_rel_l2", "evaluation.physical.mean_rel_l2",
+DEFAULT_METRICS = (f"evaluation.synthetic.mean_{HEADLINE}", f"evaluation.physical.mean_{HEADLINE}",
                    "final.synthetic_val_loss", "final.physical_val_loss")
 
 
@@ -79,7 +81,7 @@ def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 class Point:
     name: str  # directory name, e.g. "trainer.hybrid.alpha=0.1,seed=0"
     values: dict  # swept key -> parsed value (seed included when --seeds is given)
-    cfg: object
+    cfg: Config
 
 
 def grid_points(base: dict, fixed: list[str], swept: dict[str, list[str]], seeds: int | None) -> list[Point]:
@@ -168,15 +170,9 @@ def _generate_stores(points: list[Point], out: Path) -> None:
         run_job(_job(p, out, ("tasks=[generate]",), {"CUDA_VISIBLE_DEVICES": "0"}))
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = v
-    return out
+def _numbers(d: dict) -> dict:
+    """The numeric leaves of a nested dict under dotted keys."""
+    return {k: v for k, v in flatten(d).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
@@ -184,7 +180,7 @@ def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
     rows = []
     for p in points:
         summary_file = out / p.name / "summary.json"
-        numbers = _flatten(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
+        numbers = _numbers(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
         rows.append({**p.values, "status": status[p.name], **numbers})
     return rows
 

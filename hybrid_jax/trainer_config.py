@@ -118,8 +118,8 @@ class PhysicalTrainerConfig:
     initial_state: Literal["data", "learnable", "synthetic"] = _opt(
         "data", "interaction coupling: the physical rollout starts from the given initial state (data), from an "
                 "array trained with the coefficients (learnable, starting at zero), or from the neural field at "
-                "t = 0 (synthetic, stop-gradiented: the physics does not train the field; in mode physical, whose field is "
-                "not trained, learnable instead)")
+                "t = 0 (synthetic, stop-gradiented: the physics does not train the field; in mode physical, whose "
+                "field is not trained, learnable instead)")
     rollout_steps: Optional[int] = _opt(None, "K of the physical model's training and validation loss (its first K "
                                               "targets of each window); default data.rollout_steps (at most that)",
                                         lambda v: v is None or v >= 1, "must be >= 1")

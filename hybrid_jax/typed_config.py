@@ -169,8 +169,8 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                                    list("-+0123456789"))
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _expanded_size(root) -> int:
@@ -227,7 +227,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         node = data
         parts = key.strip().split(".")
         if not all(parts):
-            raise ConfigError(f"{' '.join(key.split())!r}: an override key must be dotted names, e.g. trainer.hybrid.alpha")
+            raise ConfigError(f"{' '.join(key.split())!r}: an override key must be dotted names, "
+                              f"e.g. trainer.hybrid.alpha")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):

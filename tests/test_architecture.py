@@ -1,6 +1,7 @@
 """The project's own architecture test: the package's import graph, read with `ast` from every
 ``import`` statement (module level and inside functions: lazy imports count), has no cycle and keeps
-the layer rules of DESIGN.md ("The layout today"). A failure names the offending edge (file, line).
+the layer rules of DESIGN.md ("The layout today"), and no module exceeds 500 lines. A failure names
+the offending edge (file, line).
 
 ``python -m pytest -s tests/test_architecture.py -k layers`` prints the graph's layers.
 """
@@ -71,10 +72,17 @@ def modules(package: Path) -> dict[str, Path]:
 
 def imports(name: str, path: Path, known: set[str]) -> dict[str, int]:
     """The package modules `name` imports anywhere in its file -> the line of the first such import.
-    ``from a import b`` counts as an import of ``a.b`` when that is a module, else of ``a``."""
+    ``from a import b`` counts as an import of ``a.b`` when that is a module, else of ``a``. Imports under
+    ``if TYPE_CHECKING:`` never run (they are for type checkers and IDEs) and are not edges."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: dict[str, int] = {}
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and getattr(block.test, "id", getattr(block.test, "attr", None)) == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -190,3 +198,8 @@ def test_the_checker_sees_lazy_imports_cycles_and_broken_rules(tmp_path):
     assert find_cycle(graph) is None
     assert layers(graph) == [["hybrid_jax", "hybrid_jax.physics.base", "hybrid_jax.training"],
                              ["hybrid_jax.physics", "hybrid_jax.training.loop"]]
+
+
+def test_no_module_is_over_500_lines():
+    sizes = {m: len(f.read_text().splitlines()) for m, f in modules(PACKAGE).items()}
+    assert max(sizes.values()) <= 500, sorted(((n, m) for m, n in sizes.items() if n > 500), reverse=True)

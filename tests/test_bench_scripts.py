@@ -63,7 +63,7 @@ def test_harness_alternates_round_by_round_keeps_results_or_times_and_parses_cor
 
 @pytest.mark.parametrize("name", sorted(R.CONFIGS))
 def test_projection_curriculum_is_the_trainings(name):
-    from hybrid_jax.training.loop import rollout_horizon
+    from hybrid_jax.training.plan import rollout_horizon
 
     path, extra = R.CONFIGS[name]
     cfg = load_config(ROOT / path, extra)

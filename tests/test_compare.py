@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import assert_valid_outputs, tiny_dict
+from helpers import assert_valid_outputs, tiny_dict
 from hybrid_jax import compare as compare_module
-from hybrid_jax.compare import (ERRORS, WALL_CYCLES, budget_config, claims, compare, markdown, paired, report,
+from hybrid_jax.compare import (WALL_CYCLES, budget_config, claims, compare, error_keys, markdown, paired, report,
                                 seed_config, summarize, table_rows)
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.store import store_path
@@ -79,7 +79,7 @@ def test_seeds_change_data_and_results_and_a_seed_reproduces_bitwise(two_seeds, 
     again = compare(cfg, tmp_path / "again", modes=("hybrid",), seeds=(1,))
     for row in again["rows"]:
         first = two["hybrid", row["model"]]
-        for key in (*ERRORS, "steps", "val_loss", "parameter_error"):
+        for key in (*error_keys(), "steps", "val_loss", "parameter_error"):
             assert row[key] == first[key], key
 
 
@@ -118,7 +118,7 @@ def test_a_comparison_as_submitit_jobs_gives_the_same_rows_and_a_local_rerun_ski
 def _row(seed, run, model, rng, params=("nu",)):
     return {"seed": seed, "run": run, "model": model, "epochs": 4, "steps": int(rng.integers(10, 20)),
             "planned_steps": 20, "train_s": float(rng.uniform(1, 2)), "wall_s": float(rng.uniform(2, 3)),
-            "val_loss": float(rng.uniform()), **{k: float(rng.uniform()) for k in ERRORS[:3]},
+            "val_loss": float(rng.uniform()), **{k: float(rng.uniform()) for k in error_keys()[:3]},
             "mean_rmse_observed": None, "mean_rmse_unobserved": None,
             "parameter_error": {p: float(rng.uniform()) for p in params} if model == "physical" else None}
 

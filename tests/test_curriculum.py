@@ -13,10 +13,10 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.sources import REAL
-from hybrid_jax.training.loop import rollout_horizon
+from hybrid_jax.training.plan import rollout_horizon
 from hybrid_jax.training.steps import init_state, make_train_step
 
 
@@ -47,7 +47,8 @@ def test_curriculum_runs_each_epoch_at_its_k_compiles_once_per_k_and_is_logged(t
     d = tiny_dict(tmp_path, tasks=["generate", "train"], data__num_frames=8, data__rollout_steps=3,
                   trainer__synthetic={"epochs": 2, "rollout_curriculum": {"kind": "linear", "start": 1}},
                   trainer__physical={"epochs": 2, "rollout_steps": 1},
-                  trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call)
+                  trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1},
+                  trainer__steps_per_call=steps_per_call)
     cfg = config_from_dict(d)
     built, calls = [], []
     real_build = loop.build_experiment

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import ConfigError
 from hybrid_jax.engines import parse_options, run_jobs
 from hybrid_jax.sweep import sweep

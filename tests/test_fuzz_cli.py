@@ -16,14 +16,15 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from untrusted_files import Payload, scene_frame
 from hybrid_jax import train
 from hybrid_jax.config import reference
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name"]
+KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name",
+                                                            "network.architecture", "network.levels", "network.layers"]
 YAMLISH = st.text(alphabet=st.sampled_from(list("abcdeftrux019.-+_=:[]{},&*!|>'\"# \n\t\\%@`?<~") + ["\xe9", "\0"]),
                   max_size=40)
 
@@ -114,8 +115,10 @@ def _h5_value(kind, shape, marker):
 @SETTINGS
 @given(entries=st.lists(st.tuples(st.sampled_from(H5_NAMES), st.sampled_from(H5_KINDS), SHAPES, st.booleans()),
                         max_size=6))
-@example(entries=[("tensor", "valid", [], True), ("x-coordinate", "valid", [], False), ("t-coordinate", "valid", [], False)])
-@example(entries=[("0000/data", "valid", [], False), ("0001/data", "valid", [], True), ("0000/grid/x", "valid", [], False)])
+@example(entries=[("tensor", "valid", [], True), ("x-coordinate", "valid", [], False),
+                  ("t-coordinate", "valid", [], False)])
+@example(entries=[("0000/data", "valid", [], False), ("0001/data", "valid", [], True),
+                  ("0000/grid/x", "valid", [], False)])
 def test_fuzz_hdf5_files(tmp_path_factory, capsys, entries):
     tmp = tmp_path_factory.mktemp("h")
     with h5py.File(tmp / "d.h5", "w") as f:
@@ -156,7 +159,8 @@ def _frame_bytes(path, name, mutations, marker) -> None:
     vector = name.startswith("vel_0")
     values = np.random.default_rng(1).normal(size=(16, 1) if vector else 16).astype(np.float32)
     entries = {k: _alternative(alt, marker) for k, alt in mutations.items() if alt != "drop"}
-    scene_frame(path, values, "x", ("x",) if vector else None, drop=[k for k, alt in mutations.items() if alt == "drop"],
+    scene_frame(path, values, "x", ("x",) if vector else None,
+                drop=[k for k, alt in mutations.items() if alt == "drop"],
                 **entries)
 
 

@@ -10,7 +10,7 @@ import optax
 import pytest
 from flax import nnx
 
-from hybrid_jax.data.sensors import Grid, SensorData, keep_in_window, observe
+from hybrid_jax.data.sensors import Grid, SensorData, observe
 from hybrid_jax.networks.neural_field import NeuralField, field_on_grid
 from hybrid_jax.training.interaction import (Coupled, GhostPoints, init_states, interaction_fit, interaction_step,
                                              objective, sample_ghost_points)

@@ -70,7 +70,8 @@ def test_config_refusals():
         build_interaction(cfg, build_pde(cfg.physics), SensorData(np.zeros((2, 1, 1)), np.arange(2.0),
                                                                   np.zeros((2, 1, 1))))
     with pytest.raises(ConfigError, match="needs network.architecture = neural_field"):
-        config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"}, "hybrid": {"coupling": "interaction"}}})
+        config_from_dict({"trainer": {"physical": {"initial_state": "synthetic"},
+                                      "hybrid": {"coupling": "interaction"}}})
     from hybrid_jax.training.loop import build_experiment
 
     with pytest.raises(ConfigError, match="windowed cycle"):  # a neural field has no state -> state rollout
@@ -88,7 +89,10 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     writes one metrics line per epoch and a summary with the learned viscosity."""
     import json
 
+    import jsonschema
+
     from hybrid_jax.api import run_experiment
+    from hybrid_jax.schemas import schema
     from hybrid_jax.data.sensors import save_sensors
     from hybrid_jax.typed_config import to_dict
 
@@ -102,8 +106,9 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
     lines = [json.loads(ln) for ln in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 30 and lines[0]["kind"] == "interaction" and "physical_match" in lines[0]
     summary = json.loads((result.run_dir / "summary.json").read_text())
-    assert summary["coupling"] == "interaction" and "viscosity" in summary["parameters"]["relative_error"]
-    assert summary["final"]["physical_data"] < lines[0]["physical_data"]
+    jsonschema.validate(summary, schema("summary"), cls=jsonschema.Draft202012Validator)  # the output contract
+    assert "viscosity" in summary["parameters"]["relative_error"]
+    assert summary["final"]["physical_train_loss"] < lines[0]["physical_data"]
     with np.load(result.run_dir / "fields.npz", allow_pickle=False) as f:
         assert f["physical"].shape == f["synthetic"].shape == (11, 32, 1) and f["times"].shape == (11,)
         assert f["physical"].dtype == np.float32
@@ -112,6 +117,7 @@ def test_run_experiment_with_interaction_coupling(tmp_path):
         run_experiment(d, tmp_path / "runs" / "other")
 
 
+@pytest.mark.slow  # three runs end to end (110 s on the loaded 2-core machine)
 def test_compare_runs_the_interaction_baselines_at_equal_steps(tmp_path):
     """`compare` on an interaction config: physical, synthetic and hybrid runs of equal epochs, a parameter
     error per seed for the physical model of the physical-only and the hybrid run."""

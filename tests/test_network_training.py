@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import train_run
+from helpers import train_run
 
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import network_step

@@ -18,7 +18,7 @@ KAPPA = 0.1
 
 
 def heat_mode(x, t):
-    """u = exp(-d·κπ²t)·Π sin(πx_i): the heat equation's slowest Dirichlet mode on [0, 1]^d; x [..., d], t [...]."""
+    """u = exp(-d·κπ²t)·Π sin(πx_i), the slowest Dirichlet heat mode on [0, 1]^d (x [..., d], t [...])."""
     d = x.shape[-1]
     return (jnp.exp(-d * KAPPA * jnp.pi**2 * t) * jnp.prod(jnp.sin(jnp.pi * x), axis=-1))[..., None].astype(jnp.float32)
 
@@ -36,7 +36,7 @@ def fit(model, positions, times, values, steps, lr):
 
     opt = tx.init(params)
     for _ in range(steps):
-        params, opt, loss = step(params, opt)
+        params, opt, _ = step(params, opt)
     return nnx.merge(graphdef, params)
 
 

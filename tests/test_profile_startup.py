@@ -1,4 +1,5 @@
-"""The start-up benchmark's accounting (`python -m benchmarks startup`) (no training run): phases, and the JAX compile events inside them."""
+"""The start-up benchmark's accounting (`python -m benchmarks startup`) (no training run): phases, and the JAX
+compile events inside them."""
 
 from __future__ import annotations
 

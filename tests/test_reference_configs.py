@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import assert_valid_outputs
+from helpers import assert_valid_outputs
 from hybrid_jax import run_experiment
 from hybrid_jax.config import load_config
 

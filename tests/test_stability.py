@@ -137,7 +137,7 @@ def test_a_family_with_a_stated_bound_is_not_estimated_and_a_range_must_hold_the
 def test_training_keeps_the_coefficient_inside_the_checked_range(tmp_path):
     """Data made at ε = 0.004, a model whose checked range ends at 0.002: pulled towards the data by Adam with a
     large step, the learned ε ends at the range's upper limit and never leaves the range."""
-    from conftest import tiny_dict
+    from helpers import tiny_dict
     from hybrid_jax.data.store import load_or_generate
     from hybrid_jax.evaluate import learned_params
     from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles

@@ -61,7 +61,8 @@ def test_the_train_command_refuses_a_poisoned_directory_in_one_line(tmp_path):
 
 
 MESSAGES = {"hdf5 scalar coordinate": "scalar.h5: x-coordinate must be a 1-D array, got shape []",
-            "hdf5 0-d tensor": "scalar_tensor.h5: trajectories must have shape [N, T, 32, 32, 2] for this config, got []",
+            "hdf5 0-d tensor":
+                "scalar_tensor.h5: trajectories must have shape [N, T, 32, 32, 2] for this config, got []",
             "hdf5 data is a group": "group.h5: 0000/data must be a dataset, got a Group",
             "original non-integer sizes": "sim_0000.npz: unexpected phiml metadata (sizes must be integers, got "
                                           "['sixteen'",
@@ -111,7 +112,8 @@ def test_the_unpickler_rebuilds_phiml_shapes_and_numpy_values():
         value = loads(pickle.dumps({"type": "constant", "value": np.array(0.5, ">f8"), "n": [1, None, True, ("a",)]},
                                    protocol), "x")
         assert value["n"] == [1, None, True, ("a",)] and value["value"] == 0.5 and value["value"].dtype == np.float64
-        for a in (np.arange(6, dtype=np.int16).reshape(2, 3).T, np.array(["ab", "c"]), np.array([None, ("x",)], object)):
+        for a in (np.arange(6, dtype=np.int16).reshape(2, 3).T, np.array(["ab", "c"]),
+                  np.array([None, ("x",)], object)):
             b = loads(pickle.dumps(a, protocol), "x")
             assert b.shape == a.shape and b.dtype == a.dtype and all(u == v for u, v in zip(a.ravel(), b.ravel()))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import assert_valid_outputs
+from helpers import assert_valid_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "your_own_pde.md"

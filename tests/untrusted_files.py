@@ -55,7 +55,8 @@ def scene_frame(path: Path, values: np.ndarray, dims: str, components=None, extr
     """One frame file as PhiFlow's Scene.write saves a CenteredGrid (`values` [*spatial(, vector)]), with
     `entries` replaced and the entries `drop` left out."""
     names = [*dims] + (["vector"] if components else [])
-    frame = {"dim_names": np.array(names), "dim_types": np.array(["spatial"] * len(dims) + ["channel"] * bool(components)),
+    frame = {"dim_names": np.array(names),
+             "dim_types": np.array(["spatial"] * len(dims) + ["channel"] * bool(components)),
              "dim_item_names": np.array([None] * len(dims) + ([tuple(components)] if components else []), object),
              "field_type": np.array("CenteredGrid"), "lower": np.zeros(len(dims)), "upper": np.ones(len(dims)),
              "bounds_item_names": np.array([*dims]),

@@ -13,14 +13,15 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
+from hybrid_jax._registry import data_formats
 from hybrid_jax.data.checks import AXES, check_coordinates, npy_header
 from hybrid_jax.errors import DataError, ResourceError
 from hybrid_jax.memory import host_memory_available, size_text
 
-FORMATS = ("npz", "hdf5", "scene", "npy", "original")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
 MAX_ZIP_RATIO = 1000  # deflate reaches ~1000x only on near-constant data: a larger ratio is a zip bomb
 
@@ -37,22 +38,32 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
         return "original" if sim_files(path) else "scene"
     if path.suffix.lower() not in _EXTENSIONS:
-        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of "
+                        f"{', '.join(data_formats.names())}")
     return _EXTENSIONS[path.suffix.lower()]
 
 
+Reader = Callable[[Path, Any], tuple[np.ndarray, "list[str] | None"]]
+"""``read(path, pde) -> (trajectories [N, T, *spatial, C], channel names or None)``."""
+
+
+def register_format(name: str, reader: Reader | str) -> None:
+    """Make `reader` (or its import path ``"package.module:function"``) available as ``data.format: <name>``
+    (installed packages: the entry-point group ``hybrid_jax.data_formats``); `store.load_files` validates
+    what it returns like any other format's."""
+    data_formats.register(name, reader)
+
+
+def check_reader(name: str, reader) -> None:
+    """Refuse a registered data format that is not a reader function."""
+    if not callable(reader):
+        raise TypeError(f"data format {name!r}: expected a reader function, got {type(reader).__name__}")
+
+
 def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
-    """Read `path` in format `fmt` (or auto-detected) for `pde`; channel names where the format has them."""
-    fmt = detect_format(path, fmt)
-    if fmt == "original":
-        from hybrid_jax.data.original import read_original
-
-        return read_original(path, pde)
-    if fmt == "scene":
-        from hybrid_jax.data.scene import read_scene
-
-        return read_scene(path, pde)
-    return {"npz": read_npz, "hdf5": read_hdf5, "npy": read_npy}[fmt](path, pde)
+    """Read `path` in format `fmt` (or auto-detected) for `pde` with the format's registered reader;
+    channel names where the format has them."""
+    return data_formats.get(detect_format(path, fmt))(path, pde)
 
 
 def all_finite(traj: np.ndarray) -> bool:
@@ -81,7 +92,8 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         for info in z.infolist():
             name = info.filename.removesuffix(".npy")
             if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
-                raise DataError(f"{path}: {info.filename} would expand {info.file_size / max(info.compress_size, 1):.0f}x "
+                ratio = info.file_size / max(info.compress_size, 1)
+                raise DataError(f"{path}: {info.filename} would expand {ratio:.0f}x "
                                 f"to {size_text(info.file_size)} (a zip bomb?); refusing to decompress it")
             with z.open(info) as f:
                 shape, _, dtype = npy_header(f)

@@ -56,7 +56,8 @@ def _read_one_scene(where: Path, pde) -> np.ndarray:
             if t == frames[0]:
                 check_coordinates(where, pde, {d: np.arange(n) * w / n for d, n, w in zip(dims, values.shape, size)})
             for i, c in enumerate(components or [None]):
-                channels.setdefault(name if c is None else f"{name}_{c}", []).append(values if c is None else values[..., i])
+                key = name if c is None else f"{name}_{c}"
+                channels.setdefault(key, []).append(values if c is None else values[..., i])
     missing = [c for c in pde.layout.names if c not in channels]
     if missing:
         raise DataError(f"{where}: scene lacks channels {missing} of this PDE (has {sorted(channels)}; a vector "

@@ -16,15 +16,43 @@ Periodicity of a domain is not built in (fit it from data). Parameters and outpu
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hybrid_jax.networks.base import Network, NetworkBase
+from hybrid_jax.typed_config import option, positive, section
+
 F32 = jnp.float32
 ENCODINGS = ("fourier", "siren", "none")
 ACTIVATIONS = {"gelu": nnx.gelu, "relu": nnx.relu, "tanh": jnp.tanh}
 
+
+
+@dataclass(frozen=True)
+class FieldKeys:
+    """``network.field``: the MLP and input encoding of a neural field."""
+
+    width: int = positive(128, "units of every hidden layer")
+    depth: int = option(4, "linear layers, the output layer included", lambda v: v >= 2, "must be >= 2")
+    encoding: Literal["fourier", "siren", "none"] = option(
+        "fourier", "input encoding: random Fourier features [sin 2πBv, cos 2πBv, v] (v = coordinates mapped to "
+                   "[-1, 1]), SIREN sine layers, or none")
+    frequencies: int = positive(64, "fourier: number of random frequencies (rows of B)")
+    scale: float = positive(0.5, "fourier: std of B's entries (cycles per half-domain): higher fits finer detail")
+    omega0: float = positive(10.0, "siren: frequency factor ω₀ of the sine layers (SIREN's paper: 30, for images "
+                                   "of hundreds of pixels)")
+
+
+@dataclass(frozen=True)
+class NeuralFieldConfig(NetworkBase):
+    """``network.architecture: neural_field`` (interaction coupling only: it maps (x, t), not a state)."""
+
+    architecture: str = option("neural_field", "Flax NNX architecture (see network[unet].architecture)")
+    field: FieldKeys = section(FieldKeys, "its MLP and input encoding")
 
 class Basis(nnx.Variable):
     """A fixed (not trained) array of a module: the Fourier frequencies."""
@@ -109,3 +137,6 @@ def build(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: 
     return NeuralField(ndim, out_channels, width=f.width, depth=f.depth, encoding=f.encoding,
                        frequencies=f.frequencies, scale=f.scale, omega0=f.omega0, activation=net_cfg.activation,
                        bounds=bounds, rngs=rngs)
+
+
+NETWORK = Network("neural_field", NeuralFieldConfig, build)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +71,7 @@ class Family:
 
     name: str
     config: type
-    pde: Callable[[PhysicsConfig], PDE]
+    pde: Callable[[Any], PDE]  # called with the family's own config dataclass
 
 
 def encode_physical(pde: PDE, params: Params) -> Params:
@@ -136,7 +136,7 @@ class PeriodicGridConfig(PhysicsConfig):
     `validate` (called after the grid's).
     """
 
-    ndims = (1, 2, 3)
+    ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     name: str = option("", "PDE family")
     resolution: tuple[int, ...] = option((32, 32), "cells per spatial dimension (1, 2 or 3 entries)",

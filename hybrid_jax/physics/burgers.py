@@ -103,7 +103,8 @@ class Burgers(PeriodicBox, LearnedCoefficients):
             v = math.tensor(x, spatial(names), channel(vector=names))
             return (v + dt_sub * div_k_grad(v, nu, self.dx, self.dims)).native(order).astype(state.dtype)
 
-        return iterate(diffuse, self.cfg.substeps, advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype))
+        advected = advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype)
+        return iterate(diffuse, self.cfg.substeps, advected)
 
 
 FAMILY = Family("burgers", BurgersConfig, Burgers)

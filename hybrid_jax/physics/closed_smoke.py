@@ -153,13 +153,4 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
         return out.native(["x", "y", "c"])
 
 
-def staggered_divergence(state, dx: tuple[float, float]) -> np.ndarray:
-    """Divergence of a state's staggered velocity in every cell ``[x, y]`` (NumPy, float64), the
-    wall faces taken as 0: the projection makes it vanish; a diagnostic for tests and evaluation."""
-    state = np.asarray(state, np.float64)
-    u = np.pad(state[:-1, :, 0], ((1, 1), (0, 0)))  # faces x_0 … x_n, walls 0
-    v = np.pad(state[:, :-1, 1], ((0, 0), (1, 1)))
-    return np.diff(u, axis=0) / dx[0] + np.diff(v, axis=1) / dx[1]
-
-
 FAMILY = Family("closed_smoke", ClosedSmokeConfig, ClosedSmoke)

@@ -17,7 +17,7 @@ import math
 from hybrid_jax.config import Config
 from hybrid_jax.data.sources import kept_windows
 from hybrid_jax.experiment import ModelName, trained_models
-from hybrid_jax.training.loop import coupling_weights
+from hybrid_jax.training.plan import coupling_weights
 
 
 def steps_per_epoch(num_windows: int, batch_size: int, full_batch: bool = False) -> int:

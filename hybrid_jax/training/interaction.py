@@ -122,7 +122,8 @@ def interaction_step(physical: Coupled, synthetic: Coupled, states: dict[str, Tr
 def init_states(physical: Coupled, synthetic: Coupled, physical_params: Params,
                 synthetic_params: Params) -> dict[str, TrainState]:
     """Fresh train states ``{physical, synthetic}`` of the two models' initial parameters."""
-    return {"physical": init_state(physical_params, physical.tx), "synthetic": init_state(synthetic_params, synthetic.tx)}
+    return {"physical": init_state(physical_params, physical.tx),
+            "synthetic": init_state(synthetic_params, synthetic.tx)}
 
 
 def interaction_fit(physical: Coupled, synthetic: Coupled, states: dict[str, TrainState], *,

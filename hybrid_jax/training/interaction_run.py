@@ -87,9 +87,9 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
     physical, trajectory = physical_sensor_model(
         pde.step, grid, sensors, frame_dt=cfg.physics.dt * ic.steps_per_frame, steps_per_frame=ic.steps_per_frame,
         initial=initial, u0=u0, field_of=field_of(graphdef), decode=lambda raw: decode_physical(pde, raw),
-        tx=physical_optimizer(cfg) if trains["physical"] else frozen, data_weight=phy_cfg.coupling.real_weight,
+        tx=physical_optimizer(phy_cfg) if trains["physical"] else frozen, data_weight=phy_cfg.coupling.real_weight,
         match_weight=phy_cfg.coupling.match_weight if coupled else 0.0, remat=phy_cfg.checkpoint_rollout,
-        penalty=smoothness_penalty(pde, cfg))
+        penalty=smoothness_penalty(pde, cfg.physics, phy_cfg.regularization))
     synthetic = field_sensor_model(
         graphdef, sensors, tx=schedules.adam(syn_cfg.learning_rate, syn_cfg.lr_schedule) if trains["synthetic"]
         else frozen, data_weight=syn_cfg.coupling.real_weight,

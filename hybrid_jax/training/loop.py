@@ -13,7 +13,6 @@ training take identical steps.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from functools import partial
 from typing import Callable, Iterator
@@ -32,6 +31,8 @@ from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
+from hybrid_jax.training.plan import (alpha_schedule, coupling_weights, first_epoch, generated_weights,
+                                     horizon_schedule, num_generated)
 from hybrid_jax.training.models import (input_noise_key, physical_model, reduced_physics, smoothness_penalty,
                                        synthetic_model)
 from hybrid_jax.training.records import CycleResult, WarmupResult
@@ -67,13 +68,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
-    n_gen = (h.generation.num_rollouts or math.ceil(fraction * len(train_w))) if cfg.mode == "hybrid" else 0
-    alphas = [h.alpha] + ([h.schedule.final] if h.schedule.kind == "linear" else [])
-    weights = [w for m in ("synthetic", "physical")
-               for w in ([getattr(cfg.trainer, m).coupling.generated_weight] if
-                         getattr(cfg.trainer, m).coupling.generated_weight is not None else alphas)]
-    real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(weights) == 0
+    n_gen = num_generated(cfg, len(train_w))
+    real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(generated_weights(cfg)) == 0
     windows = len(train_w) + (0 if real_only_epochs else n_gen)
     if cfg.mode == "hybrid" and n_gen:  # a hybrid epoch draws a fraction of the real windows
         windows = min(windows, kept_windows(len(train_w), h.real_fraction) + n_gen)
@@ -88,9 +84,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     n_gen = -(-n_gen // n_dev) * n_dev  # generated rollouts are split evenly across devices
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
-    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
-    loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, phy)
+    loss_predict = physical_model(pde, cfg.physics, phy, "nearest")[1] if phy.downsample_factor else phy_predict
     k_phy = phy.rollout_steps or horizon
     penalty = smoothness_penalty(*reduced_physics(pde, cfg.physics, phy.downsample_factor), phy.regularization)
     noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
@@ -103,8 +99,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                                  make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=noise_key,
                                                  proportional=syn.coupling.proportional),
                                  make_eval_step(syn_predict, nd, horizon),
-                                 make_generate(syn_predict, lengths["physical"]), horizon,
-                                 None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
+                                 make_generate(syn_predict, lengths["physical"]), horizon, horizon_schedule(cfg)),
            "physical": model_fns("physical", phy_predict,
                                 make_train_step(loss_predict, phy_tx, nd, k_phy,
                                                 penalty=penalty,
@@ -163,57 +158,9 @@ def initial_states(exp: Experiment) -> States:
             for name in ("synthetic", "physical")}
 
 
-def alpha_at(cfg: Config, cycle: int) -> float:
-    """Alpha of a cycle: constant, or linear from `alpha` (cycle 0) to `schedule.final` (last cycle)."""
-    h = cfg.trainer.hybrid
-    if h.schedule.kind == "constant" or h.cycles == 1:
-        return h.alpha
-    return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
-
-
-def synthetic_epochs(cfg: Config) -> int:
-    """All synthetic epochs of the run: the warm-up's (hybrid mode) and every cycle's."""
-    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
-    return warmup + cfg.trainer.hybrid.cycles * cfg.trainer.synthetic.epochs
-
-
-def first_epoch(cfg: Config, cycle: int | None) -> int:
-    """Index among all of the run's synthetic epochs of the first one of `cycle` (None: the warm-up)."""
-    if cycle is None:
-        return 0
-    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
-    return warmup + cycle * cfg.trainer.synthetic.epochs
-
-
-def rollout_horizon(cfg: Config, epoch: int) -> int:
-    """K of the synthetic model's `epoch`-th epoch of the run (trainer.synthetic.rollout_curriculum): a pure
-    function of the epoch index (exact resume), reaching `end` at the run's last synthetic epoch."""
-    c = cfg.trainer.synthetic.rollout_curriculum
-    end = cfg.data.rollout_steps if c.end is None else c.end
-    total = synthetic_epochs(cfg)
-    p = min(epoch / (total - 1), 1.0) if total > 1 else 1.0
-    if c.kind == "exponential":
-        p = p**c.exponent
-    return min(c.start + math.floor(p * (end - c.start + 1)), end)
-
-
 def epoch_horizons(fns: ModelFns, first: int, count: int) -> list[int]:
     """K of each of `count` epochs of a model starting at its run-wide epoch `first`."""
     return [fns.horizon if fns.horizon_at is None else fns.horizon_at(first + e) for e in range(count)]
-
-
-def _generated_weights(cfg: Config) -> list[float]:
-    """Every weight generated samples may get in the run (alpha and its schedule's end where a model takes
-    its weight from alpha, and the models' explicit generated weights)."""
-    h = cfg.trainer.hybrid
-    explicit = [getattr(cfg.trainer, m).coupling.generated_weight for m in ("synthetic", "physical")]
-    return [w for w in explicit if w is not None] + ([h.alpha, h.schedule.final] if None in explicit else [])
-
-
-def coupling_weights(cfg: Config, name: ModelName, cycle: int) -> tuple[float, float]:
-    """(real weight, generated weight) of model `name`'s samples in `cycle` (hybrid mode)."""
-    c = getattr(cfg.trainer, name).coupling
-    return c.real_weight, alpha_at(cfg, cycle) if c.generated_weight is None else c.generated_weight
 
 
 def epoch_seed(seed: int, cycle: int | None, phase: int, epoch: int) -> int:
@@ -334,7 +281,7 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     `on_generated(cycle, generator, rollouts)` is called (on every process) with each generated array."""
     t_cycle = time.perf_counter()
     cfg = exp.cfg
-    mode, alpha = cfg.mode, alpha_at(cfg, cycle)
+    mode, alpha = cfg.mode, alpha_schedule(cfg)(cycle)
     weights = {name: coupling_weights(cfg, name, cycle) if mode == "hybrid" else (1.0, 0.0)
                for name in trained_models(cfg)}
     uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
@@ -345,7 +292,8 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
-    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
+    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC),
+                                   ("physical", "synthetic", PHASE_PHYSICAL)]:
         if name not in trained_models(cfg):
             continue
         real_w, gen_w = weights[name]

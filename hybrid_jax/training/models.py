@@ -52,16 +52,17 @@ def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal
     return x
 
 
-def physical_model(pde: PDE, cfg: Config, upsampling: Literal["linear", "nearest"] = "linear"):
-    """(initial optimised params, predict, optimiser) of the physical model.
+def physical_model(pde: PDE, physics: PhysicsConfig, phy: PhysicalTrainerConfig,
+                   upsampling: Literal["linear", "nearest"] = "linear"):
+    """(initial optimised params, predict, optimiser) of the physical model: `pde` of the `physics`
+    section, trained as `phy` (trainer.physical) says.
 
-    With trainer.physical.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
+    With phy.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
     x0, rolls out there and upsamples every frame back to `pde`'s grid (`upsampling`: linear for
     generated data and evaluation; nearest for the loss, see the config key's documentation).
     """
-    phy = cfg.trainer.physical
     remat, f, ndim = phy.checkpoint_rollout, phy.downsample_factor, len(pde.spatial_shape)
-    model_pde, _ = reduced_physics(pde, cfg.physics, f)
+    model_pde, _ = reduced_physics(pde, physics, f)
     pde_step = jax.jit(model_pde.step)  # one trace of the PhiFlow step for every program that rolls it out
 
     def predict(raw, x0, horizon):

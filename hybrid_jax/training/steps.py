@@ -45,6 +45,30 @@ def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+def guarded(state: TrainState, value: jax.Array, grads, params, opt_state, kept_opt_state,
+            linesearch: bool = False) -> tuple[TrainState, jax.Array, jax.Array]:
+    """The NaN/inf guard of every train step, gradient or L-BFGS: ``(new state, ok, progress)`` from the
+    step's objective `value`, `grads`, new `params` and `opt_state` (with `linesearch`, the optimiser state
+    holds the objective's new value).
+
+    Not `ok` (anything non-finite): the previous parameters are kept and `failures` counts up (a good step
+    resets it). The new optimiser state is kept only on `progress`, else `kept_opt_state` (the old one, or a
+    line search's fresh one). With `linesearch`, a step that raises the objective is undone without counting
+    as a failure, and one that lowers it by less than a relative 1e-6 is kept but is no `progress`.
+    """
+    opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), opt_state, state.opt_state)
+    ok = jnp.isfinite(value) & _all_finite(grads) & _all_finite(params)
+    accept = progress = ok
+    if linesearch:
+        new_value = optax.tree.get(opt_state, "value")
+        ok = ok & jnp.isfinite(new_value)
+        accept = ok & (new_value <= value)
+        progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
+    new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
+                     jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
+    return new, ok, progress
+
+
 def window_batch(data: Data, index_batch: IndexBatch, window: int, horizon: int) -> dict:
     """`materialize` windows of `window` targets, keeping the first `horizon` (<= window) of them."""
     batch = materialize(data, index_batch, window)
@@ -118,17 +142,8 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
             value, grads = jax.value_and_grad(objective)(state.params)
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             kept_opt_state = state.opt_state
-        params = optax.apply_updates(state.params, updates)
-        opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), opt_state, state.opt_state)
-        ok = jnp.isfinite(value) & _all_finite(grads) & _all_finite(params)
-        accept = progress = ok
-        if linesearch:
-            new_value = optax.tree.get(opt_state, "value")
-            ok = ok & jnp.isfinite(new_value)
-            accept = ok & (new_value <= value)
-            progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
-        new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
-                         jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
+        new, ok, progress = guarded(state, value, grads, optax.apply_updates(state.params, updates), opt_state,
+                                    kept_opt_state, linesearch)
         loss = value if penalty is None else value - penalty(state.params)
         return new, {"loss": loss, "ok": ok, "progress": progress}
 
