@@ -98,6 +98,22 @@ ANCHORS = (
            reference={"source": "HYCO paper", "parameter error": {"physical": 1.73, "hybrid": 0.55}}),
 )
 
+SENSOR_ANCHORS = (
+    Regime("hyco_heat_quarter", "HYCO heat, 60 moving sensors in the quarter window [0, 3]² of [-3, 3]²; κ = 0.1 + two "
+           "Gaussians (amplitudes, centres learned); 100² truth, dt 1e-4; 18² model, dt 0.01",
+           config="configs/study/hyco_heat.yaml",
+           reference={"source": "HYCO-Code, DynamicHYCO/Heat/parameters/heat/table (two runs; the paper: 0.55 vs 1.73)",
+                      "physical": (1.733, 1.738), "interaction": (0.576, 0.542)}),
+    Regime("hyco_heat_half", "as hyco_heat_quarter, sensors in the half window [-1.5, 3]²",
+           config="configs/study/hyco_heat_half.yaml",
+           reference={"source": "HYCO-Code (two runs)", "physical": (0.371, 0.472), "interaction": (0.372, 0.464)}),
+    Regime("hyco_heat_full", "as hyco_heat_quarter, sensors over the whole box [-3, 3]²",
+           config="configs/study/hyco_heat_full.yaml",
+           reference={"source": "HYCO-Code (two runs)", "physical": (0.193, 0.210), "interaction": (0.193, 0.206)}),
+)
+"""Sensor anchors (data.sensors): `compare` runs the four sensor methods (hybrid_jax.sensor_run); the
+summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ stands beside the papers' code's final figures."""
+
 QUICK = ("trainer.hybrid.cycles=2", "trainer.synthetic.epochs=2", "trainer.physical.epochs=2",
          "trainer.hybrid.warmup_epochs=0", "evaluation.horizon=8")
 """--quick: every regime and anchor this much shorter (a smoke test of the driver, not a result)."""
@@ -112,24 +128,29 @@ def run_regime(regime: Regime, seeds: list[int], out: Path, extra: tuple[str, ..
     runs are reused); returns its comparison JSON with the regime's description."""
     from hybrid_jax.compare import compare
 
-    cfg = load_config(ROOT / regime.config, [*regime.overrides, *COMMON, *extra, f"data.store_dir={out / 'data'}"])
+    cfg = load_config(ROOT / regime.config, [*regime.overrides, *COMMON, *extra])
+    if not cfg.data.sensors.enabled:
+        cfg = load_config(ROOT / regime.config, [*regime.overrides, *COMMON, *extra, f"data.store_dir={out / 'data'}"])
     log.info("study: %s, seeds %s ...", regime.name, seeds)
     t = time.perf_counter()
-    result = compare(cfg, out / regime.name, overwrite=overwrite, modes=regime.modes, seeds=seeds, budget="steps")
+    modes = None if cfg.data.sensors.enabled else regime.modes  # sensor configs: all four sensor methods
+    result = compare(cfg, out / regime.name, overwrite=overwrite, modes=modes, seeds=seeds, budget="steps")
     return {"name": regime.name, "description": regime.description, "config": regime.config,
             "overrides": list(regime.overrides), "reference": regime.reference, "wall_s": time.perf_counter() - t,
             **result}
 
 
 def run_study(out: Path, seeds: list[int], quick: bool, overwrite: bool, regimes=REGIMES, anchors=ANCHORS,
-              anchor_seeds: int = 1) -> dict:
-    """Run `regimes` over `seeds` and `anchors` over seeds 0 .. anchor_seeds-1; write and return the study JSON."""
+              anchor_seeds: int = 1, sensor_anchors=()) -> dict:
+    """Run `regimes` over `seeds`, `anchors` and `sensor_anchors` over seeds 0 .. anchor_seeds-1; write and
+    return the study JSON."""
     extra = QUICK if quick else ()
     t0 = time.perf_counter()
     study = {"command": " ".join(["python", "experiments/study.py", *sys.argv[1:]]), "quick": quick,
              "seeds": seeds, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "regimes": [],
-             "anchors": []}
-    for key, group, group_seeds in (("regimes", regimes, seeds), ("anchors", anchors, list(range(anchor_seeds)))):
+             "anchors": [], "sensor_anchors": []}
+    for key, group, group_seeds in (("regimes", regimes, seeds), ("anchors", anchors, list(range(anchor_seeds))),
+                                    ("sensor_anchors", sensor_anchors, list(range(anchor_seeds)))):
         for r in group:
             study[key].append(run_regime(r, group_seeds, out, extra, overwrite))
             atomic_write(out / "study.json", json.dumps(study, indent=1))  # nothing lost on a crash
@@ -145,16 +166,19 @@ def merge_study(old: dict | None, new: dict) -> dict:
     if not old or old.get("quick") != new["quick"]:
         return new
     merged = {**new}
-    for key in ("regimes", "anchors"):
-        ran = {r["name"]: r for r in new[key]}
-        merged[key] = [ran.pop(r["name"], r) for r in old[key]] + list(ran.values())
-    ran = {r["name"] for key in ("regimes", "anchors") for r in new[key]}
-    if any(r["name"] not in ran for key in ("regimes", "anchors") for r in old[key]):  # old results kept
+    for key in GROUPS:
+        ran = {r["name"]: r for r in new.get(key, [])}
+        merged[key] = [ran.pop(r["name"], r) for r in old.get(key, [])] + list(ran.values())
+    ran = {r["name"] for key in GROUPS for r in new.get(key, [])}
+    if any(r["name"] not in ran for key in GROUPS for r in old.get(key, [])):  # old results kept
         merged["command"] = f"{old['command']} && {new['command']}"
         merged["wall_s"] = old.get("wall_s", 0.0) + new["wall_s"]
         if not new["regimes"]:
             merged["seeds"] = old["seeds"]
     return merged
+
+
+GROUPS = ("regimes", "anchors", "sensor_anchors")
 
 
 # ------------------------------------------------------------------------------------- aggregating
@@ -235,6 +259,37 @@ def runs_wall_s(regime: dict) -> float:
 
 def _label(run: str) -> str:
     return "hybrid" if run == "hybrid" else f"{run}-only"
+
+
+def sensor_anchor_table(study: dict) -> list[str]:
+    """Ours beside the papers' code: the summed parameter error per seed of each sensor method, and the
+    hybrid (interaction) / physical-only ratio per seed."""
+    lines = ["| window | physical-only (ours, per seed) | hybrid, interaction (ours) | hybrid, augmentation (ours) | "
+             "interaction / physical-only (ours) | physical-only (papers' code) | HYCO (papers' code) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in study.get("sensor_anchors", []):
+        by = {(row["seed"], row["method"]): row["parameter_error"]["summed"] for row in r["rows"] if row["parameter_error"]}
+
+        def per_seed(m):
+            vals = [by[(s, m)] for s in r["seeds"] if (s, m) in by]
+            return ", ".join(f"{v:.3f}" for v in vals) + (f" (mean {np.mean(vals):.3f})" if len(vals) > 1 else "")
+
+        ratios = ", ".join(f"{v:.2f}" for v in r["targets"]["interaction_over_physical"].values())
+        ref = r["reference"]
+        lines.append(f"| {r['name'].removeprefix('hyco_heat_')} | {per_seed('physical')} | {per_seed('interaction')} | "
+                     f"{per_seed('augmentation')} | {ratios} | {', '.join(map(str, ref['physical']))} | "
+                     f"{', '.join(map(str, ref['interaction']))} |")
+    return lines
+
+
+def sensor_section(r: dict) -> list[str]:
+    """A sensor anchor: its description, config, command and compare's own table."""
+    from hybrid_jax.sensor_run import markdown
+
+    body = markdown(r).splitlines()[2:]  # without compare's title
+    return [f"### {r['name']}", "", f"{r['description']}. Config `{r['config']}`; seeds {r['seeds']}; "
+            f"`python -m hybrid_jax.compare --config {r['config']} --seeds {len(r['seeds'])}`; its runs' training time "
+            f"{sum(row['train_s'] for row in r['rows']):.0f} s. Published: {r['reference']['source']}.", "", *body, ""]
 
 
 def main_table(study: dict) -> list[str]:
@@ -332,12 +387,14 @@ def render(study: dict, docs: Path) -> Path:
     results = docs / "results"
     figures = plot(study, results)
     notes = ROOT / "experiments" / "study_notes.md"
+    runs_min = (sum(map(runs_wall_s, study["regimes"] + study["anchors"]))
+                + sum(row["train_s"] for a in study.get("sensor_anchors", []) for row in a["rows"])) / 60
     lines = ["# Results: where hybrid training helps", "",
              "Generated by `experiments/study.py` from `docs/results/study.json` (do not edit by hand; "
              "re-render with `python experiments/study.py --render-only`).", "",
              f"Command: `{study['command']}`" + (" (**quick mode: a smoke test, not a result**)" if study["quick"] else "")
              + f"; wall time {study.get('wall_s', float('nan')) / 60:.1f} min (its runs: "
-             f"{sum(map(runs_wall_s, study['regimes'] + study['anchors'])) / 60:.1f} min) on {study['machine']}; "
+             f"{runs_min:.1f} min) on {study['machine']}; "
              f"seeds {study['seeds']}.", "",
              "Methods: `python -m hybrid_jax.compare --budget steps` per regime: physical-only, synthetic-only "
              "and hybrid on the same data and seed, each baseline model given at least the optimiser steps the same "
@@ -355,6 +412,12 @@ def render(study: dict, docs: Path) -> Path:
              "## Regimes", "", *[ln for r in study["regimes"] for ln in regime_section(r)]]
     if study["anchors"]:
         lines += ["## Published anchors", "", *[ln for a in study["anchors"] for ln in regime_section(a, anchor=True)]]
+    if study.get("sensor_anchors"):
+        lines += ["## HYCO anchors with sensors (ours beside the papers' code)", "",
+                  "Summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ at equal optimiser steps (every method: "
+                  "`trainer.sensors.epochs` full-batch Adam steps per trained model); the papers' code's figures are "
+                  "the final values of its two stored runs per window (3000 epochs, a 256-wide MLP).", "",
+                  *sensor_anchor_table(study), "", *[ln for a in study["sensor_anchors"] for ln in sensor_section(a)]]
     if notes.is_file():
         lines += ["## Interpretation (hand-written after reading the numbers above)", "", notes.read_text().strip(), ""]
     path = docs / "results.md"
@@ -382,6 +445,8 @@ def main(argv=None) -> int:
     p.add_argument("--regimes", help="comma-separated subset of the regime names, or none (default all)")
     p.add_argument("--anchors", help="comma-separated subset of the anchor names, or none (default: all but inviscid_burgers_1d, which "
                         "does not fit the default study's time on 2 CPU cores)")
+    p.add_argument("--sensor-anchors", help="comma-separated subset of the sensor anchors (HYCO heat windows), or none "
+                                            "(default none: about 10 min per window and 3 seeds on one loaded core)")
     p.add_argument("--anchor-seeds", type=int, default=1, help="seeds per anchor (default 1)")
     p.add_argument("--overwrite", action="store_true", help="rerun finished (regime, seed) runs")
     p.add_argument("--render-only", action="store_true", help="re-render the docs from <docs>/results/study.json")
@@ -395,6 +460,7 @@ def main(argv=None) -> int:
         return 0
     regimes = _chosen(p, "--regimes", args.regimes, REGIMES, REGIMES)
     anchors = _chosen(p, "--anchors", args.anchors, ANCHORS, tuple(r for r in ANCHORS if r.default))
+    sensor_anchors = _chosen(p, "--sensor-anchors", args.sensor_anchors, SENSOR_ANCHORS, ())
     if args.seeds < 1 or args.anchor_seeds < 1:
         p.error("--seeds, --anchor-seeds: must be >= 1")
     from hybrid_jax.logs import setup_logging
@@ -402,7 +468,7 @@ def main(argv=None) -> int:
     setup_logging()
     try:
         study = run_study(Path(args.out), list(range(args.seeds)), args.quick, args.overwrite, regimes, anchors,
-                          args.anchor_seeds)
+                          args.anchor_seeds, sensor_anchors)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -88,6 +88,7 @@ families = Registry("PDE family", "hybrid_jax.families", {
     "smoke": "hybrid_jax.physics.smoke:FAMILY",
     "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
     "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
+    "heat": "hybrid_jax.physics.heat:FAMILY",
 }, "hybrid_jax.physics.base:check_family")
 
 architectures = Registry("network architecture", "hybrid_jax.networks", {

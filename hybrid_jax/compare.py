@@ -313,18 +313,27 @@ def seed_config(cfg, seed: int):
     return _with(cfg, [f"seed={seed}"])
 
 
-def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, budget: str = "steps",
+def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, budget: str = "steps",
             engine: str = "local", options: dict | None = None) -> dict:
     """Run every (seed, mode) into ``out/seed<k>/<mode>/`` (skipping finished runs unless `overwrite`),
     write ``comparison.md`` / ``comparison.json`` and return the JSON: ``{experiment_name, observation,
     budget, seeds, modes, rows (per seed), summary (mean ± std per run and model), paired (hybrid −
     baseline), claims}``. `seeds`: default ``[cfg.seed]``. `engine`: ``local`` runs one after another in
-    this process; ``submitit`` / ``ray`` submit them as jobs (`hybrid_jax.engines`, with its `options`)."""
+    this process; ``submitit`` / ``ray`` submit them as jobs (`hybrid_jax.engines`, with its `options`).
+    `modes`: default `MODES`. A sensor config (data.sensors.enabled) runs the sensor methods instead, here
+    (`hybrid_jax.sensor_run.compare_sensors`: physical, synthetic, augmentation, interaction at equal
+    steps; `budget` and `engine` do not apply)."""
     from hybrid_jax.rundir import claim_dir
 
     out = Path(out).resolve()
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
-    modes = tuple(modes)
+    if cfg.data.sensors.enabled:  # sensor observations: the four sensor methods (hybrid_jax.sensor_run)
+        from hybrid_jax.sensor_run import compare_sensors
+        from hybrid_jax.training.sensor_fit import METHODS as SENSOR_METHODS
+
+        setup()
+        return compare_sensors(cfg, out, overwrite, SENSOR_METHODS if modes is None else tuple(modes), seeds)
+    modes = MODES if modes is None else tuple(modes)
     check_request(cfg, modes, seeds, budget)
     check_engine(engine)
     claim_dir(out, overwrite)
@@ -441,7 +450,9 @@ def _main(argv) -> int:
     p.add_argument("--config", required=True, help="YAML config (its mode is replaced per baseline)")
     p.add_argument("--out", help="output directory (default: <output.dir>/<experiment_name>-compare)")
     p.add_argument("--overwrite", action="store_true", help="recompute every run (finished runs are skipped without)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of physical,synthetic,hybrid")
+    p.add_argument("--modes", default=None, help="comma-separated subset of physical,synthetic,hybrid (default: all); "
+                                                 "with data.sensors.enabled of physical,synthetic,augmentation,"
+                                                 "interaction")
     p.add_argument("--budget", default="steps", choices=BUDGETS,
                    help="baselines get the hybrid's optimiser steps per model (default), the config's epochs, or "
                         "its training wall time")
@@ -455,7 +466,7 @@ def _main(argv) -> int:
     args = parse_cli(p, argv)
     setup_logging()
     cfg = load_config(args.config, args.overrides)
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    modes = None if args.modes is None else tuple(m.strip() for m in args.modes.split(",") if m.strip())
     seeds = parse_seeds(args.seeds, cfg.seed)
     out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
     result = compare(cfg, out, args.overwrite, modes, seeds, args.budget, args.engine,

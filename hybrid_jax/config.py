@@ -17,6 +17,7 @@ import yaml
 from hybrid_jax._registry import architectures, data_formats, families
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.files import atomic_write, is_plain_name
+from hybrid_jax.sensor_config import SensorPathsConfig, SensorsConfig  # noqa: F401  (re-exported)
 from hybrid_jax.trainer_config import (  # noqa: F401  (re-exported: the trainer sections)
     AlphaScheduleConfig,
     CouplingConfig,
@@ -178,6 +179,8 @@ class DataConfig:
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "
                                            "simulation, observation noise, a missing term (docs/data.md)")
+    sensors: SensorsConfig = _sub(SensorsConfig, "a simulated sensor study: one true trajectory read by moving "
+                                                 "sensors (instead of windows; hybrid_jax.sensor_run)")
     sensor_file: Optional[str] = _opt(None, "sensor record .npz (docs/coupling.md): positions [T, S, d] (domain "
                                             "units), times [T] (time units, increasing), values [T, S, C], float32: "
                                             "the observations of trainer.hybrid.coupling = interaction")

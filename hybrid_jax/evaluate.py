@@ -27,9 +27,31 @@ def parameter_summary(exp: Experiment, states: dict) -> dict | None:
     learned = learned_params(exp, states)
     if learned is None:
         return None
-    true = exp.pde.true_params()
-    return {"learned": describe_params(learned), "true": describe_params(true),
-            "relative_error": parameter_errors(learned, true)}
+    return parameter_report(exp.pde, learned, exp.pde.true_params())
+
+
+def parameter_report(pde, learned: dict, true: dict) -> dict:
+    """``{learned, true, relative_error}`` (JSON) of physical parameters, with `with_fields`' fields;
+    with parametric fields also ``relative_error["summed"]`` (see `with_fields`)."""
+    learned, true = with_fields(pde, learned), with_fields(pde, true)
+    errors = parameter_errors(learned, true)
+    parametric = [k for k in errors if "." in k]  # "<coefficient>.<parameter>" of a parametric field
+    if parametric:
+        errors["summed"] = float(sum(errors[k] for k in parametric))
+    return {"learned": describe_params(learned), "true": describe_params(true), "relative_error": errors}
+
+
+def with_fields(pde, params: dict) -> dict:
+    """`params` plus, for each parametric coefficient field of `pde`
+    (`LearnedCoefficients.coefficient_fields`), its field on the grid as ``"<name>(x)"`` (host array).
+
+    `parameter_summary` reports the relative error of each entry and, with parametric fields,
+    ``"summed"``: the sum of the relative errors of their parameters (the HYCO papers'
+    ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖)."""
+    fields = getattr(pde, "coefficient_fields", None)
+    if fields is None:
+        return params
+    return {**params, **{f"{k}(x)": np.asarray(v) for k, v in fields(params).items()}}
 
 
 def _with_summary(per_step: dict[str, np.ndarray]) -> dict:
@@ -91,10 +113,15 @@ def parameter_errors(learned: dict, true: dict) -> dict:
 
 
 def describe_params(params: dict) -> dict:
-    """JSON summary of parameters: the value of scalars, min/mean/max of fields."""
+    """JSON summary of parameters: the value of scalars, min/mean/max (and shape) of arrays, plus their
+    ``values`` (nested lists) when they have at most 8 entries."""
     out = {}
     for name, v in params.items():
         v = np.asarray(v)
+        if v.ndim and v.size <= 8:
+            out[name] = {"values": v.tolist(), "mean": float(v.mean()), "min": float(v.min()),
+                         "max": float(v.max()), "shape": list(v.shape)}
+            continue
         out[name] = float(v) if v.ndim == 0 else {"mean": float(v.mean()), "min": float(v.min()),
                                                    "max": float(v.max()), "shape": list(v.shape)}
     return out

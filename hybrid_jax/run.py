@@ -193,6 +193,9 @@ def run(cfg: Config, run_dir: Path) -> dict:
     """Run the config's tasks in a run directory opened by `hybrid_jax.lifecycle.open_run`; return the summary
     (empty for the generate task alone)."""
     timeline = Timeline()
+    if cfg.data.sensors.enabled:
+        raise ConfigError("data.sensors.enabled: a sensor config trains through python -m hybrid_jax.compare "
+                          "--config <it> (methods physical, synthetic, augmentation, interaction; --modes picks)")
     log_imported(cfg.plugins)
     if cfg.trainer.hybrid.coupling == "interaction":
         return interaction_task(cfg, build_pde(cfg.physics), run_dir, timeline)

@@ -229,8 +229,10 @@ class Tracker:
         summary = parameter_summary(exp, states)  # None when the physical model is not trained
         values = {}
         for name, err in (summary["relative_error"] if summary else {}).items():
-            learned, true = summary["learned"][name], summary["true"][name]
             values[f"parameters/{name}/relative_error"] = err
+            if name not in summary["learned"]:  # "summed": an error of several parameters, no value
+                continue
+            learned, true = summary["learned"][name], summary["true"][name]
             if isinstance(learned, float):
                 values[f"parameters/{name}/learned"] = learned
                 values[f"parameters/{name}/true"] = true if isinstance(true, float) else true["mean"]

@@ -208,6 +208,28 @@ class HybridConfig:
 
 
 @dataclass(frozen=True)
+class SensorTrainerConfig:
+    """Training on sensor readings (data.sensors.enabled; hybrid_jax.training.sensor_fit): full batch, one
+    optimiser step per model per epoch in every method, so the methods compare at equal steps."""
+
+    epochs: int = _pos(1000, "epochs (= optimiser steps of each trained model)")
+    lambda_data: float = _nonneg(100.0, "λ_d: weight of each model's sensor misfit (λ_d^P = λ_d^S)")
+    lambda_physical: float = _nonneg(10.0, "λ_m^P: weight of |u_P − sg(u_S)|² at the ghost points")
+    lambda_synthetic: float = _nonneg(10.0, "λ_m^S: weight of |u_S − sg(u_P)|² at the ghost points")
+    ghost_points: int = _pos(20, "ghost points, drawn uniformly in ghost_window each epoch (read at every frame)")
+    ghost_window: tuple[tuple[float, ...], ...] = _opt((), "[lo, hi] per dimension of the ghost points; default: "
+                                                           "the whole box")
+    order: Literal["synthetic_first", "physical_first", "simultaneous"] = _opt(
+        "synthetic_first", "interaction: which model steps first within an epoch (the second sees the first's "
+                           "update), or both from the same state")
+    refresh: int = _pos(100, "augmentation: epochs between regenerations of each model's data for the other")
+    physical_lr: float = _pos(1e-2, "peak learning rate of the physical Adam (one-cycle cosine schedule)")
+    physical_b1: float = _opt(0.5, "β₁ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    physical_b2: float = _opt(0.99999, "β₂ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    synthetic_lr: float = _pos(1e-3, "peak learning rate of the network's Adam (one-cycle cosine schedule)")
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     batch_size: int = _pos(8, "windows per batch (the last partial batch of an epoch is dropped)")
     max_consecutive_failures: int = _pos(10, "stop after this many consecutive steps with NaN/inf "
@@ -224,3 +246,4 @@ class TrainerConfig:
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")
+    sensors: SensorTrainerConfig = _sub(SensorTrainerConfig, "a sensor study's methods (data.sensors.enabled)")

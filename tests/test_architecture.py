@@ -23,7 +23,8 @@ FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files", "
 EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
 
 
-CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.plugins"}
+CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.plugins",
+          "hybrid_jax.sensor_config"}
 """The config: its machinery (typed_config, plugins) and its sections."""
 
 

@@ -109,3 +109,24 @@ def test_quick_study_end_to_end(study_mod, tmp_path):
     assert "quick mode" in md and "| base |" in md
     hybrid_syn = study_mod.method(regime, "hybrid", "synthetic")["mean_rel_l2"]
     assert f"{hybrid_syn['mean']:.3g} ± {hybrid_syn['std']:.2g}" in md
+
+
+def test_sensor_anchor_table_renders_ours_beside_the_papers(study_mod, tmp_path):
+    """A sensor anchor (compare_sensors' JSON) renders as one row per window: our summed parameter errors
+    per seed, the interaction / physical-only ratio, and the papers' code's figures."""
+    from hybrid_jax.sensor_run import summarize, targets
+
+    rows = [{"seed": s, "method": m, "steps": {"physical": 10}, "train_s": 1.0,
+             "parameter_error": None if m == "synthetic" else {"summed": e + s / 10}, "rel_l2": {"physical": 0.1}}
+            for s in (0, 1) for m, e in (("physical", 2.0), ("synthetic", 0), ("augmentation", 1.0),
+                                         ("interaction", 0.5))]
+    anchor = {**study_mod.SENSOR_ANCHORS[0].__dict__, "wall_s": 3.0, "experiment_name": "q", "seeds": [0, 1],
+              "methods": ["physical", "synthetic", "augmentation", "interaction"], "rows": rows,
+              "summary": summarize(rows), "targets": targets(rows)}
+    study = {"command": "x", "quick": False, "seeds": [0], "machine": "m", "wall_s": 1.0, "regimes": [],
+             "anchors": [], "sensor_anchors": [anchor]}
+    text = study_mod.render(study, tmp_path).read_text()
+    table = [ln for ln in text.splitlines() if ln.startswith("| quarter |")]
+    assert table == ["| quarter | 2.000, 2.100 (mean 2.050) | 0.500, 0.600 (mean 0.550) | 1.000, 1.100 (mean 1.050) | "
+                     "0.25, 0.29 | 1.733, 1.738 | 0.576, 0.542 |"]
+    assert "### hyco_heat_quarter" in text and "hybrid (interaction) / physical-only, per seed: seed 0 0.25" in text

@@ -31,18 +31,23 @@ def register_family(family, name: str | None = None) -> None:
 def build_pde(physics_cfg):
     """The PDE object of a physics config section (dispatch on its `name`); sets up PhiFlow's JAX
     backend first (`hybrid_jax.setup`). A family that states no stability bound is checked (and
-    sub-stepped with ``substeps: auto``) first: `hybrid_jax.physics.stability`."""
+    sub-stepped with ``substeps: auto``) first: `hybrid_jax.physics.stability`. Its parametric
+    coefficient fields, if any, are checked too (form and stability bound on its grid: ConfigError)."""
     from hybrid_jax.backend import setup
+    from hybrid_jax.physics.coefficients import LearnedCoefficients
     from hybrid_jax.physics.stability import checked_build
 
     setup()
-    return checked_build(families.get(physics_cfg.name), physics_cfg)
+    pde = checked_build(families.get(physics_cfg.name), physics_cfg)
+    if isinstance(pde, LearnedCoefficients):
+        pde.parametric_fields  # noqa: B018 (built and checked once, on first access)
+    return pde
 
 
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",
          "AdvectionDiffusion": "advection_diffusion", "Burgers": "burgers", "BurgersPotential": "burgers_potential",
          "GrayScott": "gray_scott", "Smoke": "smoke", "ClosedSmoke": "closed_smoke",
-         "VortexAdvection": "vortex_advection"}
+         "VortexAdvection": "vortex_advection", "Heat": "heat"}
 
 
 def __getattr__(name):
@@ -52,4 +57,4 @@ def __getattr__(name):
 
 
 __all__ = ["PDE", "FieldLayout", "Params", "Family", "AdvectionDiffusion", "Burgers", "BurgersPotential",
-           "GrayScott", "Smoke", "ClosedSmoke", "VortexAdvection", "build_pde", "families", "register_family"]
+           "GrayScott", "Smoke", "ClosedSmoke", "VortexAdvection", "Heat", "build_pde", "families", "register_family"]

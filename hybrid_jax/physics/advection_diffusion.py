@@ -3,7 +3,7 @@
 The velocity v is prescribed (zero, constant, or a divergence-free cellular vortex flow) and
 carried in the state as static channels ``vel_x[, vel_y, vel_z]`` after the dynamic channel
 ``u``; for divergence-free v the flux form equals u_t + v·∇u = ∇·(κ∇u). κ (learnable) is a
-scalar or a field ``[*spatial]``.
+scalar, a field ``[*spatial]`` or a parametric field (``diffusivity.form``, `physics.parametric`).
 
 Scheme per step of length dt (Lie splitting): advection in conservative flux form with central
 face fluxes and SSP-RK3 in time (second order in space, stable for Σ_d |v_d|·dt/dx_d ≤ √3), then
@@ -31,7 +31,7 @@ from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, c
 from hybrid_jax.physics.operators import div_k_grad, fourier_basis
 
 Diffusivity = coefficient("diffusivity", "κ", "domain units² / time unit", true=0.01, init=0.05, bump=True,
-                          learnable="shape")
+                          learnable="shape", parametric=True)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class AdvectionDiffusion(PeriodicBox, LearnedCoefficients):
             u1 = u + dt * rate(u)
             u2 = 0.75 * u + 0.25 * (u1 + dt * rate(u1))
             u = u + 2 / 3 * (u2 + dt * rate(u2) - u)
-        kappa = params["diffusivity"]
+        kappa = self.coefficient_value("diffusivity", params)
         dt_sub = dt / self.cfg.substeps
 
         def diffuse(x):

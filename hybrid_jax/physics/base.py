@@ -91,7 +91,7 @@ def decode_physical(pde: PDE, raw: Params) -> Params:
     parameter's gradient is the one at the clip.
     """
     free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
-    fixed = pde.constrain(free)
+    fixed = pde.constrain(jax.lax.stop_gradient(free))  # the gradient comes from `delta` alone (not twice)
 
     def through(k):
         delta = raw[k] - jax.lax.stop_gradient(raw[k])  # 0 exactly; its gradient is 1

@@ -3,7 +3,8 @@
 A coefficient is positive (optimised in log space), a scalar or a field ``[*spatial]``, has a
 true value that generates the data (optionally times a Gaussian bump), an initial guess, and
 optionally a stability bound. `coefficient(...)` makes its config dataclass (the YAML keys
-``true``, ``init`` and, as asked, ``bump`` and ``learnable``); a PDE class that derives from
+``true``, ``init`` and, as asked, ``bump``, ``learnable`` and ``form``: a field given by a few
+parameters, `physics.parametric`); a PDE class that derives from
 `LearnedCoefficients` gets ``init_params``, ``true_params``, ``positive_params`` and
 ``constrain`` from its `coefficients()` and `bounds()`. The bound is the same function in the
 config check (`Coefficient.check`, at load time) and in `constrain` (on the learned values).
@@ -20,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.errors import ConfigError
-from hybrid_jax.typed_config import option, positive
+from hybrid_jax.physics.parametric import ParametricField, ParametricForm
+from hybrid_jax.typed_config import option, positive, section
 
 _EPS = 1e-8  # the smallest value `constrain` lets a coefficient take
 
@@ -61,6 +63,12 @@ class Coefficient:
     init: float
 
     @property
+    def parametric(self) -> bool:
+        """Whether the coefficient is a parametric field (a ``form`` section of kind other than none)."""
+        form = getattr(self, "form", None)
+        return form is not None and form.active
+
+    @property
     def learned(self) -> bool:
         """Whether the coefficient is learned (``learnable: false`` keeps `true` fixed)."""
         return getattr(self, "learnable", True) is not False
@@ -75,7 +83,10 @@ class Coefficient:
         return self.true * max(1.0, 1.0 + getattr(self, "bump", 0.0))
 
     def check(self, key: str, bound: float) -> None:
-        """Refuse a true value above `bound` (`key` is the coefficient's dotted section)."""
+        """Refuse a true value above `bound` (`key` is the coefficient's dotted section); a parametric
+        field is checked on its grid when the PDE is built (`LearnedCoefficients.parametric_fields`)."""
+        if self.parametric:
+            return
         check_bound(f"{key}.true", self.peak, bound)
 
     def _value(self, value: float, grid) -> jax.Array:
@@ -108,7 +119,7 @@ def _is_range(v) -> bool:
 
 def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, bump: bool = False,
                 learnable: Literal["shape", "switch", None] = None, zero_true: bool = False,
-                ranged: bool = False) -> type:
+                parametric: bool = False, ranged: bool = False) -> type:
     """A frozen config dataclass of one learnable coefficient (derived from `Coefficient`).
 
     `name`, `symbol`, `unit` word its docs ("viscosity", "ν", "domain units² / time unit").
@@ -118,6 +129,8 @@ def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, 
     true value is known and fixed); without, the family decides what is learned. With `ranged`, a key
     ``range: [lo, hi]`` (default null: [min(true, init)/2, 2·max(true, init)]): the values checked for
     stability and kept while training, for a family that states no bound (`LearnedCoefficients.bounds`).
+    With `parametric` a ``form`` section: the field as a function of a few parameters
+    (`physics.parametric`), which then replaces ``true``/``init``/``bump``/``learnable``.
     """
     true_doc = f"true {name} {symbol} ({unit}) that generates the data" + ("; 0: none" if zero_true else "")
     fields = [("true", float, option(true, true_doc, *((lambda v: v >= 0, "must be >= 0") if zero_true
@@ -138,6 +151,9 @@ def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, 
         fields.append(("range", Optional[tuple[float, ...]], option(
             None, f"[lo, hi]: the range of {symbol} checked for stability and kept while learning ({unit}); "
                   f"null: [min(true, init)/2, 2·max(true, init)]", _is_range, "must be [lo, hi] with 0 < lo < hi")))
+    if parametric:
+        fields.append(("form", ParametricForm, section(ParametricForm, f"{symbol}(x) given by a few learnable "
+                                                                       f"parameters (kind none: not)")))
     cls_name = "".join(w.capitalize() for w in name.replace("_", " ").split()) + "Coefficient"
     return dataclasses.make_dataclass(cls_name, fields, bases=(Coefficient,), frozen=True)
 
@@ -146,7 +162,9 @@ class LearnedCoefficients:
     """Mixin of a PDE whose parameters are coefficients (with `spatial_shape`, `dx`, `cfg`).
 
     A subclass defines `coefficients()` (the learned ones by parameter name) and, where a
-    stability bound applies, `bounds(params)`.
+    stability bound applies, `bounds(params)`; a family on a grid other than cell centres from 0
+    overrides `coefficient_grid`. A step reads a coefficient with `coefficient_value(name, params)`
+    (the parameter itself, or a parametric field evaluated on the grid).
     """
 
     def coefficients(self) -> dict[str, Coefficient]:
@@ -158,23 +176,68 @@ class LearnedCoefficients:
         (`hybrid_jax.physics.stability`), which `constrain` then keeps the coefficients inside."""
         return None
 
+    def coefficient_grid(self) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...]]:
+        """(coordinates ``[*spatial, d]`` of the grid's samples, box origin, box size), domain units."""
+        return np.stack(cell_centres(self.spatial_shape, self.dx), -1), (0.0,) * len(self.dx), tuple(self.cfg.domain)
+
+    @property
+    def parametric_fields(self) -> dict[str, ParametricField]:
+        """The parametric coefficients bound to this grid, checked once (form, stability bound)."""
+        if "_parametric_fields" not in self.__dict__:
+            coords, origin, size = self.coefficient_grid()
+            fields = {}
+            for name, c in self.coefficients().items():
+                if c.parametric:
+                    c.form.validate(f"physics.{name}.form", coords.shape[-1])
+                    fields[name] = ParametricField.build(name, c.form, coords, origin, size)
+            self.__dict__["_parametric_fields"] = fields
+            true = self.true_params()
+            for name, f in fields.items():
+                bound = (self.bounds(true) or {}).get(name)
+                if bound is not None:
+                    f.check(f"physics.{name}", bound)
+        return self.__dict__["_parametric_fields"]
+
     @property
     def positive_params(self) -> tuple[str, ...]:
-        return tuple(self.coefficients())
+        fields = self.parametric_fields
+        return tuple(k for name in self.coefficients() for k in (fields[name].positive if name in fields else (name,)))
+
+    def _params(self, which: str) -> dict[str, jax.Array]:
+        fields, out = self.parametric_fields, {}
+        for name, c in self.coefficients().items():
+            out.update(fields[name].params(which) if name in fields else
+                       {name: c.initial(self) if which == "init" else c.true_value(self)})
+        return out
 
     def init_params(self) -> dict[str, jax.Array]:
-        return {name: c.initial(self) for name, c in self.coefficients().items()}
+        return self._params("init")
 
     def true_params(self) -> dict[str, jax.Array]:
-        return {name: c.true_value(self) for name, c in self.coefficients().items()}
+        return self._params("true")
 
     def constrain(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Each coefficient into (0, its bound], or into its checked range [lo, hi] (see `bounds`)."""
-        bounds = self.bounds(params)
-        if bounds is None:
-            limits = getattr(self, "checked_range", {})
-            return {**params, **{name: jnp.clip(params[name], *limits[name]).astype(jnp.float32) if name in limits
-                                 else Coefficient.constrain(params[name])
-                                 for name in self.coefficients() if name in params}}
-        return {**params, **{name: Coefficient.constrain(params[name], bounds.get(name))
-                             for name in self.coefficients() if name in params}}
+        """Each coefficient into (0, its bound], or into its checked range [lo, hi] (see `bounds`); each
+        parametric field's parameters into their bounds."""
+        bounds, fields, out = self.bounds(params), self.parametric_fields, dict(params)
+        limits = getattr(self, "checked_range", {}) if bounds is None else {}
+        for name in self.coefficients():
+            if name in fields:
+                out.update(fields[name].constrain(params))
+            elif name in limits and name in params:
+                out[name] = jnp.clip(params[name], *limits[name]).astype(jnp.float32)
+            elif name in params:
+                out[name] = Coefficient.constrain(params[name], (bounds or {}).get(name))
+        return out
+
+    def coefficient_value(self, name: str, params: dict[str, jax.Array]) -> jax.Array:
+        """The value of coefficient `name` a step uses: ``params[name]``, or the parametric field
+        ``[*spatial]`` clipped into (0, its bound] (straight-through gradient)."""
+        fields = self.parametric_fields
+        if name not in fields:
+            return params[name]
+        return fields[name].field(params, (self.bounds(params) or {}).get(name))
+
+    def coefficient_fields(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """The parametric coefficients' fields ``{name: [*spatial]}`` (for their field error); {} if none."""
+        return {name: self.coefficient_value(name, params) for name in self.parametric_fields}

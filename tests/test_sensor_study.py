@@ -1,0 +1,104 @@
+"""The sensor study (data.sensors, trainer.sensors): the truth read by moving sensors, the four methods
+at equal steps, their independence where the coupling weights are zero, and the compare table."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
+from hybrid_jax.physics import build_pde
+
+
+def tiny(tmp_path, **over):
+    """configs/study/hyco_heat.yaml shrunk: an 8² model grid, a 16² truth, 10 frames, 20 epochs."""
+    cfg = load_config("configs/study/hyco_heat.yaml")
+    d = apply_overrides(to_dict(cfg), [
+        "physics.resolution=[8,8]", "data.sensors.truth_resolution=[16,16]", "data.sensors.truth_dt=0.005",
+        "physics.dt=0.05", "data.sensors.frames=10", "data.sensors.lattice=4", "data.sensors.count=10",
+        "trainer.sensors.epochs=20", "trainer.sensors.refresh=10", "network.field.width=16",
+        f"output.dir={tmp_path}", *[f"{k}={v}" for k, v in over.items()]])
+    return config_from_dict(d)
+
+
+def test_sensor_setup_reads_the_truth_inside_the_window(tmp_path):
+    from hybrid_jax.data.sensor_truth import sensor_setup
+
+    cfg = tiny(tmp_path)
+    pde = build_pde(cfg.physics)
+    s = sensor_setup(cfg, pde, 0)
+    pos, times, values = s.data
+    assert pos.shape == (11, 10, 2) and times.shape == (11,) and values.shape == (11, 10, 1)
+    assert pos.dtype == values.dtype == np.float32
+    assert pos.min() >= 0.0 and pos.max() <= 3.0  # held in the window [0, 3]²
+    assert np.ptp(pos[:, 0], axis=0).max() > 0.1  # and moving
+    np.testing.assert_allclose(times, np.arange(11) * 0.1, atol=1e-6)
+    # t = 0: the analytic u0 at the sensors, up to bilinear interpolation on the 16² truth grid (h = 0.4:
+    # error ≤ h²/8·max|u''| ≈ 0.04)
+    z = pos[0].astype(np.float64)
+    u0 = -np.exp(-np.sum((z + 1) ** 2, -1)) + np.exp(-np.sum((z - 1) ** 2, -1))
+    assert np.max(np.abs(values[0, :, 0] - u0)) < 0.05
+    # the field evolves (sensors held on the domain's edge x = 3 read the Dirichlet value 0)
+    assert np.mean(np.abs(np.diff(values[:, :, 0], axis=0)).max(axis=0) > 1e-3) >= 0.5
+    other = sensor_setup(cfg, pde, 1)
+    assert not np.array_equal(other.data.positions[0], pos[0])  # the seed picks the sensors
+
+
+def test_sensor_times_must_fit_the_time_step(tmp_path):
+    from hybrid_jax.data.sensor_truth import sensor_setup
+
+    cfg = tiny(tmp_path, **{"data.sensors.truth_dt": 0.003})
+    with pytest.raises(ConfigError, match="data.sensors.truth_dt"):
+        sensor_setup(cfg, build_pde(cfg.physics), 0)
+
+
+def fitted(cfg, method):
+    from hybrid_jax.data.sensor_truth import initial_key, sensor_setup
+    from hybrid_jax.training.sensor_fit import fit
+
+    pde = build_pde(cfg.physics)
+    setup = sensor_setup(cfg, pde, 0)
+    return fit(cfg, method, pde, setup, pde.sample_initial_state(initial_key(0), 1)[0], 0)
+
+
+def test_interaction_with_zero_coupling_is_each_model_alone(tmp_path):
+    """λ_m^P = λ_m^S = 0: interaction must train each model exactly as it trains alone (a leak of one
+    model's loss into the other's gradient, or a shared optimiser state, would change the result)."""
+    cfg = tiny(tmp_path, **{"trainer.sensors.lambda_physical": 0.0, "trainer.sensors.lambda_synthetic": 0.0})
+    both = fitted(cfg, "interaction")
+    phys, syn = fitted(cfg, "physical"), fitted(cfg, "synthetic")
+    for k, v in phys["state"].phys.items():
+        np.testing.assert_allclose(np.asarray(both["state"].phys[k]), np.asarray(v), rtol=1e-6, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(both["state"].net), jax.tree.leaves(syn["state"].net)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert both["steps"] == {"physical": 20, "synthetic": 20} and phys["steps"] == {"physical": 20}
+    coupled = fitted(tiny(tmp_path), "interaction")  # with the coupling on, the physics does change
+    assert any(not np.allclose(np.asarray(coupled["state"].phys[k]), np.asarray(v)) for k, v in phys["state"].phys.items())
+
+
+@pytest.mark.slow  # 8 small fits, about 1.5 min on a loaded 2-core machine
+def test_compare_runs_the_four_methods_and_reports_parameter_errors(tmp_path):
+    from hybrid_jax.compare import compare
+
+    cfg = tiny(tmp_path)
+    result = compare(cfg, tmp_path / "cmp", seeds=(0,))
+    rows = {(r["seed"], r["method"]): r for r in result["rows"]}
+    assert set(rows) == {(s, m) for s in (0,) for m in ("physical", "synthetic", "augmentation", "interaction")}
+    for (s, m), r in rows.items():
+        assert all(n == 20 for n in r["steps"].values())  # equal optimiser steps
+        assert (r["parameter_error"] is None) == (m == "synthetic")
+        if r["parameter_error"]:
+            e = r["parameter_error"]
+            assert e["summed"] == pytest.approx(e["conductivity.amplitude"] + e["conductivity.centre"])
+    assert set(result["targets"]["interaction_over_physical"]) == {"0"}
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "hybrid (interaction)" in md and "physical-only" in md
+    ev = json.loads((tmp_path / "cmp" / "seed0" / "interaction" / "evaluation.json").read_text())
+    assert set(ev["models"]) == {"physical", "synthetic"}
+    lines = (tmp_path / "cmp" / "seed0" / "physical" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and "summed" in json.loads(lines[-1])["parameter_error"]
+    again = compare(cfg, tmp_path / "cmp", seeds=(0,))  # finished runs are skipped: same numbers
+    assert again["rows"] == result["rows"]
