@@ -60,13 +60,13 @@ def process_environment(environ=os.environ) -> dict[str, str]:
 
     - ``PYTHONHASHSEED=0``: PhiML orders some dimensions by string hash, so with Python's per-process
       hash seed the physical model's programs lower to a different HLO in every process and miss the
-      persistent compilation cache (`benchmarks/check_trace_determinism.py`); results are unaffected.
+      persistent compilation cache (`python -m benchmarks startup --vary-hash-seed`); results are unaffected.
     - ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (Linux): XLA's CPU runtime allocates each execution's
       temporary buffer afresh (84 MiB for the reduced 2D Burgers train step at 32², 340 MiB at 64²),
       which glibc maps anew and the kernel zero-fills page by page on first touch: 21,600 page faults
       and 50-60 ms of system time in a 0.28 s step at 32². With transparent huge pages for malloc's
       mappings (glibc >= 2.35, where the kernel's THP mode is ``madvise`` or ``always``; ignored
-      otherwise) that is about 150 faults and 7 ms (`benchmarks/bench_network_cpu.py`, 'faults').
+      otherwise) that is about 150 faults and 7 ms (`python -m benchmarks network`, 'faults').
       glibc reads it only at process start, hence here.
     """
     wanted = {"PYTHONHASHSEED": "0"}

@@ -31,7 +31,7 @@ def circular_correlation(x: jax.Array, kernel: jax.Array) -> jax.Array:
     Same values as differentiating `_circular_correlation`, to float32 round-off; XLA's CPU backend
     runs the transposed convolution autodiff gives (of the SAME form, on the halo-padded grid) on a
     slower path than a forward one: measured input gradient at 32², batch 16, 3.73 -> 1.41 ms
-    for 2 <- 32 channels, 5.74 -> 4.91 ms for 32 <- 32 (benchmarks/bench_network_cpu.py --layers).
+    for 2 <- 32 channels, 5.74 -> 4.91 ms for 32 <- 32 (`python -m benchmarks network --layers`).
     """
     return _circular_correlation(x, kernel)
 
