@@ -29,3 +29,50 @@ def test_separable_fourier_basis_equals_the_dense_sum(shape, modes):
     want = np.einsum("ncm,m...->nc...", coeffs.astype(np.float64), dense)
     assert got.dtype == np.float32 and got.shape == (3, 2) + shape
     np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())  # float32 round-off
+
+
+def _chunk_config(tmp_path, chunk, **sections):
+    from conftest import tiny_dict
+    from hybrid_jax.config import config_from_dict
+
+    return config_from_dict(tiny_dict(
+        tmp_path, physics={"name": "burgers", "resolution": [8, 8], "domain": [1.0, 1.0], "dt": 0.01,
+                           "viscosity": {"true": 0.01, "init": 0.02}},
+        data={"store_dir": str(tmp_path / f"store-{chunk}"), "num_trajectories": 7, "num_frames": 5,
+              "rollout_steps": 2, "generation_chunk": chunk, "truth": {"refine": {"space": 2}}}, **sections))
+
+
+def test_generated_store_is_bitwise_the_same_whatever_the_chunk_size(tmp_path):
+    from hybrid_jax.data.store import load_or_generate
+    from hybrid_jax.physics import build_pde
+
+    stores, names = {}, set()
+    for chunk in (None, 3, 1):  # all at once; 3, 3 and a padded 1; one at a time
+        cfg = _chunk_config(tmp_path, chunk)
+        traj, folder = load_or_generate(cfg, build_pde(cfg.physics))
+        assert isinstance(traj, np.memmap) and traj.dtype == np.float32 and traj.shape == (7, 5, 8, 8, 2)
+        stores[chunk] = (folder / "trajectories.npy").read_bytes()
+        names.add(folder.name)
+    assert len(names) == 1  # generation_chunk is not part of the store's hash
+    assert stores[None] == stores[3] == stores[1]
+    assert np.abs(np.asarray(traj)[:, -1]).max() > 0.1  # the data are not trivial
+
+
+def test_auto_chunk_fits_half_the_free_memory_at_the_measured_cost(tmp_path, monkeypatch):
+    import hybrid_jax.memory as memory
+    from hybrid_jax.data.generation import CHUNK_SHARE
+    from hybrid_jax.data.store import generation_chunk, real_simulation
+    from hybrid_jax.physics import build_pde
+
+    cfg = _chunk_config(tmp_path, None)
+    sim, params = real_simulation(cfg, build_pde(cfg.physics))
+    per, fixed = sim.chunk_cost(params)
+    frame, fine = 8 * 8 * 2 * 4, 16 * 16 * 2 * 4  # one frame; one state on the refined grid
+    assert 5 * frame + fine <= per <= 5 * frame + fine + 64  # its frames, its initial state (refined grid), ν
+    assert 4 * frame <= fixed <= 4 * frame + 50 * fine  # one trajectory's rollout: frames and one step's work
+    monkeypatch.setattr(memory, "free_memory", lambda: int((3.5 * per + fixed) / CHUNK_SHARE))
+    assert generation_chunk(cfg, sim, params) == 3
+    monkeypatch.setattr(memory, "free_memory", lambda: 1)
+    assert generation_chunk(cfg, sim, params) == 1  # never below one trajectory
+    monkeypatch.setattr(memory, "free_memory", lambda: 1 << 40)
+    assert generation_chunk(cfg, sim, params) == 7
