@@ -82,8 +82,8 @@ def _generated_lengths(cfg: Config) -> dict[str, int]:
 def generated_bytes(cfg: Config, channels: int) -> int:
     """The generated sets: a device slot of M·(L+1) states per distinct L, and one live set."""
     m, lengths = generated_rollouts(cfg), _generated_lengths(cfg)
-    if not m:
-        return sum((n + 1) * state_bytes(cfg, channels) for n in set(lengths.values()))  # the empty slots
+    if not m:  # the empty slots, one window each
+        return len(set(lengths.values())) * (cfg.data.rollout_steps + 1) * state_bytes(cfg, channels)
     slots = sum(m * (n + 1) for n in set(lengths.values()))
     return (slots + m * (max(lengths.values()) + 1)) * state_bytes(cfg, channels)
 
@@ -145,3 +145,104 @@ def synthetic_step_bytes(cfg: Config, channels: int) -> int:
     maps, params = _network(cfg, channels)
     steps = 1 if cfg.trainer.synthetic.checkpoint_rollout else k
     return b * (k + 1) * state_bytes(cfg, channels) + b * steps * maps * F32 + 4 * params * F32
+
+
+DEVICE_SHARE = 0.5  # data.placement auto: the real trajectories stay on the device if they fit this share of it
+PREFETCH = 4  # host-streamed batches in flight (data.placement host): Grain's read-ahead plus the one in use
+
+
+def real_on_device(cfg: Config, real_bytes: int, free: int) -> bool:
+    """Whether training keeps the real trajectories (`real_bytes`) on the device (data.placement)."""
+    return {"device": True, "host": False}.get(cfg.data.placement, real_bytes <= DEVICE_SHARE * free)
+
+
+def evaluation_bytes(cfg: Config, channels: int, num_frames: int) -> int:
+    """The evaluate task: each validation trajectory's truth and, per trained model, its rollout on the
+    device, on the host and concatenated with x0 (H+1 frames each)."""
+    horizon = min(cfg.evaluation.horizon or num_frames - 1, num_frames - 1)
+    models = 2 if cfg.mode == "hybrid" else 1
+    return _split(cfg)[1] * (horizon + 1) * (1 + 3 * models) * state_bytes(cfg, channels)
+
+
+def run_parts(cfg: Config, channels: int, num_trajectories: int, num_frames: int, free: int) -> dict[str, dict]:
+    """Bytes of what each phase of the run holds at once: ``{phase: {part: bytes}}`` (phases generation,
+    training, evaluation), and the config key that reduces each part."""
+    real = num_trajectories * num_frames * state_bytes(cfg, channels)
+    phases: dict[str, dict] = {}
+    if cfg.data.source == "generate" and "generate" in cfg.tasks:
+        from hybrid_jax.data.generation import choose_chunk
+
+        fixed = generation_bytes(cfg, 0, channels)
+        chunk = choose_chunk(cfg.data.generation_chunk, num_trajectories,
+                             (generation_bytes(cfg, 1, channels) - fixed, fixed), free)
+        phases["generation"] = {
+            "initial states": num_trajectories * state_bytes(cfg, channels, cfg.data.truth.refine.space),
+            f"generation of {chunk} trajectories per chunk": generation_bytes(cfg, chunk, channels)}
+    if "train" in cfg.tasks:
+        steps = {"synthetic training step": synthetic_step_bytes(cfg, channels),
+                 "physical training step": physical_step_bytes(cfg, channels)}
+        trained = {"synthetic": ["synthetic"], "physical": ["physical"], "hybrid": ["synthetic", "physical"]}[cfg.mode]
+        train = {k: v for k, v in steps.items() if k.split()[0] in trained}
+        worst = max(train, key=train.get)
+        training = {worst: train[worst], "generated sets": generated_bytes(cfg, channels)}
+        if real_on_device(cfg, real, free):
+            training["real data on the device"] = real
+        else:
+            training["host-streamed batches"] = PREFETCH * cfg.trainer.batch_size * (cfg.data.rollout_steps + 1) \
+                * state_bytes(cfg, channels)
+        if cfg.data.truth.noise.std > 0:
+            training["noisy real data on the host"] = real
+        phases["training"] = training
+    if "evaluate" in cfg.tasks:
+        phases["evaluation"] = {"evaluation rollouts": evaluation_bytes(cfg, channels, num_frames)}
+    return phases
+
+
+KEYS = {"generation": "data.generation_chunk or physics.resolution",
+        "initial states": "data.num_trajectories",
+        "synthetic training step": "trainer.batch_size, trainer.synthetic.checkpoint_rollout or network.widths",
+        "physical training step": "trainer.physical.checkpoint_rollout, trainer.physical.batching or "
+                                  "trainer.physical.downsample_factor",
+        "generated sets": "trainer.hybrid.generation.num_rollouts",
+        "real data on the device": "data.placement=host",
+        "host-streamed batches": "trainer.batch_size",
+        "noisy real data on the host": "data.num_trajectories",
+        "evaluation rollouts": "evaluation.horizon"}
+
+
+def channels_of(cfg: Config) -> int:
+    """Channels of the config's PDE state (builds the PDE: cheap, PhiFlow is imported)."""
+    from hybrid_jax.physics import build_pde
+
+    return build_pde(cfg.physics).layout.num_channels
+
+
+def check_memory(cfg: Config, channels: int, num_trajectories: int, num_frames: int) -> None:
+    """Raise ResourceError (one line: the estimate, the limit, the key to change) if a phase of the run
+    cannot fit the free memory (`free_memory`: the device's, or available host memory on CPU), or the
+    generated store cannot fit its disk."""
+    import shutil
+    from pathlib import Path
+
+    from hybrid_jax.errors import ResourceError
+    from hybrid_jax.preflight import size_text
+
+    free = free_memory()
+    for phase, parts in run_parts(cfg, channels, num_trajectories, num_frames, free).items():
+        total = sum(parts.values())
+        if total > free:
+            biggest = max(parts, key=parts.get)
+            detail = ", ".join(f"{k} {size_text(v)}" for k, v in parts.items())
+            key = KEYS.get(biggest.split(" of ")[0], KEYS["generation"])
+            raise ResourceError(f"this config needs about {size_text(total)} for its {phase} ({detail}), more than "
+                                f"the {size_text(free)} free; reduce {key}")
+    if cfg.data.source == "generate" and "generate" in cfg.tasks:
+        store = num_trajectories * num_frames * state_bytes(cfg, channels)
+        folder = Path(cfg.data.store_dir).absolute()
+        while not folder.exists():
+            folder = folder.parent
+        disk = shutil.disk_usage(folder).free
+        if store > disk:
+            raise ResourceError(f"this config needs about {size_text(store)} of disk for its data store, more than "
+                                f"the {size_text(disk)} free in {folder}; reduce data.num_trajectories or "
+                                f"data.num_frames")

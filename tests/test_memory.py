@@ -76,3 +76,32 @@ def test_auto_chunk_fits_half_the_free_memory_at_the_measured_cost(tmp_path, mon
     assert generation_chunk(cfg, sim, params) == 1  # never below one trajectory
     monkeypatch.setattr(memory, "free_memory", lambda: 1 << 40)
     assert generation_chunk(cfg, sim, params) == 7
+
+
+@pytest.mark.parametrize("mode,physical", [("hybrid", {"epochs": 2}), ("physical", {"epochs": 2, "batching": "full"})])
+def test_training_from_host_streamed_windows_matches_the_on_device_gather(tmp_path, mode, physical):
+    from conftest import tiny_dict, train_run
+    from hybrid_jax.config import config_from_dict
+
+    runs = {}
+    for placement in ("device", "host"):
+        cfg = config_from_dict(tiny_dict(
+            tmp_path, mode=mode, data={"store_dir": str(tmp_path / "store"), "num_trajectories": 4, "num_frames": 6,
+                                       "rollout_steps": 2, "placement": placement,
+                                       "observation": {"spatial": "centre", "fraction": 0.5}},
+            trainer__physical=physical, trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1,
+                                                         "generation_source": "real"}))
+        exp, _, states, history = train_run(cfg)
+        assert exp.real_on_device == (placement == "device")
+        assert isinstance(exp.real, np.ndarray) == (placement == "host")
+        runs[placement] = history
+    for dev, host in zip(runs["device"], runs["host"], strict=True):  # the warm-up (hybrid), then each cycle
+        pairs = dev.epoch_losses.items() if isinstance(dev.epoch_losses, dict) else [("warm-up", dev.epoch_losses)]
+        for name, losses in pairs:
+            got = host.epoch_losses[name] if isinstance(host.epoch_losses, dict) else host.epoch_losses
+            print(name, "device", losses, "host", got)
+            np.testing.assert_allclose(got, losses, rtol=1e-5)  # float32 round-off of a differently fused gather
+            assert len(losses) and np.all(np.isfinite(losses))
+        if hasattr(dev, "val_losses"):
+            np.testing.assert_allclose([host.val_losses[k] for k in dev.val_losses], list(dev.val_losses.values()),
+                                       rtol=1e-5)

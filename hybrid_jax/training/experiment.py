@@ -50,7 +50,7 @@ class Experiment:
     cfg: Config
     pde: PDE
     mesh: jax.sharding.Mesh  # 1-D data-parallel mesh
-    real: jax.Array  # [N, T, *spatial, C] on every device
+    real: jax.Array | np.ndarray  # [N, T, *spatial, C] on every device, or on the host (real_on_device False)
     real_mask: jax.Array  # [T, *spatial] observed cells of real data
     train_windows: np.ndarray  # [W, 2] (sim, t)
     val_windows: np.ndarray
@@ -64,10 +64,29 @@ class Experiment:
     # generated slot when there is none (the shape of its generated data: one compilation)
     generation_states: GenerationStates  # jitted once per run
     steps_per_call: int = 1  # train steps (and validation chunks) per jitted call; 1: one call per step
+    real_on_device: bool = True  # False: `real` is a host (memory-mapped) array, each batch's windows are
+    # streamed to the device (data.placement; data.sources.streamed)
 
     def data(self, model: ModelName = "synthetic") -> dict:
-        """The arrays `model`'s jitted steps read (real trajectories and mask, an empty generated slot)."""
+        """The arrays `model`'s jitted steps read (real trajectories and mask, an empty generated slot); with
+        the real trajectories on the host, `step_inputs` puts each batch's windows in place of them."""
         return {"real": self.real, "real_mask": self.real_mask, "generated": self.no_generated[model]}
+
+    def step_inputs(self, data: dict, batches, prefetch: int = 4):
+        """``(data, index batch)`` per index batch of `batches` (a Grain dataset or a list), placed on the mesh:
+        the batch as is (on-device gather), or with the real trajectories on the host, its real windows read
+        there (Grain prefetching `prefetch` batches) and the batch's ``row`` into them."""
+        from hybrid_jax.data.sources import host_windows, streamed
+        from hybrid_jax.parallel import shard
+
+        if self.real_on_device:
+            for idx in batches:
+                yield data, shard(self.mesh, idx)
+            return
+        pairs = (host_windows(self.real, idx, self.horizon) for idx in batches) if isinstance(batches, list) \
+            else streamed(batches, self.real, self.horizon, prefetch)
+        for idx, windows in pairs:
+            yield {**data, "real": shard(self.mesh, windows)}, shard(self.mesh, idx)
 
     def model(self, name: ModelName) -> ModelFns:
         return {"synthetic": self.synthetic, "physical": self.physical}[name]
