@@ -105,3 +105,49 @@ def test_training_from_host_streamed_windows_matches_the_on_device_gather(tmp_pa
         if hasattr(dev, "val_losses"):
             np.testing.assert_allclose([host.val_losses[k] for k in dev.val_losses], list(dev.val_losses.values()),
                                        rtol=1e-5)
+
+
+REF_2D = "configs/reference/burgers_2d.yaml"
+REF_3D = "configs/reference/burgers_3d.yaml"
+PEAK_CASES = [  # (id, part, config, overrides): the 2D reference at full resolution, the 3D one reduced
+    ("2d-generation", "generation", REF_2D, ["data.num_frames=30"]),
+    ("2d-synthetic", "synthetic", REF_2D, ["trainer.batch_size=2", "data.num_frames=12"]),
+    ("2d-physical", "physical", REF_2D, ["data.num_frames=30"]),
+    ("2d-physical-checkpoint", "physical", REF_2D, ["data.num_frames=30", "trainer.physical.checkpoint_rollout=true"]),
+    ("3d-generation", "generation", REF_3D, ["physics.resolution=[32,32,32]", "data.num_frames=16"]),
+    ("3d-synthetic", "synthetic", REF_3D, ["physics.resolution=[16,16,16]", "data.num_frames=8",
+                                           "trainer.batch_size=2"]),
+    ("3d-physical", "physical", REF_3D, ["physics.resolution=[32,32,32]", "data.num_frames=8"]),
+    ("3d-physical-checkpoint", "physical", REF_3D, ["physics.resolution=[32,32,32]", "data.num_frames=8",
+                                                    "trainer.physical.checkpoint_rollout=true"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PEAK_CASES, ids=[c[0] for c in PEAK_CASES])
+def test_memory_estimates_are_within_2x_of_the_measured_peak_rss(case):
+    """Each part's estimate (hybrid_jax.memory) against the peak RSS it adds when it runs alone (CPU)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hybrid_jax import memory
+    from hybrid_jax.config import load_config
+
+    name, part, config, overrides = case
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "tests" / "memory_worker.py"), part, config, *overrides],
+                         cwd=root, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    cfg, c = load_config(root / config, overrides), got["channels"]
+    estimate = {"generation": lambda: memory.generation_bytes(cfg, cfg.data.num_trajectories, c),
+                "synthetic": lambda: memory.synthetic_step_bytes(cfg, c),
+                "physical": lambda: memory.physical_step_bytes(cfg, c)}[part]()
+    ratio = estimate / got["measured"]
+    print(f"{name}: estimate {estimate / 2**20:.1f} MiB, measured peak {got['measured'] / 2**20:.1f} MiB "
+          f"(process peak {got['maxrss'] / 2**20:.1f} MiB), ratio {ratio:.2f}")
+    assert 0.5 <= ratio <= 2.0
