@@ -51,7 +51,7 @@ def main(part: str, config: str, *overrides: str) -> None:
             idx = {k: v[:cfg.trainer.batch_size] for k, v in idx.items()}
         idx, data = {k: jnp.asarray(v) for k, v in idx.items()}, exp.data(part)
         compiled = fns.train_step.lower(state, data, idx, True, horizon=fns.horizon).compile()
-        run = lambda: jax.block_until_ready(compiled(state, data, idx))  # noqa: E731
+        run = lambda: jax.block_until_ready(compiled(state, data, idx, True))  # noqa: E731
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     before = _status("VmRSS")
