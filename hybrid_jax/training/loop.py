@@ -131,7 +131,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         txs={"synthetic": syn_tx, "physical": phy_tx},
         generated_windows=generated_windows,
         no_generated={name: zeros[n] for name, n in lengths.items()},
-        generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
+        generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh, on_device),
         steps_per_call=steps_per_call(cfg, max_steps) if on_device else 1,  # streamed: one batch per call
     )
 
@@ -145,10 +145,11 @@ def steps_per_call(cfg: Config, max_steps: int) -> int:
 
 
 def make_generation_states(cfg: Config, pde: PDE, train_windows: np.ndarray, num: int,
-                           mesh: jax.sharding.Mesh) -> GenerationStates:
+                           mesh: jax.sharding.Mesh, on_device: bool = True) -> GenerationStates:
     """``states(real, cycle) -> [num, *spatial, C]``, jitted: the initial states of a cycle's generated
     rollouts, split over the mesh; `num` real training windows' first frames drawn with the cycle's key
-    (with replacement only if there are fewer windows), or `num` samples of the PDE's prior."""
+    (with replacement only if there are fewer windows), or `num` samples of the PDE's prior. With the real
+    trajectories on the host (not `on_device`) the windows are drawn the same way and gathered there."""
     windows = np.asarray(train_windows, np.int32)
     prior = cfg.trainer.hybrid.generation_source == "prior"
 
@@ -162,15 +163,16 @@ def make_generation_states(cfg: Config, pde: PDE, train_windows: np.ndarray, num
         sel = select(cycle)
         return real[sel[:, 0], sel[:, 1]]
 
-    on_device, pick = jax.jit(states, out_shardings=batch_sharding(mesh)), jax.jit(select)
+    jitted = jax.jit(states, out_shardings=batch_sharding(mesh))
+    if on_device or prior:
+        return jitted
+    pick = jax.jit(select)
 
-    def from_real(real, cycle) -> jax.Array:
-        if prior or not isinstance(real, np.ndarray):
-            return on_device(real, cycle)
-        sel = np.asarray(pick(cycle))  # host trajectories (data.placement): gather there
+    def from_host(real: np.ndarray, cycle) -> jax.Array:  # host trajectories (data.placement): gather there
+        sel = np.asarray(pick(cycle))
         return shard(mesh, np.asarray(real[sel[:, 0], sel[:, 1]]))
 
-    return from_real
+    return from_host
 
 
 def initial_states(exp: Experiment) -> States:
