@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download, HERE (a machine with package-index access), the wheels a GPU machine without phiflow, phiml or
-# grain needs, into .whl/ at the repository root (git-ignored). benchmarks/gpu_all.sh installs them there,
+# grain needs, into .whl/ at the repository root (git-ignored). `python -m benchmarks gpu` installs them there,
 # offline, into /tmp/site. The GPU image (Python 3.12, x86-64) already has jax, flax, optax, orbax, numpy,
 # scipy, h5py, matplotlib, absl-py, etils, cloudpickle, protobuf, PyYAML and tqdm.
 # Versions: those installed in this environment (the ones the tests ran with).

@@ -76,7 +76,8 @@ fig.savefig(OUT / "custom_pde_simulation.png", dpi=80)
 trainer = ({"batch_size": 8, "synthetic": {"epochs": 1},
             "physical": {"optimizer": "adam", "learning_rate": 0.1, "epochs": 3},
             "hybrid": {"cycles": 1, "alpha": 0.1, "warmup_epochs": 0}} if SMALL else
-           {"batch_size": 8, "synthetic": {"epochs": 2}, "physical": {"optimizer": "lbfgs", "batching": "full", "epochs": 10},
+           {"batch_size": 8, "synthetic": {"epochs": 2},
+            "physical": {"optimizer": "lbfgs", "batching": "full", "epochs": 10},
             "hybrid": {"cycles": 2, "alpha": 0.1, "warmup_epochs": 1}})
 config = {"experiment_name": "custom_pde", "seed": 0, "mode": "hybrid", "physics": physics,
           "data": {"num_trajectories": 8, "num_frames": 8 if SMALL else 12, "rollout_steps": 3},

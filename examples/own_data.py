@@ -92,7 +92,8 @@ result = hj.run_experiment(cfg, OUT / "own_data", overwrite=True)
 
 learned = float(result.learned["viscosity"])
 print(f"viscosity: learned {learned:.5f}, used to make the data {NU} (started at 0.05)")
-print("synthetic model, mean relative L2 rollout error:", round(result.evaluation["models"]["synthetic"]["mean_rel_l2"], 4))
+print("synthetic model, mean relative L2 rollout error:",
+      round(result.evaluation["models"]["synthetic"]["mean_rel_l2"], 4))
 
 # %% [markdown]
 # ## 4. Look at the data and at the learned model's rollout of one trajectory

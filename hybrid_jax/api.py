@@ -8,6 +8,7 @@ PDE out from initial states.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -46,6 +47,8 @@ class LoadedRun:
     `params` are the learned physical parameters (float32 arrays); `synthetic(x0, steps)` and
     `physical(x0, steps)` roll the trained network and the PDE with those parameters out from
     initial states ``[B, *spatial, C]`` and return ``[B, steps, *spatial, C]`` (x0 excluded).
+    `summary` and `evaluation` are ``summary.json`` and ``evaluation.json`` as dicts (None where the
+    run wrote none); their keys: docs/outputs.md.
     """
 
     config: Config
@@ -54,6 +57,8 @@ class LoadedRun:
     true_params: dict[str, jax.Array]
     synthetic: Callable[[jax.Array, int], jax.Array] = field(repr=False)
     physical: Callable[[jax.Array, int], jax.Array] = field(repr=False)
+    summary: Optional[dict] = None
+    evaluation: Optional[dict] = None
 
 
 def _as_config(config, overrides) -> Config:
@@ -72,20 +77,17 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
         overrides: tuple[str, ...] = (), overwrite: bool = False) -> RunResult:
     """Run the tasks of `config` (a Config, a YAML path, a dict, or None for the defaults, with
     dotted `overrides`) in `run_dir` (default ``<output.dir>/<experiment_name>``), as the CLI does."""
-    from hybrid_jax.backend import enable_compilation_cache, setup
-    from hybrid_jax.parallel import initialize
+    from hybrid_jax.lifecycle import has_checkpoints, open_run
     from hybrid_jax.run import run as run_tasks
-    from hybrid_jax.rundir import prepare_run_dir
+    from hybrid_jax.timings import starts_at
 
+    starts_at(time.time())  # the summary's timings_s count from this call
     cfg = _as_config(config, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output.dir) / cfg.experiment_name
-    initialize(cfg.parallel)
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
-    with prepare_run_dir(cfg, run_dir, overwrite):  # the run directory stays locked while the run writes it
+    with open_run(cfg, run_dir, overwrite):  # the run directory stays locked while the run writes it
         summary = run_tasks(cfg, run_dir)
     learned = {}
-    if (run_dir / "checkpoints").is_dir() and any(p.name.isdigit() for p in (run_dir / "checkpoints").iterdir()):
+    if has_checkpoints(run_dir):
         learned = {k: np.asarray(v) for k, v in load_run(run_dir).params.items()}
     evaluation_file = run_dir / "evaluation.json"
     evaluation = json.loads(evaluation_file.read_text()) if evaluation_file.is_file() else None
@@ -93,31 +95,28 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """Read a run back: its config, its latest checkpoint's learned physical parameters, and
-    jitted rollout callables of both trained models (on the default device)."""
-    from hybrid_jax.checkpoint import Checkpoints
+    """Read a run back: its config, its newest intact checkpoint's learned physical parameters, and
+    jitted rollout callables of both trained models (on the default device). A damaged newer checkpoint
+    is moved aside with a warning, as a resumed run does (`hybrid_jax.lifecycle.restore_trained`)."""
+    from hybrid_jax.lifecycle import restore_trained
     from hybrid_jax.physics import build_pde
-    from hybrid_jax.training.models import decode_physical, physical_model, synthetic_model
+    from hybrid_jax.physics.base import decode_physical
+    from hybrid_jax.training.models import physical_model, synthetic_model
     from hybrid_jax.training.steps import init_state
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
     pde = build_pde(cfg.physics)
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
-    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, cfg.trainer.physical)
     template = {"synthetic": init_state(syn_params, syn_tx), "physical": init_state(phy_params, phy_tx)}
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
-    try:
-        latest = ckpts.latest()
-        if latest is None:
-            raise ConfigError(f"{run_dir}: no checkpoint to load; run the train task first")
-        states, _ = ckpts.restore(latest, template)
-    finally:
-        ckpts.close()
+    states = restore_trained(cfg, run_dir, template)
     syn, phy = states["synthetic"].params, states["physical"].params
     synthetic = jax.jit(lambda x0, steps: syn_predict(syn, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
     physical = jax.jit(lambda x0, steps: phy_predict(phy, jnp.asarray(x0, jnp.float32), steps), static_argnums=1)
-    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical)
+    outputs = {name: json.loads(f.read_text()) if (f := run_dir / f"{name}.json").is_file() else None
+               for name in ("summary", "evaluation")}
+    return LoadedRun(cfg, pde, decode_physical(pde, phy), pde.true_params(), synthetic, physical, **outputs)
 
 
 def simulate(pde, x0: jax.Array, steps: int, params: dict | None = None) -> jax.Array:

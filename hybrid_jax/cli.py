@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from hybrid_jax.config import ConfigError, load_config, print_reference, to_dict
+from hybrid_jax.metrics import headline
 
 
 def config_main(argv) -> int:
@@ -53,6 +54,7 @@ def _read_json(path: Path):
 
 def run_info(run_dir: Path) -> dict:
     """What a run directory holds: its config, progress, checkpoints, final numbers (None where absent)."""
+    from hybrid_jax.lifecycle import checkpoint_steps
     from hybrid_jax.run import read_metrics
 
     if not (run_dir / "config.yaml").is_file():
@@ -63,14 +65,13 @@ def run_info(run_dir: Path) -> dict:
         raise ConfigError(f"{run_dir}/config.yaml: not valid YAML ({e})") from None
     records = read_metrics(run_dir / "metrics.jsonl")
     cycles = [r for r in records if r.get("kind") == "cycle"]
-    ckpt_dir = run_dir / "checkpoints"
     return {
         "run_dir": str(run_dir), "experiment_name": cfg.get("experiment_name"), "mode": cfg.get("mode"),
         "physics": {k: cfg.get("physics", {}).get(k) for k in ("name", "resolution", "domain", "dt")},
         "cycles_planned": cfg.get("trainer", {}).get("hybrid", {}).get("cycles"),
         "cycles_recorded": len(cycles),
         "last_cycle": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
-        "checkpoints": sorted(int(c.name) for c in ckpt_dir.iterdir() if c.name.isdigit()) if ckpt_dir.is_dir() else [],
+        "checkpoints": checkpoint_steps(run_dir),
         "summary": _read_json(run_dir / "summary.json"),
         "evaluation": _read_json(run_dir / "evaluation.json"),
         "tensorboard": any(run_dir.glob("events.out.tfevents.*")),
@@ -88,13 +89,14 @@ def format_info(info: dict) -> str:
     if s is None:
         lines.append("  no summary.json: the run has not finished")
     else:
-        lines.append(f"  finished: wall {s['wall_time_s']:.1f} s")
-        p = s["parameters"]
+        t = {"total": float("nan"), "training": float("nan"), "compilation": float("nan"), **s.get("timings_s", {})}
+        lines.append(f"  finished: {t['total']:.1f} s in all ({t['training']:.1f} s training, "
+                     f"{t['compilation']:.1f} s compiling)")
+        p = s.get("parameters") or {"relative_error": {}}
         lines += [f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                   f"(relative error {err:.2%})" for name, err in p["relative_error"].items()]
     for name, m in ((info["evaluation"] or {}).get("models") or {}).items():
-        lines.append(f"  {name} rollout over {info['evaluation']['horizon']} steps: mean rel. L2 "
-                     f"{m['mean_rel_l2']:.3e}, final rel. L2 {m['final_rel_l2']:.3e}")
+        lines.append(f"  {name} rollout over {info['evaluation']['horizon']} steps: {headline(m)}")
     return "\n".join(lines)
 
 
@@ -124,7 +126,8 @@ COMMANDS = {"train": _entry("train"), "compare": _entry("compare"), "sweep": _en
 
 
 def main(argv=None) -> int:
-    if argv is None:  # run as a program (the console script)
+    program = argv is None  # run as a program (the console script)
+    if program:
         from hybrid_jax.backend import reexec_with_process_environment
 
         reexec_with_process_environment()
@@ -136,7 +139,12 @@ def main(argv=None) -> int:
         print(f"error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} (hybrid-jax --help)",
               file=sys.stderr)
         return 2
-    return COMMANDS[argv[0]](argv[1:])
+    code = COMMANDS[argv[0]](argv[1:])
+    if program and argv[0] == "train":  # summary.json's timings_s.total ends where the process does
+        from hybrid_jax.boundary import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

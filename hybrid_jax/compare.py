@@ -33,6 +33,9 @@ into observed / unobserved cells); the validation loss is the training metric on
 
 A rerun into the same ``--out`` skips every (seed, mode) whose run finished with the same config
 (summary and evaluation written) and resumes an interrupted one; ``--overwrite`` recomputes all.
+``--engine submitit`` / ``--engine ray`` submit the runs as SLURM jobs or Ray tasks
+(`hybrid_jax.engines`; the hybrid runs of all seeds first, then all baselines), with the same skips
+and the same tables.
 
 The seeds run one after another, not as one vmapped ensemble: runs of different seeds differ in
 data (store, split, window counts) and, under the steps or wall budget, in their step counts, so
@@ -51,20 +54,33 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_jax.backend import enable_compilation_cache, setup
-from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, to_dict
-from hybrid_jax.errors import parse_cli, run_cli
+from hybrid_jax.boundary import parse_cli, run_cli
+from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_jobs, train_args
+from hybrid_jax.errors import JobFailed
 from hybrid_jax.files import atomic_write
-from hybrid_jax.logs import log_to_file, setup_logging
+from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE, key_label, summary_keys
+from hybrid_jax.schemas import SCHEMA_VERSION
 
 MODES = ("physical", "synthetic", "hybrid")
 BUDGETS = ("steps", "epochs", "wall")
 WALL_CYCLES = 16
 """Wall budget: a baseline runs at most this many times the config's cycles before its time limit."""
-ERRORS = ("mean_rel_l2", "final_rel_l2", "mean_rmse", "mean_rmse_observed", "mean_rmse_unobserved")
-"""Rollout error metrics of a row (lower is better), compared per seed between hybrid and baseline."""
-STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss", *ERRORS)
-"""Scalar columns of a row summarised over seeds (and `parameter_error`, per parameter)."""
+REGIONS = {"mean_rmse_observed": "RMSE observed", "mean_rmse_unobserved": "RMSE unobserved"}
+"""Rollout RMSE inside / outside the observed cells (sparse observations), by key: its column label."""
+
+
+def error_keys() -> tuple[str, ...]:
+    """Rollout error metrics of a row (lower is better; every registered metric, `hybrid_jax.metrics`),
+    compared per seed between hybrid and baseline."""
+    return (*summary_keys(), *REGIONS)
+
+
+CLAIMED = f"mean_{HEADLINE}"
+"""The synthetic model's claim is on this metric."""
+STATS = ("epochs", "steps", "planned_steps", "train_s", "wall_s", "val_loss")
+"""Scalar columns of a row summarised over seeds, besides `error_keys` (and `parameter_error`, per parameter)."""
 
 log = logging.getLogger("hybrid_jax")
 
@@ -82,11 +98,13 @@ def budget_config(cfg, mode: str, budget: str, hybrid_summary: dict | None):
     """The config of run `mode` under `budget`; `hybrid_summary` (the hybrid run's summary.json: its
     window counts, training seconds) sets the baselines' budget for ``steps`` and ``wall``."""
     from hybrid_jax.training.budget import epochs_for_steps, full_batch, planned_steps, steps_per_epoch
-    from hybrid_jax.training.experiment import trained_models
+    from hybrid_jax.experiment import trained_models
 
     mcfg = mode_config(cfg, mode)
-    if budget == "epochs" or mode == "hybrid":
-        return mcfg
+    if budget == "epochs" or mode == "hybrid" or cfg.trainer.hybrid.coupling == "interaction":
+        return mcfg  # interaction coupling: one step per epoch in every mode, so equal epochs are equal steps
+    if hybrid_summary is None:
+        raise ValueError(f"budget {budget}: the {mode} baseline's budget needs the hybrid run's summary")
     t, w = cfg.trainer, hybrid_summary["windows"]
     allowed = planned_steps(mode_config(cfg, "hybrid"), w["train"], w["generated"])
     per_epoch = {m: steps_per_epoch(w["train"], t.batch_size, full_batch(mcfg, m)) for m in trained_models(mcfg)}
@@ -110,13 +128,13 @@ def table_rows(runs: dict, seed: int | None = None) -> list[dict]:
             rows.append({"seed": cfg.seed if seed is None else seed, "run": mode, "model": model,
                          "epochs": summary["epochs"][model], "steps": summary["steps"][model],
                          "planned_steps": planned[model], "train_s": summary["train_s"],
-                         "wall_s": summary["wall_time_s"], "val_loss": summary["final"].get(f"{model}_val_loss"),
-                         **{k: m.get(k) for k in ERRORS},
+                         "wall_s": summary["timings_s"]["total"], "val_loss": summary["final"].get(f"{model}_val_loss"),
+                         **{k: m.get(k) for k in error_keys()},
                          "parameter_error": ev["parameters"]["relative_error"] if model == "physical" else None})
     return rows
 
 
-def stats(values: list[float]) -> dict:
+def stats(values: list[float | None]) -> dict:
     """``{mean, std, n}`` of the values that are not None; std is the sample std (ddof 1), None for n < 2."""
     v = np.asarray([x for x in values if x is not None], np.float64)
     if not len(v):
@@ -125,7 +143,7 @@ def stats(values: list[float]) -> dict:
 
 
 def _runs(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    out = {}
+    out: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         out.setdefault((r["run"], r["model"]), []).append(r)
     return out
@@ -136,7 +154,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for (run, model), rs in _runs(rows).items():
         s = {"run": run, "model": model, "seeds": [r["seed"] for r in rs],
-             **{k: stats([r[k] for r in rs]) for k in STATS}, "parameter_error": None}
+             **{k: stats([r.get(k) for r in rs]) for k in STATS + error_keys()}, "parameter_error": None}
         if model == "physical":
             s["parameter_error"] = {p: stats([r["parameter_error"][p] for r in rs]) for p in rs[0]["parameter_error"]}
         out.append(s)
@@ -145,7 +163,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def _metrics(row: dict) -> dict[str, float | None]:
     """A row's error metrics by name (parameter errors as ``parameter_error.<name>``)."""
-    return {**{k: row[k] for k in ERRORS},
+    return {**{k: row.get(k) for k in error_keys()},
             **{f"parameter_error.{p}": v for p, v in (row["parameter_error"] or {}).items()}}
 
 
@@ -158,8 +176,8 @@ def paired(rows: list[dict]) -> list[dict]:
         base = {r["seed"]: _metrics(r) for r in runs.get((model, model), [])}
         seeds = [s for s in hybrid if s in base]
         for metric in (hybrid[seeds[0]] if seeds else {}):
-            diffs = {s: hybrid[s][metric] - base[s][metric] for s in seeds
-                     if hybrid[s][metric] is not None and base[s][metric] is not None}
+            pairs = {s: (hybrid[s][metric], base[s][metric]) for s in seeds}
+            diffs = {s: h - b for s, (h, b) in pairs.items() if h is not None and b is not None}
             if diffs:
                 out.append({"model": model, "baseline": model, "metric": metric, **stats(list(diffs.values())),
                             "hybrid_wins": sum(d < 0 for d in diffs.values()),
@@ -172,11 +190,11 @@ def claims(summary: list[dict], pairs: list[dict]) -> dict:
     get = {(s["run"], s["model"]): s for s in summary}
     pair = {(p["model"], p["metric"]): p for p in pairs}
     out = {}
-    if ("synthetic", "mean_rel_l2") in pair:
-        d = pair["synthetic", "mean_rel_l2"]
+    if ("synthetic", CLAIMED) in pair:
+        d = pair["synthetic", CLAIMED]
         out["hybrid_synthetic_better_than_synthetic_only"] = {
-            "hybrid": get["hybrid", "synthetic"]["mean_rel_l2"]["mean"],
-            "synthetic_only": get["synthetic", "synthetic"]["mean_rel_l2"]["mean"],
+            "hybrid": get["hybrid", "synthetic"][CLAIMED]["mean"],
+            "synthetic_only": get["synthetic", "synthetic"][CLAIMED]["mean"],
             "difference": {k: d[k] for k in ("mean", "std", "n")}, "hybrid_wins": d["hybrid_wins"],
             "holds": d["mean"] < 0}
     if ("hybrid", "physical") in get and ("physical", "physical") in get:
@@ -216,16 +234,16 @@ def _params(errors: dict | None, pm: bool) -> str:
 def markdown(result: dict, title: str) -> str:
     """The comparison as Markdown: means ± std per (run, model), paired differences, claims, per-seed rows."""
     seeds = sorted({r["seed"] for r in result["rows"]})
+    errors = [key_label(k) for k in summary_keys()] + list(REGIONS.values())
     lines = [f"# {title}", "", f"Budget: {result.get('budget', '–')}; seeds {', '.join(map(str, seeds))} "
              f"(mean ± sample std over seeds).", "",
-             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | mean rel. L2 | "
-             "final rel. L2 | RMSE observed | RMSE unobserved | parameter rel. error |", "|" + "---|" * 13]
+             "| run | model | seeds | epochs | steps | train s | wall s | val loss (observed) | " + " | ".join(errors) +
+             " | parameter rel. error |", "|" + "---|" * (9 + len(errors))]
     for s in result["summary"]:
         lines.append(f"| {s['run']} | {s['model']} | {len(s['seeds'])} | {_pm(s['epochs'], '.0f')} | "
                      f"{_pm(s['steps'], '.0f')} | {_pm(s['train_s'], '.1f')} | {_pm(s['wall_s'], '.1f')} | "
-                     f"{_pm(s['val_loss'])} | {_pm(s['mean_rel_l2'])} | {_pm(s['final_rel_l2'])} | "
-                     f"{_pm(s['mean_rmse_observed'])} | {_pm(s['mean_rmse_unobserved'])} | "
-                     f"{_params(s['parameter_error'], True)} |")
+                     f"{_pm(s['val_loss'])} | " + " | ".join(_pm(s[k]) for k in error_keys()) +
+                     f" | {_params(s['parameter_error'], True)} |")
     if result["paired"]:
         lines += ["", "Paired difference hybrid − baseline (same seed; negative: hybrid better):", "",
                   "| model | metric | hybrid − baseline | hybrid better in |", "|---|---|---|---|"]
@@ -235,10 +253,10 @@ def markdown(result: dict, title: str) -> str:
     for name, c in result["claims"].items():
         lines.append(f"- {name.replace('_', ' ')}: **{'yes' if c['holds'] else 'no'}** "
                      f"({', '.join(f'{k} {_claim_value(v)}' for k, v in c.items() if k != 'holds')})")
-    lines += ["", "Per seed:", "", "| seed | run | model | steps (allowed) | train s | wall s | mean rel. L2 | "
-              "parameter rel. error |", "|" + "---|" * 8]
+    lines += ["", "Per seed:", "", f"| seed | run | model | steps (allowed) | train s | wall s | "
+              f"{key_label(CLAIMED)} | parameter rel. error |", "|" + "---|" * 8]
     lines += [f"| {r['seed']} | {r['run']} | {r['model']} | {r['steps']} ({r['planned_steps']}) | {r['train_s']:.1f} | "
-              f"{r['wall_s']:.1f} | {_num(r['mean_rel_l2'], '.3e')} | {_params(r['parameter_error'], False)} |"
+              f"{r['wall_s']:.1f} | {_num(r[CLAIMED], '.3e')} | {_params(r['parameter_error'], False)} |"
               for r in result["rows"]]
     return "\n".join(lines) + "\n"
 
@@ -283,16 +301,11 @@ def finished_run(cfg, run_dir: Path) -> dict | None:
 
 
 def _run_one(cfg, run_dir: Path, overwrite: bool) -> dict:
+    from hybrid_jax.lifecycle import open_run
     from hybrid_jax.run import run  # imports JAX/PhiFlow
-    from hybrid_jax.rundir import prepare_run_dir
 
-    with prepare_run_dir(cfg, run_dir, overwrite):
-        handler = log_to_file(run_dir / "train.log")
-        try:
-            summary = run(cfg, run_dir)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+    with open_run(cfg, run_dir, overwrite):
+        summary = run(cfg, run_dir)
     return {"config": cfg, "summary": summary, "evaluation": json.loads((run_dir / "evaluation.json").read_text())}
 
 
@@ -300,52 +313,107 @@ def seed_config(cfg, seed: int):
     return _with(cfg, [f"seed={seed}"])
 
 
-def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, budget: str = "steps") -> dict:
+def compare(cfg, out: Path, overwrite: bool = False, modes=MODES, seeds=None, budget: str = "steps",
+            engine: str = "local", options: dict | None = None) -> dict:
     """Run every (seed, mode) into ``out/seed<k>/<mode>/`` (skipping finished runs unless `overwrite`),
     write ``comparison.md`` / ``comparison.json`` and return the JSON: ``{experiment_name, observation,
     budget, seeds, modes, rows (per seed), summary (mean ± std per run and model), paired (hybrid −
-    baseline), claims}``. `seeds`: default ``[cfg.seed]``."""
+    baseline), claims}``. `seeds`: default ``[cfg.seed]``. `engine`: ``local`` runs one after another in
+    this process; ``submitit`` / ``ray`` submit them as jobs (`hybrid_jax.engines`, with its `options`)."""
     from hybrid_jax.rundir import claim_dir
 
-    out = Path(out)
+    out = Path(out).resolve()
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
     modes = tuple(modes)
     check_request(cfg, modes, seeds, budget)
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
+    check_engine(engine)
     claim_dir(out, overwrite)
-    order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
-    rows, spent, total, done = [], [], len(seeds) * len(modes), 0
     for seed in seeds:
-        seed_dir = out / f"seed{seed}"
-        claim_dir(seed_dir, overwrite)
-        scfg, runs = seed_config(cfg, seed), {}
-        for mode in order:
-            mcfg = budget_config(scfg, mode, budget, runs["hybrid"]["summary"] if "hybrid" in runs else None)
-            run_dir = seed_dir / mode
-            runs[mode] = None if overwrite else finished_run(mcfg, run_dir)
-            done += 1
-            if runs[mode] is not None:
-                log.info("compare: seed %d %s already finished in %s, skipped (%d/%d runs)", seed, mode, run_dir,
-                         done, total)
-                continue
-            t = time.perf_counter()
-            runs[mode] = _run_one(mcfg, run_dir, overwrite)
-            spent.append(time.perf_counter() - t)
-            s = runs[mode]["summary"]
-            log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
-                     seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
-                     done, total, np.mean(spent) * (total - done))
-            if budget == "wall" and mode != "hybrid" and s["train_s"] < mcfg.trainer.max_train_seconds:
-                log.warning("compare: seed %d %s ran all %d cycles (the wall budget's cap) in %.1f s, short of the "
-                            "hybrid's %.1f s of training", seed, mode, s["cycles_done"], s["train_s"],
-                            mcfg.trainer.max_train_seconds)
-        rows += table_rows({m: runs[m] for m in MODES if m in runs}, seed)
-    result = {"experiment_name": cfg.experiment_name, "observation": to_dict(cfg.data.observation),
+        claim_dir(out / f"seed{seed}", overwrite)
+    order = sorted(modes, key=lambda m: m != "hybrid")  # the hybrid first: it sets the baselines' budget
+    if engine == "local":
+        runs = _run_here(cfg, out, overwrite, order, seeds, budget)
+    else:
+        runs = _run_on_engine(cfg, out, overwrite, order, seeds, budget, engine, options or {})
+    rows = [row for seed in seeds for row in table_rows({m: runs[seed][m] for m in MODES if m in runs[seed]}, seed)]
+    result = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name,
+              "observation": to_dict(cfg.data.observation),
               "budget": budget, "seeds": list(seeds), "modes": list(modes), **report(rows)}
     atomic_write(out / "comparison.json", json.dumps(result, indent=1))
     atomic_write(out / "comparison.md", markdown(result, f"{cfg.experiment_name}: baselines"))
     return result
+
+
+def _run_here(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: str) -> dict[int, dict]:
+    """Every (seed, mode) in this process, one after another: ``{seed: {mode: finished run}}``."""
+    from hybrid_jax.lifecycle import start
+
+    start(cfg)
+    runs: dict[int, dict] = {}
+    spent, total, done = [], len(seeds) * len(order), 0
+    for seed in seeds:
+        scfg, runs[seed] = seed_config(cfg, seed), {}
+        for mode in order:
+            hybrid = runs[seed]["hybrid"]["summary"] if "hybrid" in runs[seed] else None
+            mcfg = budget_config(scfg, mode, budget, hybrid)
+            run_dir = out / f"seed{seed}" / mode
+            runs[seed][mode] = None if overwrite else finished_run(mcfg, run_dir)
+            done += 1
+            if runs[seed][mode] is not None:
+                log.info("compare: seed %d %s already finished in %s, skipped (%d/%d runs)", seed, mode, run_dir,
+                         done, total)
+                continue
+            t = time.perf_counter()
+            runs[seed][mode] = _run_one(mcfg, run_dir, overwrite)
+            spent.append(time.perf_counter() - t)
+            s = runs[seed][mode]["summary"]
+            log.info("compare: seed %d %s done in %.1f s (training %.1f s; steps %s) — %d/%d runs, ETA %.0f s",
+                     seed, mode, spent[-1], s["train_s"], ", ".join(f"{k} {v}" for k, v in s["steps"].items()),
+                     done, total, np.mean(spent) * (total - done))
+            _check_wall(seed, mode, budget, s, mcfg)
+    return runs
+
+
+def _check_wall(seed: int, mode: str, budget: str, summary: dict, mcfg) -> None:
+    if budget == "wall" and mode != "hybrid" and summary["train_s"] < mcfg.trainer.max_train_seconds:
+        log.warning("compare: seed %d %s ran all %d cycles (the wall budget's cap) in %.1f s, short of the "
+                    "hybrid's %.1f s of training", seed, mode, summary["cycles_done"], summary["train_s"],
+                    mcfg.trainer.max_train_seconds)
+
+
+def _run_on_engine(cfg, out: Path, overwrite: bool, order: list[str], seeds, budget: str, engine: str,
+                   options: dict) -> dict[int, dict]:
+    """Every unfinished (seed, mode) as a ``hybrid_jax.train`` job on `engine`, all at once: the hybrid
+    runs first when they set the baselines' budget, then the baselines. ``{seed: {mode: finished run}}``."""
+    phases = [order[:1], order[1:]] if order[0] == "hybrid" and budget != "epochs" else [order]
+    (out / "configs").mkdir(exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    runs: dict[int, dict] = {seed: {} for seed in seeds}
+    for phase in phases:
+        todo = []
+        for seed in seeds:
+            for mode in phase:
+                hybrid = runs[seed]["hybrid"]["summary"] if "hybrid" in runs[seed] else None
+                mcfg = budget_config(seed_config(cfg, seed), mode, budget, hybrid)
+                run_dir = out / f"seed{seed}" / mode
+                runs[seed][mode] = None if overwrite else finished_run(mcfg, run_dir)
+                if runs[seed][mode] is not None:
+                    log.info("compare: seed %d %s already finished in %s, skipped", seed, mode, run_dir)
+                    continue
+                name = f"seed{seed}-{mode}"
+                save_config(mcfg, out / "configs" / f"{name}.yaml")
+                job = Job(name, train_args(out / "configs" / f"{name}.yaml", run_dir, *["--overwrite"] * overwrite),
+                          out / "logs" / f"{name}.log")
+                todo.append((seed, mode, mcfg, run_dir, job))
+        log.info("compare: %d runs submitted to %s", len(todo), engine)
+        codes = run_jobs([job for *_, job in todo], engine, options, out / "submitit")
+        for seed, mode, mcfg, run_dir, job in todo:
+            runs[seed][mode] = finished_run(mcfg, run_dir)
+            if codes[job.name] != 0 or runs[seed][mode] is None:
+                raise JobFailed(f"compare: seed {seed} {mode} exited with {codes[job.name]} and left no finished run "
+                                f"in {run_dir}; see {job.log}")
+            _check_wall(seed, mode, budget, runs[seed][mode]["summary"], mcfg)
+    return runs
 
 
 def parse_seeds(text: str, base: int) -> tuple[int, ...]:
@@ -378,6 +446,11 @@ def _main(argv) -> int:
                    help="baselines get the hybrid's optimiser steps per model (default), the config's epochs, or "
                         "its training wall time")
     p.add_argument("--seeds", default="1", help="N: seeds cfg.seed .. cfg.seed+N-1; or a comma list, e.g. 0,1,2")
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="where the runs go: this process, one after another (default), SLURM jobs through "
+                        "submitit, or Ray tasks")
+    p.add_argument("--engine-option", action="append", metavar="key=value",
+                   help="an option of the engine, e.g. executor=local, slurm_partition=gpu (docs/parallel.md)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides applied to every run")
     args = parse_cli(p, argv)
     setup_logging()
@@ -385,7 +458,8 @@ def _main(argv) -> int:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     seeds = parse_seeds(args.seeds, cfg.seed)
     out = Path(args.out) if args.out else Path(cfg.output.dir) / f"{cfg.experiment_name}-compare"
-    result = compare(cfg, out, args.overwrite, modes, seeds, args.budget)
+    result = compare(cfg, out, args.overwrite, modes, seeds, args.budget, args.engine,
+                     parse_options(args.engine_option))
     print((out / "comparison.md").read_text())
     print(f"tables in {out}/comparison.md and comparison.json")
     return 0 if result else 1

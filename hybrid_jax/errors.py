@@ -5,18 +5,17 @@ Exit codes of both command-line entries (``hybrid_jax.train``, ``hybrid_jax.comp
     0    success
     2    bad input: config or command line (ConfigError, RunDirError), data (DataError)
     3    a valid run that could not finish: training diverged, a resource ran out
-         (ResourceError: disk full, read-only path, host or device memory)
+         (ResourceError: disk full, read-only path, host or device memory; JobFailed: a cluster job)
     130  stopped by SIGINT, 143 by SIGTERM (Interrupted: 128 + the signal number)
 
-Every such error prints one line ``error: ...`` on stderr, never a traceback.
+Every such error prints one line ``error: ...`` on stderr, never a traceback (`hybrid_jax.boundary`).
+This module imports nothing of the package.
 """
 
 from __future__ import annotations
 
 import errno
 import signal
-import sys
-from typing import Callable
 
 
 class HybridJaxError(Exception):
@@ -49,6 +48,12 @@ class TrainingDiverged(HybridJaxError, RuntimeError):
     exit_code = 3
 
 
+class JobFailed(HybridJaxError):
+    """A run submitted to a cluster engine (`hybrid_jax.engines`) ended without a finished run (names its log)."""
+
+    exit_code = 3
+
+
 class Interrupted(HybridJaxError):
     """SIGINT or SIGTERM arrived; training stopped at a step boundary."""
 
@@ -71,7 +76,7 @@ def as_user_error(e: BaseException) -> HybridJaxError | None:
     if isinstance(e, MemoryError):
         return ResourceError(f"out of host memory{f' ({e})' if str(e) else ''}; reduce the config's sizes")
     if isinstance(e, OSError):
-        what = _DISK.get(e.errno, e.strerror or type(e).__name__)
+        what = (_DISK.get(e.errno) if e.errno is not None else None) or e.strerror or type(e).__name__
         return ResourceError(f"{what}: {e.filename}" if e.filename else f"{what} ({e})")
     first_line = (str(e).strip().splitlines() or [""])[0][:300]
     if "RESOURCE_EXHAUSTED" in str(e):  # XLA: device out of memory
@@ -80,32 +85,3 @@ def as_user_error(e: BaseException) -> HybridJaxError | None:
         if text in str(e):  # Orbax/TensorStore report file errors as ValueError with the OS message
             return ResourceError(f"{text.lower()}: {first_line}")
     return None
-
-
-def run_cli(body: Callable[[], int], resume_hint: Callable[[], str | None] = lambda: None) -> int:
-    """Run a CLI body with SIGINT/SIGTERM stopping at the next step boundary; map our errors to
-    one stderr line and their exit code (with `resume_hint()` after an interruption)."""
-    from hybrid_jax.interrupts import stop_on_signals
-
-    try:
-        with stop_on_signals():
-            return body()
-    except BaseException as e:  # noqa: B036 - the one boundary: anything a user can cause becomes one line
-        err = as_user_error(e)
-        if err is None:
-            raise
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        hint = resume_hint() if isinstance(err, Interrupted) else None
-        if hint:
-            print(hint, file=sys.stderr)
-        return err.exit_code
-
-
-def parse_cli(parser, argv):
-    """Parse `argv` with flags and `key=value` overrides in any order; a usage error is a ConfigError."""
-
-    def fail(message):
-        raise ConfigError(f"{parser.prog}: {message}")
-
-    parser.error = fail
-    return parser.parse_intermixed_args(argv)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from hybrid_jax.data.masks import is_full
+from hybrid_jax.metrics import step_errors
 from hybrid_jax.parallel import replicate, to_host
-from hybrid_jax.training.experiment import Experiment, trained_models
-from hybrid_jax.training.models import decode_physical
+from hybrid_jax.experiment import Experiment
+from hybrid_jax.physics.base import decode_physical
 
 
 def learned_params(exp: Experiment, states: dict) -> dict | None:
     """The physical model's current parameters in physical units, as host arrays; None when the run
     does not train the physical model (its parameters are then the initial guess, not a result)."""
-    if "physical" not in trained_models(exp.cfg):
+    if "physical" not in exp.models:
         return None
     return {k: np.asarray(v) for k, v in
             decode_physical(exp.pde, jax.tree.map(to_host, states["physical"].params)).items()}
@@ -28,27 +30,6 @@ def parameter_summary(exp: Experiment, states: dict) -> dict | None:
     true = exp.pde.true_params()
     return {"learned": describe_params(learned), "true": describe_params(true),
             "relative_error": parameter_errors(learned, true)}
-
-
-METRICS = ("rmse", "rel_l2", "nrmse", "mae", "linf")
-"""Per-step rollout error metrics, in the order figures show them."""
-
-
-def step_errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-step errors of ``pred`` vs ``truth`` ``[B, H, *spatial, C]``, each an array ``[H]``.
-
-    rmse: root mean square error over samples, cells and channels; rel_l2: mean over samples of
-    ‖pred−truth‖₂/‖truth‖₂; nrmse: rmse / RMS(truth at that step); mae: mean |pred−truth|;
-    linf: max |pred−truth| over samples, cells and channels.
-    """
-    err = (pred - truth).reshape(pred.shape[0], pred.shape[1], -1)
-    ref = truth.reshape(err.shape)
-    rmse = np.sqrt(np.mean(err**2, axis=(0, 2)))
-    return {"rmse": rmse,
-            "rel_l2": np.mean(np.linalg.norm(err, axis=2) / np.maximum(np.linalg.norm(ref, axis=2), 1e-12), axis=0),
-            "nrmse": rmse / np.maximum(np.sqrt(np.mean(ref**2, axis=(0, 2))), 1e-12),
-            "mae": np.mean(np.abs(err), axis=(0, 2)),
-            "linf": np.max(np.abs(err), axis=(0, 2))}
 
 
 def _with_summary(per_step: dict[str, np.ndarray]) -> dict:
@@ -88,8 +69,8 @@ def onto_true_grid(learned: dict, true: dict) -> dict:
     """`learned` with every field learned on another grid of the same rank as its true field
     (trainer.physical.downsample_factor) resampled onto the true one (`resample_periodic`)."""
     learned = {k: np.asarray(v) for k, v in learned.items()}
-    return {k: resample_periodic(v, np.shape(true[k])) if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k])
-            else v for k, v in learned.items()}
+    return {k: resample_periodic(v, np.shape(true[k]))
+            if 0 < v.ndim == np.ndim(true[k]) and v.shape != np.shape(true[k]) else v for k, v in learned.items()}
 
 
 def parameter_errors(learned: dict, true: dict) -> dict:
@@ -134,7 +115,7 @@ def validation_rollouts(exp: Experiment, states: dict, horizon: int | None = Non
     x0 = replicate(exp.mesh, real[sims, 0])
     out = {"horizon": horizon, "sims": sims, "fields": exp.pde.layout.dynamic, "truth": real[sims, :1 + horizon],
            "mask": to_host(exp.real_mask)[:1 + horizon], "against": "training data" if clean is None else "clean"}
-    for name in trained_models(exp.cfg):
+    for name in exp.models:
         fns = exp.model(name)
         pred = jax.jit(lambda p, x: fns.predict(p, x, horizon))(states[name].params, x0)
         out[name] = np.concatenate([real[sims, :1], to_host(pred)], axis=1)
@@ -151,22 +132,25 @@ def region_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     return out
 
 
-def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None) -> dict:
+def evaluate(exp: Experiment, states: dict, horizon: int | None = None, rollouts: dict | None = None, *,
+             noise_std: float) -> dict:
     """Roll out the trained models `horizon` steps (default: T−1) from each validation trajectory's
-    first frame; per-step errors (`METRICS`, over all dynamic fields and per field) against the full
+    first frame; per-step errors (every metric of `hybrid_jax.metrics`, over all dynamic fields and per field)
+    against the full
     real trajectory (and, under sparse observations, RMSE inside/outside the observed cells), and the
     physical parameter error (if it is trained).
-    `rollouts`: the result of `validation_rollouts` if already computed."""
+    `rollouts`: the result of `validation_rollouts` if already computed; `noise_std`: the observation
+    noise of the training data (data.truth.noise.std), reported beside the truth it is compared with."""
     r = rollouts if rollouts is not None else validation_rollouts(exp, states, horizon)
     horizon, nd = r["horizon"], exp.pde.layout.num_dynamic
     truth = r["truth"][:, 1:, ..., :nd]
     fields = exp.pde.layout.dynamic
     result: dict = {"horizon": horizon, "validation_trajectories": r["sims"].tolist(), "fields": list(fields),
                     "truth": {"against": r.get("against", "training data"),
-                              "observation_noise_std": exp.cfg.data.truth.noise.std},
+                              "observation_noise_std": noise_std},
                     "models": {}}
-    sparse = not np.all(r["mask"] == 1)
-    for name in trained_models(exp.cfg):
+    sparse = not is_full(r["mask"])
+    for name in exp.models:
         pred = r[name][:, 1:, ..., :nd]
         result["models"][name] = rollout_errors(pred, truth, fields)
         if sparse:

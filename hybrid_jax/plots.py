@@ -29,6 +29,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hybrid_jax.metrics import METRICS
+from hybrid_jax.views import middle_slice
+
 log = logging.getLogger(__name__)
 
 _COLORS = {"real": "k", "physical": "tab:blue", "synthetic": "tab:orange"}
@@ -53,30 +56,25 @@ def _grid(w: float, h: float, rows: int, cols: int, left: float, right: float, t
     return fig, axes
 
 
-def _slice(field: np.ndarray) -> np.ndarray:
-    """A plottable 1D/2D view of a ``[*spatial]`` field (middle slice of 3D)."""
-    return field[..., field.shape[-1] // 2] if field.ndim == 3 else field
-
-
 def _steps(horizon: int, n: int = 5) -> list[int]:
     return sorted(set(np.linspace(0, horizon, min(n, horizon + 1)).round().astype(int).tolist()))
 
 
 def _draw(ax, data: dict[str, np.ndarray], t: int, vmin: float, vmax: float, mask: np.ndarray | None, row: str):
     """One panel: all series at step t (1D lines) or row `row` as an image (2D)."""
-    first = _slice(data[row][t])
+    first = middle_slice(data[row][t])
     if first.ndim == 1:
         x = (np.arange(len(first)) + 0.5) / len(first)
         for name, traj in data.items():
-            ax.plot(x, _slice(traj[t]), color=_COLORS.get(name), lw=1.2 if name == "real" else 1.0,
+            ax.plot(x, middle_slice(traj[t]), color=_COLORS.get(name), lw=1.2 if name == "real" else 1.0,
                     ls="-" if name == "real" else "--", label=name)
         if mask is not None and not np.all(mask[t] > 0):
-            ax.fill_between(x, vmin, vmax, where=_slice(mask[t]) > 0, color="0.9", step="mid", lw=0)
+            ax.fill_between(x, vmin, vmax, where=middle_slice(mask[t]) > 0, color="0.9", step="mid", lw=0)
         ax.set_ylim(vmin, vmax)
         return None
     im = ax.imshow(first.T, origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r", extent=(0, 1, 0, 1))
-    if row == "real" and mask is not None and not np.all(mask[t] > 0) and _slice(mask[t]).any():
-        ax.contour(_slice(mask[t]).T, levels=[0.5], colors="k", linewidths=0.8, extent=(0, 1, 0, 1))
+    if row == "real" and mask is not None and not np.all(mask[t] > 0) and middle_slice(mask[t]).any():
+        ax.contour(middle_slice(mask[t]).T, levels=[0.5], colors="k", linewidths=0.8, extent=(0, 1, 0, 1))
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -98,10 +96,11 @@ def plot_frames(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
     series, fields = _series(rollouts, models, sample), _fields(rollouts)
     mask = rollouts.get("mask")
     steps = _steps(rollouts["horizon"], num_frames)
-    one_d = _slice(series["real"][0, ..., 0]).ndim == 1
+    one_d = middle_slice(series["real"][0, ..., 0]).ndim == 1
     rows = [(i, "real") for i in range(len(fields))] if one_d else [(i, s) for i in range(len(fields)) for s in series]
-    fig, axes = _grid(2.0 * len(steps) + 1.2, 1.9 * len(rows) + 0.4, len(rows), len(steps), left=0.75 if one_d else 0.45,
-                      right=0.15 if one_d else 0.3, top=0.3, bottom=0.35 if one_d else 0.1, wgap=0.35 if one_d else 0.08,
+    fig, axes = _grid(2.0 * len(steps) + 1.2, 1.9 * len(rows) + 0.4, len(rows), len(steps),
+                      left=0.75 if one_d else 0.45, right=0.15 if one_d else 0.3, top=0.3,
+                      bottom=0.35 if one_d else 0.1, wgap=0.35 if one_d else 0.08,
                       hgap=0.35 if one_d else 0.08)
     for i, (c, row) in enumerate(rows):
         data = {name: traj[..., c] for name, traj in series.items()}
@@ -167,7 +166,7 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
         return False
     data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
     vmin, vmax = float(data["real"].min()), float(data["real"].max())
-    one_d = _slice(data["real"][0]).ndim == 1
+    one_d = middle_slice(data["real"][0]).ndim == 1
     rows = ["real"] if one_d else list(data)
     fig = Figure(figsize=(4.0 if one_d else 2.2 * len(rows), 2.4))
     FigureCanvasAgg(fig)
@@ -176,21 +175,23 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
                         wspace=0.05)
     if one_d:
         x = (np.arange(data["real"].shape[1]) + 0.5) / data["real"].shape[1]
-        artists = {name: axes[0].plot(x, _slice(traj[0]), color=_COLORS.get(name), ls="-" if name == "real" else "--",
+        artists = {name: axes[0].plot(x, middle_slice(traj[0]), color=_COLORS.get(name),
+                                      ls="-" if name == "real" else "--",
                                       label=name)[0] for name, traj in data.items()}
         axes[0].set_ylim(vmin, vmax)
         axes[0].legend(fontsize=7, loc="upper right")
     else:
         artists = {}
         for ax, row in zip(axes, rows):
-            artists[row] = ax.imshow(_slice(data[row][0]).T, origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r")
+            artists[row] = ax.imshow(middle_slice(data[row][0]).T, origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r")
             ax.set_xticks([])
             ax.set_yticks([])
     titles = [ax.set_title("", fontsize=9) for ax in axes]
 
     def frame(t):
         for name, art in artists.items():
-            (art.set_ydata if one_d else art.set_data)(_slice(data[name][t]) if one_d else _slice(data[name][t]).T)
+            frame = middle_slice(data[name][t])
+            (art.set_ydata if one_d else art.set_data)(frame if one_d else frame.T)
         for title, row in zip(titles, rows):
             title.set_text(f"{'rollout' if one_d else row} step {t}")
         return []
@@ -204,13 +205,10 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
     return True
 
 
-_METRIC_LABELS = {"rmse": "RMSE", "mae": "MAE", "linf": "L∞ error", "rel_l2": "relative L2 error", "nrmse": "nRMSE"}
-
-
 def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
     """Every error metric the evaluation holds against rollout step, one panel per metric, all models
     in each panel."""
-    keys = [k for k in _METRIC_LABELS if any(k in m for m in evaluation["models"].values())]
+    keys = [k for k in METRICS if any(k in m for m in evaluation["models"].values())]
     fig, axes = _grid(2.9 * len(keys), 2.6, 1, len(keys), left=0.75, right=0.1, top=0.1, bottom=0.45, wgap=0.8, hgap=0)
     axes = axes[0]
     for ax, key in zip(axes, keys):
@@ -219,7 +217,7 @@ def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
                 steps = np.arange(1, len(m[key]) + 1)
                 ax.semilogy(steps, np.maximum(m[key], 1e-12), marker=".", color=_COLORS.get(name), label=name)
         ax.set_xlabel("rollout step")
-        ax.set_ylabel(_METRIC_LABELS[key])
+        ax.set_ylabel(METRICS[key].label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.savefig(path, dpi=80)
@@ -250,7 +248,7 @@ def plot_parameters(learned: dict, true: dict, path: Path) -> None:
             for ax in grid[i, 1:]:
                 ax.set_visible(False)
             continue
-        lv, tv = _slice(learned[name]), _slice(np.asarray(true[name], np.float64))
+        lv, tv = middle_slice(learned[name]), middle_slice(np.asarray(true[name], np.float64))
         if lv.ndim == 1:
             x = (np.arange(len(lv)) + 0.5) / len(lv)
             grid[i, 0].plot(x, tv, "k", label="true")
@@ -351,7 +349,7 @@ def plot_generated(states: np.ndarray, real: np.ndarray, fields: tuple[str, ...]
             for j, t in enumerate(steps):
                 ax = axes[i, j]
                 if t < traj.shape[0]:
-                    im = ax.imshow(_slice(traj[t, ..., 0]).T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax)
+                    im = ax.imshow(middle_slice(traj[t, ..., 0]).T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:

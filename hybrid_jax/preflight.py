@@ -2,8 +2,9 @@
 a run that cannot fit with one line naming the estimate and the limit.
 
 The estimate (bytes, float32) counts the real trajectories (twice: host copy and device copy),
-the generated set, and one training step: a batch of K-step rollouts with the network's widest
-activations (kept for the backward pass) and the parameters with their gradients and Adam moments.
+the generated set, and one training step: a batch of K-step rollouts with the network's activations
+(kept for the backward pass) and the parameters with their gradients and Adam moments, both counted
+by the network's own config (`NetworkConfig.footprint`: a plugin without a count adds nothing).
 It is an order-of-magnitude guard against configs that cannot run, not a tight bound.
 """
 
@@ -11,31 +12,14 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 from hybrid_jax.config import Config
 from hybrid_jax.errors import ResourceError
+from hybrid_jax.training.plan import num_generated
+from hybrid_jax.memory import host_memory_available, size_text
 
 F32 = 4
-
-
-def size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    raise AssertionError  # unreachable
-
-
-def host_memory_available() -> int:
-    """Bytes of host memory available now (MemAvailable), or the physical memory if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def device_memory_limit() -> int | None:
@@ -53,18 +37,12 @@ def estimate(cfg: Config, channels: int, num_trajectories: int, num_frames: int)
     state = cells * channels * F32
     real = num_trajectories * num_frames * state
     windows = num_trajectories * max(math.ceil((num_frames - k) / cfg.data.window_stride), 1)
-    h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
-    generated = math.ceil(fraction * windows) * (k + 1) * state if cfg.mode == "hybrid" else 0
-    kernel, f = net.kernel_size ** len(cfg.physics.resolution), net.filters
-    if net.architecture == "convnet":
-        weights = kernel * (2 * channels * f + (net.layers - 1) * f * f)
-        activations = b * (k + 1) * cells * f * (net.layers + 2) * F32
-    else:  # UNet: two convolutions per level on the way down and up, channels doubling per level
-        weights = kernel * sum(4 * (f * 2 ** lvl) ** 2 for lvl in range(net.levels))
-        activations = b * (k + 1) * cells * f * 4 * F32
+    generated = num_generated(cfg, windows) * (k + 1) * state
+    size = net.footprint(channels, channels, len(cfg.physics.resolution))  # the network's own count
+    weights, per_cell = size if size is not None else (0, 0.0)
+    activations = b * (k + 1) * cells * per_cell * F32
     params = weights * F32 * 4  # values, gradients, two Adam moments
-    return {"data": 2 * real, "generated": generated, "train_step": activations + params + b * (k + 1) * state}
+    return {"data": 2 * real, "generated": generated, "train_step": int(activations) + params + b * (k + 1) * state}
 
 
 def check_fits(cfg: Config, channels: int, num_trajectories: int, num_frames: int) -> None:
@@ -84,16 +62,17 @@ def preflight(cfg: Config) -> None:
     """Check the run fits before allocating: sizes from the config, or from a data file's header
     (channels from the file; for generated data from the PDE's layout)."""
     n, t, channels = cfg.data.num_trajectories, cfg.data.num_frames, 1
-    if cfg.data.source == "files" and str(cfg.data.path).endswith(".npz") and os.path.isfile(cfg.data.path):
+    path = cfg.data.path
+    if cfg.data.source == "files" and path is not None and path.endswith(".npz") and os.path.isfile(path):
         from hybrid_jax.data.formats import npz_headers
         from hybrid_jax.errors import DataError
 
         try:
-            shape = npz_headers(cfg.data.path)["trajectories"][0]
+            shape = npz_headers(Path(path))["trajectories"][0]
         except (DataError, KeyError, ValueError, OSError):
             return  # load_files reports what is wrong with the file
         if len(shape) >= 3:
             n, t, channels = shape[0], shape[1], shape[-1]
-    from hybrid_jax.memory import channels_of, check_memory  # what runs, phase by phase (docs/data.md, Memory)
+    from hybrid_jax.footprint import channels_of, check_memory  # what runs, phase by phase (docs/data.md, Memory)
 
     check_memory(cfg, channels_of(cfg) if cfg.data.source == "generate" else channels, n, t)

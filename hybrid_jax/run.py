@@ -10,7 +10,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
                        losses, generated rollouts of each cycle (if saved in generated/) beside real data
     summary.json       final losses, learned vs true parameters, optimiser steps taken per model (the device
-                       counter, checkpointed), window counts, training and wall seconds, compile times
+                       counter, checkpointed), window counts, timings_s (parts adding up to the total)
+    Every JSON output's keys: docs/outputs.md (schemas in hybrid_jax/schemas/, field schema_version)
     events.out.tfevents.*  TensorBoard scalars and images (output.tensorboard; see tracking.py)
     train.log          the log of every invocation
 """
@@ -22,20 +23,27 @@ import logging
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
 from hybrid_jax.data.truth import add_noise, noise_key
-from hybrid_jax.evaluate import evaluate, learned_params, parameter_summary, validation_rollouts
+from hybrid_jax.evaluate import (describe_params, evaluate, learned_params, parameter_errors, parameter_summary,
+                                 validation_rollouts)
 from hybrid_jax.files import atomic_write
+from hybrid_jax.lifecycle import restore_trained
 from hybrid_jax.parallel import is_primary, sync, to_host
 from hybrid_jax.physics import build_pde
+from hybrid_jax.plugins import log_imported
 from hybrid_jax.preflight import preflight
 from hybrid_jax.rundir import run_hash
+from hybrid_jax.schemas import SCHEMA_VERSION
+from hybrid_jax.timings import Timeline
 from hybrid_jax.tracking import Tracker
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
+from hybrid_jax.training.interaction_run import run_interaction
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
@@ -68,7 +76,7 @@ class MetricsLog:
         if not is_primary():
             return
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps({"schema_version": SCHEMA_VERSION, **record}) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -147,26 +155,15 @@ def _short(v) -> str:
     return f"{v:.5g}" if isinstance(v, float) else f"mean {v['mean']:.5g}"
 
 
-def restore_latest(cfg: Config, exp, run_dir: Path):
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
-    try:
-        found = ckpts.restore_intact(initial_states(exp))
-        if found is None:
-            raise ConfigError(f"{run_dir}: no checkpoint to evaluate; run the train task first")
-        _, states, _ = found
-    finally:
-        ckpts.close()
-    return states
-
-
-def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation: dict | None) -> dict:
-    """Write ``summary.json``: final losses, learned vs true parameters (if the physical model is
-    trained), timings (first cycle includes compilation)."""
+def summarize(cfg: Config, exp, states, run_dir: Path, timeline: Timeline, evaluation: dict | None) -> dict:
+    """Write ``summary.json`` (docs/outputs.md; schema hybrid_jax/schemas/summary.schema.json): final
+    losses, learned vs true parameters (if the physical model is trained), steps, windows, timings."""
     records = read_metrics(run_dir / "metrics.jsonl")
     cycles = [r for r in records if r["kind"] == "cycle"]
     times = [c["timings_s"]["cycle"] for c in cycles]
     params = parameter_summary(exp, states)
     summary = {
+        "schema_version": SCHEMA_VERSION,
         "experiment_name": cfg.experiment_name, "mode": cfg.mode, "cycles_done": len(cycles),
         "final": {k: v for k, v in (cycles[-1] if cycles else {}).items() if k.endswith("_loss")},
         **({} if params is None else {"parameters": params}),
@@ -175,37 +172,51 @@ def summarize(cfg: Config, exp, states, run_dir: Path, wall_s: float, evaluation
         "windows": {"train": len(exp.train_windows),
                     "generated": {name: len(w) for name, w in exp.generated_windows.items()}},
         "train_s": train_seconds(records),
-        "wall_time_s": wall_s,
         "first_cycle_s": times[0] if times else None,
         "steady_cycle_s": float(np.mean(times[1:])) if len(times) > 1 else None,
     }
+    stability = getattr(exp.pde, "stability", None)  # a family without a stated bound (physics.stability)
+    if stability is not None:
+        summary["stability"] = stability
+        if params is not None:
+            params["range"] = {k: list(v) for k, v in exp.pde.checked_range.items()}
     if evaluation is not None:
         summary["evaluation"] = {name: {k: v for k, v in m.items() if k.startswith(("mean_", "final_"))}
                                  for name, m in evaluation["models"].items()}
+    summary["timings_s"] = timeline.seconds()  # last: writing the summary is all that is left
     if is_primary():
         atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
 def run(cfg: Config, run_dir: Path) -> dict:
-    """Run the config's tasks in a run directory made by `prepare_run_dir`; return the summary
+    """Run the config's tasks in a run directory opened by `hybrid_jax.lifecycle.open_run`; return the summary
     (empty for the generate task alone)."""
-    t0 = time.perf_counter()
+    timeline = Timeline()
+    log_imported(cfg.plugins)
+    if cfg.trainer.hybrid.coupling == "interaction":
+        return interaction_task(cfg, build_pde(cfg.physics), run_dir, timeline)
     preflight(cfg)  # refuse a run that cannot fit before allocating anything
     pde = build_pde(cfg.physics)
     clean = load_trajectories(cfg, pde)
     if cfg.tasks == ("generate",):
         return {}
     traj = add_noise(clean, cfg.data.truth.noise, noise_key(cfg.seed), pde.layout.num_dynamic)  # training data
+    timeline.mark("training")
     exp = build_experiment(cfg, pde, traj)
     progress = cfg.output.progress
-    states = train(cfg, exp, run_dir, progress) if "train" in cfg.tasks else restore_latest(cfg, exp, run_dir)
+    states = (train(cfg, exp, run_dir, progress) if "train" in cfg.tasks
+              else restore_trained(cfg, run_dir, initial_states(exp)))
     evaluation = rollouts = None
+    timeline.mark("evaluation")
     if "evaluate" in cfg.tasks:
         rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
-        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts)
+        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
+                              noise_std=cfg.data.truth.noise.std)
         if is_primary():
-            atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
+            atomic_write(run_dir / "evaluation.json",
+                         json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
+    timeline.mark("outputs")
     if cfg.output.plots and is_primary():
         t = time.perf_counter()
         from hybrid_jax.plots import write_plots  # matplotlib only when plotting
@@ -215,4 +226,70 @@ def run(cfg: Config, run_dir: Path) -> dict:
                     num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
                     real=traj[np.unique(exp.train_windows[:, 0])])
         log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
-    return summarize(cfg, exp, states, run_dir, time.perf_counter() - t0, evaluation)
+    return summarize(cfg, exp, states, run_dir, timeline, evaluation)
+
+
+def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dict:
+    """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensor_file (docs/coupling.md); one
+    ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
+    their errors and the final sensor misfits (what `compare` reads), ``fields.npz``. Trains from scratch every
+    time (no checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors), so
+    ``evaluation.json`` and the metrics lines are not yet in the output schemas (hybrid_jax/schemas); the
+    summary is."""
+    from hybrid_jax.data.sensors import load_sensors
+    from hybrid_jax.physics.base import decode_physical
+
+    if not cfg.data.sensor_file:
+        raise ConfigError("data.sensor_file: required when trainer.hybrid.coupling = interaction")
+    sensors = load_sensors(cfg.data.sensor_file)
+    u0 = None  # initial_state = data: the first frame of the data's first trajectory
+    if cfg.trainer.physical.initial_state == "data":
+        u0 = np.asarray(load_trajectories(cfg, pde)[0, 0], np.float32)
+    if "train" not in cfg.tasks:
+        return {}
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
+    timeline.mark("training")
+    t_train = time.perf_counter()
+    states, history, setup = run_interaction(
+        cfg, pde, sensors, u0=u0,
+        on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
+    timeline.mark("outputs")
+    models = trained_models(cfg)
+    summary = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name, "mode": cfg.mode,
+               "cycles_done": 1, "final": {f"{m}_train_loss": float(history[f"{m}_data"][-1]) for m in models},
+               "steps": {m: int(to_host(states[m].step)) for m in models},
+               "epochs": {m: cfg.trainer.hybrid.interaction.epochs for m in models},
+               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train,
+               "first_cycle_s": None, "steady_cycle_s": None}
+    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models},
+                  "final": {k: float(v[-1]) for k, v in history.items()}}
+    if "physical" in models:
+        learned = {k: np.asarray(v) for k, v in
+                   decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
+        true = pde.true_params()
+        summary["parameters"] = evaluation["parameters"] = {
+            "learned": describe_params(learned), "true": describe_params(true),
+            "relative_error": parameter_errors(learned, true)}
+    summary["timings_s"] = timeline.seconds()
+    if is_primary():
+        save_interaction_fields(run_dir / "fields.npz", setup, states)
+    if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)
+        atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def save_interaction_fields(path: Path, setup, states) -> None:
+    """``fields.npz`` of an interaction run: on the physical grid (``coords [*grid, d]``) at the physical frame
+    ``times [F]``, the physical rollout and the neural field (``physical``, ``synthetic``: ``[F, *grid, C]``)."""
+    from flax import nnx
+
+    from hybrid_jax.networks.neural_field import field_on_grid
+
+    p, s = (jax.tree.map(to_host, states[m].params) for m in ("physical", "synthetic"))
+    coords = setup.grid.coords()
+    arrays = {"times": np.asarray(setup.frame_times, np.float32), "coords": np.asarray(coords),
+              "physical": np.asarray(setup.trajectory(p, s), np.float32),
+              "synthetic": np.asarray(field_on_grid(nnx.merge(setup.graphdef, s), coords, setup.frame_times))}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+

@@ -6,7 +6,9 @@ make one list value (``physics.resolution=[32,32]``), other overrides apply to e
 or `--devices N` points at once, point k pinned to device k mod N (``CUDA_VISIBLE_DEVICES``), each
 as ``python -m hybrid_jax.train`` into ``<out>/<point>/``. A point whose run directory holds a
 ``summary.json`` of the same config is skipped, so an interrupted sweep continues where it stopped
-(an unfinished point resumes from its last checkpoint). Writes ``<out>/sweep.csv`` and ``sweep.md``
+(an unfinished point resumes from its last checkpoint). With ``--engine submitit`` or ``--engine ray``
+the unfinished points are submitted at once as SLURM jobs or Ray tasks (`hybrid_jax.engines`,
+docs/parallel.md). Writes ``<out>/sweep.csv`` and ``sweep.md``
 (one row per point: its values, status and the summary's numbers) and ``sweep.png`` (the metric over
 the first swept key, one line per combination of the others, mean and min–max over seeds).
 """
@@ -19,8 +21,6 @@ import itertools
 import json
 import logging
 import math
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -28,12 +28,15 @@ from pathlib import Path
 
 import yaml
 
-from hybrid_jax.config import ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.config import Config, ConfigError, apply_overrides, config_from_dict, load_config, save_config, to_dict
+from hybrid_jax.engines import ENGINES, Job, check_engine, parse_options, run_job, run_jobs, start, train_args
 from hybrid_jax.logs import setup_logging
+from hybrid_jax.metrics import HEADLINE
+from hybrid_jax.views import flatten
 
 log = logging.getLogger("hybrid_jax")
 
-DEFAULT_METRICS = ("evaluation.synthetic.mean_rel_l2", "evaluation.physical.mean_rel_l2",
+DEFAULT_METRICS = (f"evaluation.synthetic.mean_{HEADLINE}", f"evaluation.physical.mean_{HEADLINE}",
                    "final.synthetic_val_loss", "final.physical_val_loss")
 
 
@@ -78,7 +81,7 @@ def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 class Point:
     name: str  # directory name, e.g. "trainer.hybrid.alpha=0.1,seed=0"
     values: dict  # swept key -> parsed value (seed included when --seeds is given)
-    cfg: object
+    cfg: Config
 
 
 def grid_points(base: dict, fixed: list[str], swept: dict[str, list[str]], seeds: int | None) -> list[Point]:
@@ -106,8 +109,11 @@ def finished(point: Point, run_dir: Path) -> bool:
     return is_finished(point.cfg, run_dir)
 
 
-def run_points(points: list[Point], out: Path, devices: int) -> dict[str, str]:
-    """Run the unfinished points as train subprocesses, `devices` at a time; return each point's status."""
+def run_points(points: list[Point], out: Path, devices: int, engine: str = "local",
+               options: dict | None = None) -> dict[str, str]:
+    """Run the unfinished points as train jobs: subprocesses, `devices` at a time (``local``), or all
+    submitted at once to a cluster `engine` (`hybrid_jax.engines`, with its `options`); return each
+    point's status."""
     status, todo = {}, []
     for i, p in enumerate(points):
         if finished(p, out / p.name):
@@ -117,38 +123,40 @@ def run_points(points: list[Point], out: Path, devices: int) -> dict[str, str]:
             todo.append((i, p))
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
-    if devices > 1:
+    if devices > 1 or engine != "local":
         _generate_stores([p for _, p in todo], out)
-    running: dict[int, tuple] = {}  # slot -> (process, point, start time, log file)
+    if engine != "local":
+        for i, p in todo:
+            log.info("point %d/%d %s: submitted to %s", i + 1, len(points), p.name, engine)
+        codes = run_jobs([_job(p, out) for _, p in todo], engine, options or {}, out / "submitit")
+        status.update({name: "done" if code == 0 else f"failed (exit {code})" for name, code in codes.items()})
+        return status
+    running: dict[int, tuple] = {}  # slot -> (process, point, start time)
     while todo or running:
         free = [s for s in range(devices) if s not in running]
         while todo and free:
             slot = free.pop(0)
             i, p = todo.pop(0)
-            env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(slot)} if devices > 1 else None
-            proc, log_file = _start_train(p, out, [], env)
-            log.info("point %d/%d %s: started (log in %s)", i + 1, len(points), p.name, log_file.name)
-            running[slot] = (proc, p, time.perf_counter(), log_file)
+            job = _job(p, out, env={"CUDA_VISIBLE_DEVICES": str(slot)} if devices > 1 else {})
+            log.info("point %d/%d %s: started (log in %s)", i + 1, len(points), p.name, job.log.name)
+            running[slot] = (start(job), p, time.perf_counter())
         time.sleep(0.2)
-        for slot, (proc, p, t0, log_file) in list(running.items()):
+        for slot, (proc, p, t0) in list(running.items()):
             if proc.poll() is None:
                 continue
-            log_file.close()
             del running[slot]
             status[p.name] = "done" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
             log.info("point %s: %s in %.1f s", p.name, status[p.name], time.perf_counter() - t0)
     return status
 
 
-def _start_train(point: Point, out: Path, overrides: list[str], env) -> tuple[subprocess.Popen, object]:
-    """``python -m hybrid_jax.train`` of a point into ``<out>/<point>/``, its output appended to its log."""
+def _job(point: Point, out: Path, extra: tuple[str, ...] = (), env: dict | None = None) -> Job:
+    """The train job of a point into ``<out>/<point>/`` (its config saved to ``<out>/configs/``), its
+    output appended to ``<out>/logs/<point>.log``."""
     config_file = out / "configs" / f"{point.name}.yaml"
     save_config(point.cfg, config_file)
-    log_file = open(out / "logs" / f"{point.name}.log", "a")
-    proc = subprocess.Popen([sys.executable, "-m", "hybrid_jax.train", "--config", str(config_file),
-                             "--out", str(out / point.name), *overrides], stdout=log_file, stderr=subprocess.STDOUT,
-                            env=env)
-    return proc, log_file
+    return Job(point.name, train_args(config_file, out / point.name, *extra), out / "logs" / f"{point.name}.log",
+               tuple((env or {}).items()))
 
 
 def _generate_stores(points: list[Point], out: Path) -> None:
@@ -159,20 +167,12 @@ def _generate_stores(points: list[Point], out: Path) -> None:
     stores = {store_path(p.cfg): p for p in points if p.cfg.data.source == "generate"}
     for folder, p in stores.items():
         log.info("sweep: generating the data store %s", folder)
-        proc, log_file = _start_train(p, out, ["tasks=[generate]"], {**os.environ, "CUDA_VISIBLE_DEVICES": "0"})
-        proc.wait()
-        log_file.close()
+        run_job(_job(p, out, ("tasks=[generate]",), {"CUDA_VISIBLE_DEVICES": "0"}))
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = v
-    return out
+def _numbers(d: dict) -> dict:
+    """The numeric leaves of a nested dict under dotted keys."""
+    return {k: v for k, v in flatten(d).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
@@ -180,7 +180,7 @@ def table(points: list[Point], out: Path, status: dict[str, str]) -> list[dict]:
     rows = []
     for p in points:
         summary_file = out / p.name / "summary.json"
-        numbers = _flatten(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
+        numbers = _numbers(json.loads(summary_file.read_text())) if status[p.name] == "done" else {}
         rows.append({**p.values, "status": status[p.name], **numbers})
     return rows
 
@@ -207,7 +207,7 @@ def choose_metric(rows: list[dict], metric: str | None) -> str:
             names = sorted({k for r in done for k in r if "." in k or k.endswith("_s")})
             raise ConfigError(f"--metric: {metric!r} is not in the runs' summaries; one of {', '.join(names)}")
         return metric
-    return next((m for m in DEFAULT_METRICS if any(m in r for r in done)), "wall_time_s")
+    return next((m for m in DEFAULT_METRICS if any(m in r for r in done)), "timings_s.total")
 
 
 def plot(rows: list[dict], keys: list[str], metric: str, path: Path) -> None:
@@ -247,8 +247,10 @@ def plot(rows: list[dict], keys: list[str], metric: str, path: Path) -> None:
 
 
 def sweep(cfg_path: str | None, overrides: list[str], out: Path | None, seeds: int | None, metric: str | None,
-          devices: int) -> tuple[Path, int]:
-    """Run the grid and write the table and figure; return (output folder, number of failed points)."""
+          devices: int, engine: str = "local", options: dict | None = None) -> tuple[Path, int]:
+    """Run the grid (on `engine`, `hybrid_jax.engines`) and write the table and figure; return
+    (output folder, number of failed points)."""
+    check_engine(engine)
     fixed, swept = parse_grid(overrides)
     if not swept and seeds is None:
         raise ConfigError("nothing to sweep: give a comma list (key=a,b) or --seeds N")
@@ -257,7 +259,7 @@ def sweep(cfg_path: str | None, overrides: list[str], out: Path | None, seeds: i
     start = config_from_dict(apply_overrides(base, fixed))
     out = out or Path(start.output.dir) / f"{start.experiment_name}-sweep"
     log.info("sweep: %d points over %s into %s", len(points), ", ".join(points[0].values), out)
-    status = run_points(points, out, devices)
+    status = run_points(points, Path(out).resolve(), devices, engine, options)
     rows = table(points, out, status)
     write_table(rows, out, f"{start.experiment_name}: sweep")
     metric = choose_metric(rows, metric)
@@ -275,6 +277,11 @@ def main(argv=None) -> int:
     p.add_argument("--metric", help="dotted key of summary.json plotted in sweep.png "
                                     "(default: the synthetic model's mean rollout error, if trained)")
     p.add_argument("--devices", type=int, default=1, help="points run at once, one per device (default 1)")
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="where the points run: local subprocesses (default), SLURM jobs through submitit, Ray tasks")
+    p.add_argument("--engine-option", action="append", metavar="key=value",
+                   help="an option of the engine, e.g. executor=local, slurm_partition=gpu, num_gpus=1 "
+                        "(docs/parallel.md)")
     p.add_argument("overrides", nargs="*", metavar="key=v1,v2", help="Hydra-style overrides; comma lists sweep")
     args = p.parse_args(argv)
     setup_logging()
@@ -284,7 +291,7 @@ def main(argv=None) -> int:
         if args.devices < 1:
             raise ConfigError(f"--devices: must be >= 1, got {args.devices}")
         out, failed = sweep(args.config, args.overrides, Path(args.out) if args.out else None, args.seeds,
-                            args.metric, args.devices)
+                            args.metric, args.devices, args.engine, parse_options(args.engine_option))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

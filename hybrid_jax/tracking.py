@@ -26,7 +26,8 @@ import yaml
 from hybrid_jax.config import Config, ConfigError, to_dict
 from hybrid_jax.evaluate import learned_params, onto_true_grid, parameter_summary
 from hybrid_jax.parallel import is_primary, shard, to_host
-from hybrid_jax.training.experiment import trained_models
+from hybrid_jax.experiment import trained_models
+from hybrid_jax.views import flatten, middle_slice
 
 MIN_IMAGE_PX = 128  # small grids are upscaled (nearest) to at least this many pixels per panel
 
@@ -102,7 +103,7 @@ class MLflowBackend:
         run = mlflow.start_run(run_id=run_id, run_name=cfg.experiment_name)
         if run_id is None:
             id_file.write_text(run.info.run_id + "\n")
-            mlflow.log_params(_flatten(to_dict(cfg)))
+            mlflow.log_params({k: str(v) for k, v in flatten(to_dict(cfg)).items()})
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         self.mlflow.log_metrics(values, step=step)
@@ -136,14 +137,6 @@ class WandbBackend:
         self.run.finish()
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: str(v)})
-    return out
-
-
 # ----------------------------------------------------------------------------- images
 
 
@@ -157,8 +150,7 @@ def colorize(a: np.ndarray, vmin: float, vmax: float, cmap: str) -> np.ndarray:
 
 def _plane(field: np.ndarray) -> np.ndarray:
     """A ``[*spatial]`` field as an image plane: 2D transposed with y up, 3D its middle z slice."""
-    if field.ndim == 3:
-        field = field[..., field.shape[-1] // 2]
+    field = middle_slice(field)
     return field.T[::-1] if field.ndim == 2 else field
 
 

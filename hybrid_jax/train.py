@@ -8,14 +8,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from hybrid_jax.backend import enable_compilation_cache, reexec_with_process_environment, setup
+from hybrid_jax.backend import reexec_with_process_environment
 
 if __name__ == "__main__":
     reexec_with_process_environment()  # before the imports below, so that only the re-executed process runs them
 
-from hybrid_jax.config import ConfigError, load_config  # noqa: E402
-from hybrid_jax.errors import parse_cli, run_cli  # noqa: E402
-from hybrid_jax.logs import log_to_file, setup_logging  # noqa: E402
+from hybrid_jax.config import load_config  # noqa: E402
+from hybrid_jax.boundary import parse_cli, run_cli  # noqa: E402
+from hybrid_jax.logs import setup_logging  # noqa: E402
+from hybrid_jax.metrics import headline  # noqa: E402
+from hybrid_jax.timings import process_start, starts_at  # noqa: E402
 
 
 def parse_args(argv):
@@ -37,23 +39,16 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    starts_at(process_start())  # summary.json's timings_s count from the start of the process
     args = parse_args(argv)
     setup_logging()
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out) if args.out else Path(cfg.output.dir) / cfg.experiment_name
-    from hybrid_jax.parallel import initialize, is_primary
+    from hybrid_jax.lifecycle import open_run
 
-    initialize(cfg.parallel)  # before anything starts XLA
-    setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
-    from hybrid_jax.run import run  # imports JAX/PhiFlow: after the config is valid
-    from hybrid_jax.rundir import prepare_run_dir
+    with open_run(cfg, run_dir, args.overwrite, resume=args.resume):  # locked until the run ends
+        from hybrid_jax.run import run  # imports JAX/PhiFlow: after the processes are connected
 
-    with prepare_run_dir(cfg, run_dir, args.overwrite):  # locked until the run ends
-        if args.resume and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
-            raise ConfigError(f"--resume: {run_dir} holds no checkpoint to resume from")
-        if is_primary():
-            log_to_file(run_dir / "train.log")
         summary = run(cfg, run_dir)
     if summary:
         print(_final_report(summary, run_dir))
@@ -62,18 +57,21 @@ def _main(argv) -> int:
 
 def _final_report(summary: dict, run_dir: Path) -> str:
     lines = [f"run {summary['experiment_name']} ({summary['mode']}): {summary['cycles_done']} cycles, "
-             f"wall {summary['wall_time_s']:.1f} s (first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
+             f"{summary['timings_s']['total']:.1f} s in all, {summary['timings_s']['compilation']:.1f} s compiling "
+             f"(first cycle {summary['first_cycle_s'] or 0:.1f} s incl. "
              f"compilation, later cycles {summary['steady_cycle_s'] or 0:.2f} s each)"]
     lines += [f"  {k}: {v:.4e}" for k, v in summary["final"].items() if isinstance(v, float)]
-    p = summary.get("parameters")  # absent when the physical model is not trained
-    for name, err in (p["relative_error"].items() if p else ()):
+    p = summary.get("parameters") or {"relative_error": {}}  # absent when the physical model is not trained
+    for name, err in p["relative_error"].items():
         lines.append(f"  {name}: learned {json.dumps(p['learned'][name])} true {json.dumps(p['true'][name])} "
                      f"(relative error {err:.2%})")
     for name, ev in summary.get("evaluation", {}).items():
-        lines.append(f"  {name} rollout: mean rel. L2 {ev['mean_rel_l2']:.3e}, final rel. L2 {ev['final_rel_l2']:.3e}")
+        lines.append(f"  {name} rollout: {headline(ev)}")
     lines.append(f"  outputs in {run_dir}/")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hybrid_jax.boundary import exit_now
+
+    exit_now(main())

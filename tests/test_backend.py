@@ -63,7 +63,8 @@ print(json.dumps({"env": {k: os.environ.get(k) for k in ("PYTHONHASHSEED", "GLIB
 @pytest.mark.skipif(sys.platform != "linux" or not _glibc_at_least(2, 35) or _thp_mode() == "never",
                     reason="malloc's huge pages need Linux, glibc >= 2.35 and transparent huge pages")
 def test_command_line_process_reexecutes_with_huge_page_malloc():
-    """A program that calls `reexec_with_process_environment` first runs again under both variables; then XLA's per-execution
+    """A program that calls `reexec_with_process_environment` first runs again under both variables; then XLA's
+    per-execution
     temporary buffer (81 MiB here: 20,700 pages of 4 KiB) costs a few huge-page faults per call, not one
     fault per 4 KiB page (bound: 10 % of those)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "GLIBC_TUNABLES")}

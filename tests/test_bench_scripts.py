@@ -1,26 +1,69 @@
-"""The end-to-end benchmark scripts' own logic (no training run): the curriculum they project with, the
-projection's arithmetic, and the parsing of the original system's log."""
+"""The benchmark package's entry (`python -m benchmarks --list`) and the end-to-end benchmarks' own logic (no
+training run): the curriculum they project with, the projection's arithmetic, the original system's log."""
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import __main__ as entry
+from benchmarks import harness as H
+from benchmarks import reference as R
+from benchmarks import vs_original as V
 from hybrid_jax.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bench_reference as R  # noqa: E402
-import bench_vs_original as V  # noqa: E402
+
+def test_list_names_every_module_of_the_package_with_its_docstrings_first_line():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    modules = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py")
+                     if p.stem not in ("__init__", "__main__", "harness"))
+    assert sorted(line.split()[0] for line in out) == modules == sorted(entry.NAMES)
+    for line in out:
+        name, purpose = line.split(maxsplit=1)
+        doc = ast.get_docstring(ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()))
+        assert purpose == doc.splitlines()[0] and len(purpose) > 20
+
+
+def test_entry_refuses_an_unknown_name(capsys):
+    assert entry.main(["no_such_benchmark"]) == 2
+    assert "--list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", entry.NAMES)
+def test_entry_passes_the_arguments_to_the_benchmark(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        entry.main([name, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and f"usage: python -m benchmarks {name}" in out
+    assert ("--cpu-dry-run" if name == "gpu" else "--quick") in out
+
+
+def test_no_benchmark_names_a_machine_path_as_its_default():
+    for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "benchmarks").glob("*.sh")]:
+        assert "/work/" not in path.read_text(), path
+
+
+def test_harness_alternates_round_by_round_keeps_results_or_times_and_parses_core_lists():
+    calls = []
+    out = H.alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b") or {"x": 7}}, 2, warmup=1)
+    assert calls == ["a", "b"] * 3  # one untimed round, then two, each variant in turn
+    assert out["b"] == [{"x": 7}] * 2 and len(out["a"]) == 2 and all(isinstance(t, float) for t in out["a"])
+    timing = H.repeat(lambda: [1.0, 2.0], 1, 3)  # a result that is not None: still its time
+    assert len(timing["times_s"]) == 3 and all(isinstance(t, float) for t in timing["times_s"])
+    assert H.cores("1") == {1} and H.cores("0-2,5") == {0, 1, 2, 5}
 
 
 @pytest.mark.parametrize("name", sorted(R.CONFIGS))
 def test_projection_curriculum_is_the_trainings(name):
-    from hybrid_jax.training.loop import rollout_horizon
+    from hybrid_jax.training.plan import rollout_horizon
 
     path, extra = R.CONFIGS[name]
     cfg = load_config(ROOT / path, extra)

@@ -3,15 +3,10 @@ peak it divides by."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import bench_utilisation as U  # noqa: E402
+from benchmarks import utilisation as U
 
 
 def test_flops_of_reads_xla_cost_analysis_of_a_matmul():

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_dict
-from test_reliability import _assert_same_run, _metrics
+from helpers import tiny_dict
+from helpers import assert_same_run, run_metrics
 
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.errors import DataError
@@ -72,7 +72,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_newest_intact_one(reference
         run(cfg, out)
     assert "resuming from checkpoint 1 instead" in caplog.text
     assert any(p.name.startswith("2-") for p in (out / "checkpoints.corrupt").iterdir())
-    _assert_same_run(ref, out)  # bitwise-equal final states and the same metrics lines
+    assert_same_run(ref, out)  # bitwise-equal final states and the same metrics lines
 
 
 def test_no_intact_checkpoint_is_refused_clearly(reference, tmp_path):
@@ -94,6 +94,42 @@ def test_a_restart_before_the_first_checkpoint_writes_the_warmup_lines_once(tmp_
     shutil.copytree(tmp_path / "ref", out)
     shutil.rmtree(out / "checkpoints")  # as if killed between the warm-up and the first checkpoint
     run(cfg, out)
-    warmup = [r for r in _metrics(out) if r["cycle"] == -1]
+    warmup = [r for r in run_metrics(out) if r["cycle"] == -1]
     assert len(warmup) == 2 + 1  # two epoch lines and one warm-up line, not twice that
-    assert _metrics(out) == _metrics(tmp_path / "ref")
+    assert run_metrics(out) == run_metrics(tmp_path / "ref")
+
+
+def test_load_run_falls_back_from_a_damaged_latest_checkpoint_as_a_resumed_run_does(reference, tmp_path, caplog):
+    """hj.load_run reads through the same `restore_trained` as the CLI: a flipped byte in the latest
+    checkpoint gives a warning, the checkpoint moved aside, and the previous checkpoint's parameters."""
+    import numpy as np
+
+    import hybrid_jax as hj
+
+    cfg, ref = reference
+    out, intact = tmp_path / "run", tmp_path / "intact"
+    shutil.copytree(ref, out)
+    shutil.copytree(ref, intact)
+    shutil.rmtree(intact / "checkpoints" / "3")  # what the fallback must give: checkpoint 2
+    _flip_byte(_biggest_file(out / "checkpoints" / "3" / "states"))
+    with caplog.at_level(logging.WARNING, logger="hybrid_jax"):
+        loaded = hj.load_run(out)
+    assert "checkpoint 3 " in caplog.text and "resuming from checkpoint 2 instead" in caplog.text
+    assert any(p.name.startswith("3-") for p in (out / "checkpoints.corrupt").iterdir())
+    expected, latest = hj.load_run(intact).params, hj.load_run(ref).params
+    for name, value in loaded.params.items():
+        np.testing.assert_array_equal(value, expected[name])
+    assert any(not np.array_equal(loaded.params[n], latest[n]) for n in latest)  # cycle 2's, not cycle 3's
+
+
+def test_load_run_without_checkpoints_is_refused_clearly(reference, tmp_path):
+    import hybrid_jax as hj
+
+    cfg, ref = reference
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    shutil.rmtree(out / "checkpoints")
+    with pytest.raises(hj.ConfigError,
+                       match="no checkpoint to load; run the train task first"):
+        hj.load_run(out)
+    assert not (out / "checkpoints").exists()  # reading a run creates nothing in it

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 

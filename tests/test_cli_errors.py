@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_dict
-from test_reliability import _assert_same_run
+from helpers import tiny_dict
+from helpers import assert_same_run
 
 from hybrid_jax import compare, train
 from hybrid_jax.config import load_config
@@ -77,7 +77,7 @@ CASES = [  # (id, config text or None for the tiny config, extra argv, exit code
     ("duplicate key", "seed: 1\nmode: hybrid\nseed: 2\n", [], 2, "duplicate key 'seed' (line 3)"),
     ("override syntax", None, ["trainer..alpha=1"], 2, "an override key must be dotted names"),
     ("unknown flag", None, ["--bogus"], 2, "unrecognized arguments: --bogus"),
-    ("resolution", None, ["physics.resolution=[100000,100000]", "physics.domain=[1,1]", "network.levels=1",
+    ("resolution", None, ["physics.resolution=[100000,100000]", "physics.domain=[1,1]",
                     "physics.viscosity.true=1e-10", "physics.viscosity.init=1e-10"], 3,
      "this config needs about"),
     ("num_trajectories", None, ["data.num_trajectories=1000000000"], 3, "this config needs about"),
@@ -196,7 +196,7 @@ def test_signal_stops_at_a_step_boundary_and_resume_is_exact(tmp_path, sig):
     r = subprocess.run([sys.executable, "-m", "hybrid_jax.train", "--config", str(config), "--out", str(out),
                         "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    _assert_same_run(ref, out)
+    assert_same_run(ref, out)
     assert json.loads((out / "summary.json").read_text())["cycles_done"] == 4
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import math
 
+import jsonschema
 import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import assert_valid_outputs, tiny_dict
 from hybrid_jax import compare as compare_module
-from hybrid_jax.compare import (ERRORS, WALL_CYCLES, budget_config, claims, compare, markdown, paired, report,
+from hybrid_jax.compare import (WALL_CYCLES, budget_config, claims, compare, error_keys, markdown, paired, report,
                                 seed_config, summarize, table_rows)
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.store import store_path
+from hybrid_jax.schemas import schema
 from hybrid_jax.training.budget import planned_steps
 
 LBFGS = {"optimizer": "lbfgs", "batching": "full", "epochs": 5}
@@ -57,6 +59,11 @@ def test_equal_steps_budget_gives_baselines_at_least_the_hybrids_steps_within_an
             assert rows[model, model]["epochs"] > t.hybrid.cycles * getattr(t, model).epochs  # more epochs given
         assert all(r["steps"] == r["planned_steps"] for r in rows.values())  # measured on the device == computed
         assert all(r["train_s"] > 0 and r["wall_s"] >= r["train_s"] for r in rows.values())
+    jsonschema.validate(json.loads((out / "comparison.json").read_text()), schema("comparison"),
+                        cls=jsonschema.Draft202012Validator)  # the documented contract (docs/outputs.md)
+    for seed in (0, 1):
+        for mode in ("hybrid", "synthetic", "physical"):
+            assert_valid_outputs(out / f"seed{seed}" / mode)
     md = (out / "comparison.md").read_text()
     assert "| hybrid | synthetic | 2 |" in md and " ± " in md and "hybrid better in" in md
 
@@ -72,7 +79,7 @@ def test_seeds_change_data_and_results_and_a_seed_reproduces_bitwise(two_seeds, 
     again = compare(cfg, tmp_path / "again", modes=("hybrid",), seeds=(1,))
     for row in again["rows"]:
         first = two["hybrid", row["model"]]
-        for key in (*ERRORS, "steps", "val_loss", "parameter_error"):
+        for key in (*error_keys(), "steps", "val_loss", "parameter_error"):
             assert row[key] == first[key], key
 
 
@@ -89,10 +96,29 @@ def test_a_rerun_skips_finished_runs_and_recomputes_only_an_unfinished_one(two_s
            [{k: v for k, v in r.items() if k != "wall_s"} for r in result["rows"]]
 
 
+def test_a_comparison_as_submitit_jobs_gives_the_same_rows_and_a_local_rerun_skips_them(two_seeds, monkeypatch):
+    """The hybrid run, then the synthetic baseline with its steps budget, as submitit jobs (local executor):
+    the rows of the in-process comparison; rerun in-process, every run counts as finished."""
+    pytest.importorskip("submitit")
+    cfg, out, result = two_seeds
+    jobs = out.parent / "cmp-submitit"
+    got = compare(cfg, jobs, seeds=(0,), modes=("synthetic", "hybrid"), engine="submitit",
+                  options={"executor": "local"})
+    assert len(list((jobs / "submitit").glob("*_result.pkl"))) == 2
+
+    def untimed(rows):
+        return [{k: v for k, v in r.items() if k not in ("train_s", "wall_s")} for r in rows]
+
+    assert untimed(got["rows"]) == untimed([r for r in result["rows"] if r["seed"] == 0 and r["run"] != "physical"])
+    calls = []
+    monkeypatch.setattr(compare_module, "_run_one", lambda c, d, o: calls.append(d))
+    assert compare(cfg, jobs, seeds=(0,), modes=("synthetic", "hybrid")) == got and calls == []
+
+
 def _row(seed, run, model, rng, params=("nu",)):
     return {"seed": seed, "run": run, "model": model, "epochs": 4, "steps": int(rng.integers(10, 20)),
             "planned_steps": 20, "train_s": float(rng.uniform(1, 2)), "wall_s": float(rng.uniform(2, 3)),
-            "val_loss": float(rng.uniform()), **{k: float(rng.uniform()) for k in ERRORS[:3]},
+            "val_loss": float(rng.uniform()), **{k: float(rng.uniform()) for k in error_keys()[:3]},
             "mean_rmse_observed": None, "mean_rmse_unobserved": None,
             "parameter_error": {p: float(rng.uniform()) for p in params} if model == "physical" else None}
 
@@ -137,7 +163,7 @@ def test_compare_table_and_claims(tiny_config):
     def run(mode, models, epochs):
         ev = {"models": {m: {"mean_rel_l2": r, "final_rel_l2": 2 * r, "mean_rmse": r} for m, r in models.items()},
               "parameters": {"relative_error": {"viscosity": 0.01 if mode == "physical" else 0.02}}}
-        summary = {"final": {f"{m}_val_loss": 1e-3 for m in models}, "wall_time_s": 1.0, "train_s": 0.5,
+        summary = {"final": {f"{m}_val_loss": 1e-3 for m in models}, "timings_s": {"total": 1.0}, "train_s": 0.5,
                    "steps": {m: 8 for m in models}, "epochs": {m: epochs for m in models},
                    "windows": {"train": 8, "generated": {"synthetic": 4 if mode == "hybrid" else 0,
                                                          "physical": 4 if mode == "hybrid" else 0}}}

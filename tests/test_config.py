@@ -46,7 +46,8 @@ def test_bad_values_name_the_dotted_key(data, message):
 
 
 def test_overrides_parse_yaml_values_and_nest():
-    d = apply_overrides({"trainer": {"hybrid": {"alpha": 0.1}}}, ["trainer.hybrid.alpha=0.3", "physics.resolution=[16, 16]"])
+    d = apply_overrides({"trainer": {"hybrid": {"alpha": 0.1}}},
+                        ["trainer.hybrid.alpha=0.3", "physics.resolution=[16, 16]"])
     assert d["trainer"]["hybrid"]["alpha"] == 0.3 and d["physics"]["resolution"] == [16, 16]
     cfg = config_from_dict(d)
     assert cfg.trainer.hybrid.alpha == 0.3 and cfg.physics.resolution == (16, 16)
@@ -82,4 +83,5 @@ def test_key_reference_documents_every_key_and_is_up_to_date():
     r = subprocess.run([sys.executable, "-m", "hybrid_jax.config"], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0
-    assert (ROOT / "docs" / "config.md").read_text() == r.stdout, "regenerate: python -m hybrid_jax.config > docs/config.md"
+    assert (ROOT / "docs" / "config.md").read_text() == r.stdout, \
+        "regenerate: python -m hybrid_jax.config > docs/config.md"

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.losses import proportional_loss
-from conftest import train_run
+from helpers import train_run
 
 
 def test_zero_physical_generated_weight_trains_the_physics_exactly_as_physical_only(tiny_config):

@@ -13,10 +13,10 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.sources import REAL
-from hybrid_jax.training.loop import rollout_horizon
+from hybrid_jax.training.plan import rollout_horizon
 from hybrid_jax.training.steps import init_state, make_train_step
 
 
@@ -47,7 +47,8 @@ def test_curriculum_runs_each_epoch_at_its_k_compiles_once_per_k_and_is_logged(t
     d = tiny_dict(tmp_path, tasks=["generate", "train"], data__num_frames=8, data__rollout_steps=3,
                   trainer__synthetic={"epochs": 2, "rollout_curriculum": {"kind": "linear", "start": 1}},
                   trainer__physical={"epochs": 2, "rollout_steps": 1},
-                  trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call)
+                  trainer__hybrid={"cycles": 2, "alpha": 0.5, "warmup_epochs": 1},
+                  trainer__steps_per_call=steps_per_call)
     cfg = config_from_dict(d)
     built, calls = [], []
     real_build = loop.build_experiment
@@ -128,7 +129,7 @@ def test_the_k_step_program_matches_the_masked_full_window_loss_and_gradient(tin
     data = {"real": real, "real_mask": real_mask, "generated": jnp.zeros((1, window + 1, 16, 1), jnp.float32)}
     idx = {"source": jnp.full(3, REAL, jnp.int32), "sim": jnp.array([0, 1, 2]), "t": jnp.array([0, 3, 2]),
            "weight": jnp.array([1.0, 0.5, 2.0], jnp.float32)}
-    noise_key = input_noise_key(cfg)
+    noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
     tx = optax.sgd(1.0)  # new params = params - gradient
     state = init_state(params, tx)
     step = make_train_step(predict, tx, 1, window, noise_key=noise_key)

@@ -51,7 +51,7 @@ def test_field_parameters_live_on_the_reduced_grid(tiny_config):
     cfg = tiny_config(trainer__physical={"downsample_factor": 2},
                       physics={"name": "burgers", "resolution": [16], "domain": [1.0], "dt": 0.01,
                                "viscosity": {"true": 0.01, "init": 0.02, "learnable": "field"}})
-    params, _, _ = physical_model(build_pde(cfg.physics), cfg)
+    params, _, _ = physical_model(build_pde(cfg.physics), cfg.physics, cfg.trainer.physical)
     assert params["viscosity"].shape == (4,)
 
 
@@ -81,4 +81,4 @@ def test_a_non_periodic_family_refuses_downsampling():
     cfg = config_from_dict({"physics": {"name": "closed_smoke", "resolution": [16, 16]},
                             "trainer": {"physical": {"downsample_factor": 1}}})
     with pytest.raises(ConfigError, match="trainer.physical.downsample_factor: physics.name closed_smoke is not"):
-        reduced_physics(build_pde(cfg.physics), cfg)
+        reduced_physics(build_pde(cfg.physics), cfg.physics, cfg.trainer.physical.downsample_factor)

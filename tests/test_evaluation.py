@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from hybrid_jax.evaluate import METRICS, rollout_errors
+from hybrid_jax.evaluate import rollout_errors
+from hybrid_jax.metrics import METRICS
 
 
 def _reference(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
@@ -54,7 +55,7 @@ def test_a_hybrid_run_evaluates_both_models_per_field_on_validation_data(tmp_pat
     from hybrid_jax.config import config_from_dict
     from hybrid_jax.run import run
     from hybrid_jax.rundir import prepare_run_dir
-    from conftest import tiny_dict
+    from helpers import tiny_dict
 
     cfg = config_from_dict(tiny_dict(tmp_path, trainer__hybrid={"cycles": 1, "alpha": 0.5, "warmup_epochs": 0}))
     run_dir = tmp_path / "run"

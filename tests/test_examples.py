@@ -93,3 +93,26 @@ def test_custom_pde_registers_and_trains_fisher_kpp(dirs):
         assert abs(learned - true) < abs(init - true), (name, learned)
         assert f"{name}: learned" in stdout
     assert (out / "custom_pde_simulation.png").stat().st_size > 1000
+
+
+def test_custom_network_plugin_adds_an_architecture_with_its_own_hyperparameter(tmp_path):
+    """examples/custom_network.py, named in a config's `plugins`, adds ``network.architecture: stack`` with
+    the new key ``network.hidden``: checked when the config loads, sized by the preflight from the
+    plugin's own count, trained and evaluated like a built-in network."""
+    from helpers import tiny_dict
+
+    import hybrid_jax as hj
+
+    plugin = str(EXAMPLES / "custom_network.py")
+    d = tiny_dict(tmp_path, plugins=[plugin], mode="synthetic", network={"architecture": "stack", "hidden": [4, 6]},
+                  trainer__hybrid={"cycles": 1, "warmup_epochs": 0}, output__plots=False)
+    with pytest.raises(hj.ConfigError, match=r"^network\.hidden: must be a non-empty list of widths >= 1"):
+        hj.config_from_dict({**d, "network": {"architecture": "stack", "hidden": []}})
+    with pytest.raises(hj.ConfigError, match=r"^network\.levels: unknown key"):  # the UNet's key is not its key
+        hj.config_from_dict({**d, "network": {"architecture": "stack", "levels": 2}})
+    cfg = hj.config_from_dict(d)
+    assert cfg.network.hidden == (4, 6)
+    assert cfg.network.footprint(1, 1, 1).params == 3 * 4 + 4 + 3 * 4 * 6 + 6 + 3 * 6 + 1  # three k=3 convolutions
+    result = hj.run_experiment(cfg)
+    assert result.summary["cycles_done"] == 1 and "synthetic" in result.evaluation["models"]
+    assert "architecture: stack" in (result.run_dir / "config.yaml").read_text()

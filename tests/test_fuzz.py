@@ -13,7 +13,8 @@ from hybrid_jax.data.windows import window_index
 from hybrid_jax.physics import build_pde
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name"]
+KEYS = [key for key, *_ in reference() if "[" not in key] + ["physics.resolution", "physics.dt", "physics.name",
+                                                            "network.architecture", "network.levels", "network.layers"]
 values = st.one_of(st.none(), st.booleans(), st.integers(-5, 100), st.floats(allow_nan=True, allow_infinity=True),
                    st.text(max_size=8), st.lists(st.integers(-2, 64), max_size=4),
                    st.sampled_from(["burgers", "gray_scott", "hybrid", "unet", "files", "lbfgs", "box"]),

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import config_from_dict
 from hybrid_jax.data.sources import GENERATED, materialize
 from hybrid_jax.data.store import load_or_generate

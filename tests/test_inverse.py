@@ -46,7 +46,7 @@ def _toy_step(cfg):
     def predict(p, x0, k):
         return jnp.stack([x0 * p["a"]] * k, axis=1)
 
-    tx = physical_optimizer(cfg)
+    tx = physical_optimizer(cfg.trainer.physical)
     f32 = jnp.float32
     data = {"real": jnp.ones((2, 3, 4, 1), f32), "real_mask": jnp.ones((3, 4), f32),
             "generated": jnp.zeros((1, 2, 4, 1), f32)}
@@ -82,7 +82,7 @@ def test_smoothness_penalties(tiny_config):
     def penalty(kind, weight=2.0, **kw):
         cfg = tiny_config(physics__resolution=[16], physics__viscosity={"learnable": "field"},
                           trainer__physical={"regularization": {"kind": kind, "weight": weight}}, **kw)
-        return smoothness_penalty(build_pde(cfg.physics), cfg)
+        return smoothness_penalty(build_pde(cfg.physics), cfg.physics, cfg.trainer.physical.regularization)
 
     assert penalty("none") is None and penalty("gradient_l2", weight=0.0) is None
     x = (np.arange(16) + 0.5) / 16

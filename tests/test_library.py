@@ -103,17 +103,24 @@ def test_register_family_in_process_and_refuse_malformed_entries():
 
 
 def test_register_network_in_process():
+    import dataclasses
+
     from flax import nnx
+
+    from hybrid_jax.networks import ConvNetConfig
 
     calls = []
 
+    @dataclasses.dataclass(frozen=True)
+    class TinyConfig(hj.NetworkBase):
+        architecture: str = "tiny_test_net"
+
     def tiny(net_cfg, *, in_channels, out_channels, ndim, periodic, rngs):
         calls.append((in_channels, out_channels, ndim, periodic))
-        return hj.build_network(net_cfg.__class__(architecture="convnet", layers=1, filters=2),
-                                in_channels=in_channels, out_channels=out_channels, ndim=ndim, periodic=periodic,
-                                rngs=rngs)
+        return hj.build_network(ConvNetConfig(layers=1, filters=2), in_channels=in_channels,
+                                out_channels=out_channels, ndim=ndim, periodic=periodic, rngs=rngs)
 
-    hj.register_network("tiny_test_net", tiny)
+    hj.register_network(hj.Network("tiny_test_net", TinyConfig, tiny))
     cfg = config_from_dict({"network": {"architecture": "tiny_test_net"}})
     net = hj.build_network(cfg.network, in_channels=2, out_channels=1, ndim=1, periodic=True, rngs=nnx.Rngs(0))
     assert net(jnp.ones((3, 8, 2), jnp.float32)).shape == (3, 8, 1) and calls == [(2, 1, 1, True)]
@@ -128,13 +135,22 @@ def test_installed_package_adds_a_family_and_a_network_through_entry_points(tmp_
     (site / "toyplugin-0.1.dist-info").mkdir(parents=True)
     (site / "toyplugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplugin\nVersion: 0.1\n")
     (site / "toyplugin-0.1.dist-info" / "entry_points.txt").write_text(
-        "[hybrid_jax.families]\nfisher_kpp = toy_fisher:FAMILY\n\n[hybrid_jax.networks]\ntoy_net = toy_net:build\n")
+        "[hybrid_jax.families]\nfisher_kpp = toy_fisher:FAMILY\n\n[hybrid_jax.networks]\ntoy_net = toy_net:NETWORK\n")
     (site / "toy_fisher.py").write_text(EXAMPLE.read_text())
     (site / "toy_net.py").write_text(textwrap.dedent("""
+        from dataclasses import dataclass
+
+        from hybrid_jax.networks.base import Network, NetworkBase
         from hybrid_jax.networks.convnet import ConvNet
+
+        @dataclass(frozen=True)
+        class ToyConfig(NetworkBase):
+            architecture: str = "toy_net"
 
         def build(net_cfg, *, in_channels, out_channels, ndim, periodic, rngs):
             return ConvNet(in_channels, out_channels, ndim=ndim, filters=3, layers=1, periodic=periodic, rngs=rngs)
+
+        NETWORK = Network("toy_net", ToyConfig, build)
     """))
     r = _python("""
         import sys
@@ -202,7 +218,8 @@ def test_fisher_kpp_example_runs_from_the_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hybrid_jax.train", "--config", "examples/fisher_kpp.yaml",
                         *_fisher_overrides(tmp_path), "physics.resolution=[32]", "data.num_frames=8",
                         "trainer.hybrid.cycles=1", "trainer.hybrid.warmup_epochs=0", "trainer.physical.optimizer=adam",
-                        "trainer.physical.batching=per_batch", "trainer.physical.epochs=1", "trainer.synthetic.epochs=1"],
+                        "trainer.physical.batching=per_batch", "trainer.physical.epochs=1",
+                        "trainer.synthetic.epochs=1"],
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -32,7 +32,7 @@ def test_separable_fourier_basis_equals_the_dense_sum(shape, modes):
 
 
 def _chunk_config(tmp_path, chunk, **sections):
-    from conftest import tiny_dict
+    from helpers import tiny_dict
     from hybrid_jax.config import config_from_dict
 
     return config_from_dict(tiny_dict(
@@ -59,7 +59,7 @@ def test_generated_store_is_bitwise_the_same_whatever_the_chunk_size(tmp_path):
 
 
 def test_auto_chunk_fits_half_the_free_memory_at_the_measured_cost(tmp_path, monkeypatch):
-    import hybrid_jax.memory as memory
+    import hybrid_jax.footprint as memory
     from hybrid_jax.data.generation import CHUNK_SHARE
     from hybrid_jax.data.store import generation_chunk, real_simulation
     from hybrid_jax.physics import build_pde
@@ -80,7 +80,7 @@ def test_auto_chunk_fits_half_the_free_memory_at_the_measured_cost(tmp_path, mon
 
 @pytest.mark.parametrize("mode,physical", [("hybrid", {"epochs": 2}), ("physical", {"epochs": 2, "batching": "full"})])
 def test_training_from_host_streamed_windows_matches_the_on_device_gather(tmp_path, mode, physical):
-    from conftest import tiny_dict, train_run
+    from helpers import tiny_dict, train_run
     from hybrid_jax.config import config_from_dict
 
     runs = {}
@@ -127,14 +127,14 @@ PEAK_CASES = [  # (id, part, config, overrides): the 2D reference at full resolu
 @pytest.mark.slow
 @pytest.mark.parametrize("case", PEAK_CASES, ids=[c[0] for c in PEAK_CASES])
 def test_memory_estimates_are_within_2x_of_the_measured_peak_rss(case):
-    """Each part's estimate (hybrid_jax.memory) against the peak RSS it adds when it runs alone (CPU)."""
+    """Each part's estimate (hybrid_jax.footprint) against the peak RSS it adds when it runs alone (CPU)."""
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    from hybrid_jax import memory
+    from hybrid_jax import footprint as memory
     from hybrid_jax.config import load_config
 
     name, part, config, overrides = case

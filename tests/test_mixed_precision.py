@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from hybrid_jax.config import NetworkConfig
+from hybrid_jax.config import NetworkConfig, from_dict
 from hybrid_jax.errors import ConfigError
 from hybrid_jax.networks import build_network
 from hybrid_jax.networks.precision import set_compute_dtype
 from hybrid_jax.physics import build_pde
 from hybrid_jax.training.models import synthetic_model
-from conftest import train_run
+from helpers import train_run
 
 # bf16 keeps 8 significant bits (unit round-off 2^-8): a forward pass of a few layers, each rounding its
 # inputs, kernel and output, stays within a few 2^-7 of float32 in relative L2 (measured 0.5-1.4 %).
@@ -33,8 +33,8 @@ IDS = ["unet-group", "convnet-layer", "resnet"]
 
 
 def _build(network: dict, dtype: str) -> nnx.Module:
-    return build_network(NetworkConfig(**network, dtype=dtype), in_channels=3, out_channels=2, ndim=2,
-                         periodic=True, rngs=nnx.Rngs(0))
+    cfg = from_dict(NetworkConfig, {**network, "dtype": dtype}, "network")
+    return build_network(cfg, in_channels=3, out_channels=2, ndim=2, periodic=True, rngs=nnx.Rngs(0))
 
 
 def _jit_forward(net):
@@ -89,7 +89,8 @@ def test_bf16_rollout_loss_and_gradients_stay_float32(tiny_config):
     value, grads = jax.value_and_grad(loss)(params)
     assert value.dtype == jnp.float32 and np.isfinite(value)
     assert all(g.dtype == jnp.float32 and np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
-    assert all(s.dtype == jnp.float32 for s in jax.tree.leaves(tx.init(params)) if jnp.issubdtype(s.dtype, jnp.floating))
+    assert all(s.dtype == jnp.float32 for s in jax.tree.leaves(tx.init(params))
+               if jnp.issubdtype(s.dtype, jnp.floating))
 
 
 def test_bf16_trains_to_float32_loss_and_keeps_float32_state(tiny_config):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import train_run
+from helpers import train_run
 
 from hybrid_jax.physics import build_pde
 from hybrid_jax.rollout import network_step
@@ -24,21 +24,25 @@ def test_network_step_adds_the_noise_to_the_dynamic_channels_only():
     np.testing.assert_array_equal(step(x, noise), jnp.concatenate([x[..., :1] + noise, x[..., 1:]], axis=-1))
 
 
+def _noise_key(cfg):
+    return input_noise_key(cfg.seed, cfg.network.input_noise)
+
+
 def test_input_noise_has_sigma_is_fresh_per_step_and_deterministic_per_seed(tiny_config):
     cfg = tiny_config(network={"architecture": "convnet", "filters": 4, "layers": 1, "input_noise": 0.1})
     _, params, predict, _ = synthetic_model(build_pde(cfg.physics), cfg)
     zero = jax.tree.map(jnp.zeros_like, params)  # f = 0: a residual step returns the state it starts from
     x0 = jax.random.normal(jax.random.PRNGKey(0), (8, 16, 1), jnp.float32)
     np.testing.assert_array_equal(predict(zero, x0, 3), jnp.broadcast_to(x0[:, None], (8, 3, 16, 1)))  # no key
-    key = input_noise_key(cfg)
+    key = _noise_key(cfg)
     traj = predict(zero, x0, 3, key)
     noise = np.diff(np.concatenate([x0[:, None], traj], axis=1), axis=1)  # [8, 3, 16, 1], one draw per step
     assert abs(noise.std() - 0.1) < 0.015 and abs(noise.mean()) < 0.02
     assert not np.allclose(noise[:, 0], noise[:, 1])
-    np.testing.assert_array_equal(predict(zero, x0, 3, input_noise_key(cfg)), traj)  # same seed, same noise
-    other = input_noise_key(tiny_config(seed=1, network={"architecture": "convnet", "input_noise": 0.1}))
+    np.testing.assert_array_equal(predict(zero, x0, 3, _noise_key(cfg)), traj)  # same seed, same noise
+    other = _noise_key(tiny_config(seed=1, network={"architecture": "convnet", "input_noise": 0.1}))
     assert not np.array_equal(predict(zero, x0, 3, other), traj)
-    assert input_noise_key(tiny_config()) is None  # off by default
+    assert _noise_key(tiny_config()) is None  # off by default
 
 
 def test_input_noise_changes_training_only_and_repeats_exactly(tiny_config):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from hybrid_jax.config import ConfigError, NetworkConfig, config_from_dict
-from hybrid_jax.networks import ConvNet, ResNet, UNet, build_network
+from hybrid_jax.config import ConfigError, NetworkConfig, config_from_dict, from_dict
+from hybrid_jax.networks import ConvNet, ResNet, ResNetConfig, UNet, UNetConfig, build_network
 from hybrid_jax.networks.layers import PeriodicConv, norm_layer
 from hybrid_jax.networks.unet import upsample
 
@@ -79,7 +79,8 @@ def test_periodic_networks_commute_with_shifts(arch, norm):
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 @pytest.mark.parametrize("arch", ["unet", "convnet", "resnet"])
 def test_network_shapes_in_every_dimension(arch, ndim):
-    cfg = NetworkConfig(architecture=arch, filters=4, widths=(4, 6), layers=1, blocks=1, norm="layer")
+    keys = {"unet": {"widths": [4, 6]}, "convnet": {"filters": 4, "layers": 1}, "resnet": {"filters": 4, "blocks": 1}}
+    cfg = from_dict(NetworkConfig, {"architecture": arch, "norm": "layer", **keys[arch]}, "network")
     x = jnp.ones((2,) + (8,) * ndim + (3,), jnp.float32)
     # traced, not run: the shapes and dtype of the whole forward pass
     y = nnx.eval_shape(lambda: build_network(cfg, in_channels=3, out_channels=2, ndim=ndim, periodic=ndim != 2,
@@ -107,7 +108,7 @@ def _unet_params(cin, cout, widths, k, ndim, norm_per_channel):
     (dict(levels=2, widths=(8, 4), norm="group", norm_groups=4), (8, 4)),
 ])
 def test_unet_widths_are_honoured(net_cfg, widths):
-    cfg = NetworkConfig(architecture="unet", kernel_size=3, **net_cfg)
+    cfg = UNetConfig(kernel_size=3, **net_cfg)
     assert cfg.unet_widths() == widths
     net = nnx.eval_shape(lambda: build_network(cfg, in_channels=3, out_channels=2, ndim=2, periodic=True,
                                                rngs=nnx.Rngs(0)))
@@ -115,7 +116,7 @@ def test_unet_widths_are_honoured(net_cfg, widths):
 
 
 def test_resnet_parameter_count_and_residual_blocks():
-    cfg = NetworkConfig(architecture="resnet", filters=6, blocks=3, kernel_size=5)
+    cfg = ResNetConfig(filters=6, blocks=3, kernel_size=5)
     net = nnx.eval_shape(lambda: build_network(cfg, in_channels=3, out_channels=2, ndim=1, periodic=True,
                                                rngs=nnx.Rngs(0)))
     lift, block, head = 5 * 3 * 6 + 6, 2 * (5 * 6 * 6 + 6), 6 * 2 + 2

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "parallel_worker.py"

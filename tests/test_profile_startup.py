@@ -1,16 +1,12 @@
-"""benchmarks/profile_startup.py's accounting (no training run): phases, and the JAX compile events inside them."""
+"""The start-up benchmark's accounting (`python -m benchmarks startup`) (no training run): phases, and the JAX
+compile events inside them."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import profile_startup as P  # noqa: E402
+from benchmarks import startup as P
 
 
 def test_profile_attributes_traces_and_compilations_to_the_phase_they_ran_in():

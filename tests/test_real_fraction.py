@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import ConfigError, config_from_dict
 from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, epoch_subset, kept_windows, mixed_batches
 from hybrid_jax.training.budget import planned_steps

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import assert_valid_outputs
 from hybrid_jax import run_experiment
 from hybrid_jax.config import load_config
 
@@ -114,6 +115,7 @@ def _run_reduced(tmp_path, name: str, **size) -> tuple[object, float]:
         assert result.learned and all(np.all(np.isfinite(v)) for v in result.learned.values())
     lines = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert lines and all(math.isfinite(v) for line in lines for v in line.values() if isinstance(v, float))
+    assert_valid_outputs(result.run_dir)
     return result, wall
 
 

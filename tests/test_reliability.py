@@ -3,7 +3,6 @@ divergence handling."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -14,12 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import assert_same_run, run_metrics, tiny_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,28 +27,6 @@ def _write_config(tmp_path, **kw) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(d))
     return path
-
-
-def _final_states(run_dir: Path) -> dict:
-    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
-    return ocp.StandardCheckpointer().restore((run_dir / "checkpoints" / str(steps[-1]) / "states").absolute())
-
-
-def _metrics(run_dir: Path) -> list[dict]:
-    records = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    for r in records:
-        r.pop("timings_s", None)
-    return records
-
-
-def _assert_same_run(a: Path, b: Path) -> None:
-    import jax
-
-    sa, sb = _final_states(a), _final_states(b)
-    assert jax.tree.structure(sa) == jax.tree.structure(sb)
-    for x, y in zip(jax.tree.leaves(sa), jax.tree.leaves(sb)):
-        np.testing.assert_array_equal(x, y)  # bitwise on CPU
-    assert _metrics(a) == _metrics(b)
 
 
 def _start(config: Path, out: Path, log: Path) -> subprocess.Popen:
@@ -102,7 +77,7 @@ def test_run_killed_at_random_points_resumes_bitwise_identical(tmp_path, kills):
     r = subprocess.run([sys.executable, "-m", "hybrid_jax.train", "--config", str(config_k), "--out", str(out),
                         "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    _assert_same_run(ref, out)
+    assert_same_run(ref, out)
 
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
@@ -114,7 +89,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     for name in ("a", "b"):
         prepare_run_dir(cfg, tmp_path / name, overwrite=False)
         run(cfg, tmp_path / name)
-    _assert_same_run(tmp_path / "a", tmp_path / "b")
+    assert_same_run(tmp_path / "a", tmp_path / "b")
 
 
 @pytest.mark.parametrize("steps_per_call", [None, 2])  # one call per step (CPU default), chunks of 2 scanned steps
@@ -141,8 +116,8 @@ def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, ste
     for step in ("2", "3"):
         shutil.rmtree(tmp_path / "resumed" / "checkpoints" / step)
     run(cfg, tmp_path / "resumed")  # resumes from the checkpoint after cycle 1
-    _assert_same_run(tmp_path / "ref", tmp_path / "resumed")
-    ks = [ln["horizon"] for ln in _metrics(tmp_path / "resumed") if ln.get("model") in ("warmup", "synthetic")]
+    assert_same_run(tmp_path / "ref", tmp_path / "resumed")
+    ks = [ln["horizon"] for ln in run_metrics(tmp_path / "resumed") if ln.get("model") in ("warmup", "synthetic")]
     assert ks == [1, 1, 2, 2, 3, 3, 3]  # checkpoint 1 follows epochs at K 1, 1, 2; the resumed ones go 2 -> 3
 
 

@@ -52,9 +52,10 @@ def test_resume_is_exact_with_curriculum_generation_coupling_and_reversion(tmp_p
     first checkpoint and resumed equals an uninterrupted one (parameters and metrics lines)."""
     import json
 
-    from conftest import tiny_dict
+    from helpers import tiny_dict
     from hybrid_jax.config import config_from_dict
-    from hybrid_jax.run import restore_latest, run
+    from hybrid_jax.lifecycle import restore_trained
+    from hybrid_jax.run import run
     from hybrid_jax.rundir import prepare_run_dir
     from hybrid_jax.training import loop
 
@@ -93,6 +94,6 @@ def test_resume_is_exact_with_curriculum_generation_coupling_and_reversion(tmp_p
 
     pde = build_pde(cfg.physics)
     exp = loop.build_experiment(cfg, pde, load_or_generate(cfg, pde)[0])
-    a, b = restore_latest(cfg, exp, tmp_path / "ref"), restore_latest(cfg, exp, out)
+    a, b = (restore_trained(cfg, d, loop.initial_states(exp)) for d in (tmp_path / "ref", out))
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)

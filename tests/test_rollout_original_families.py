@@ -1,8 +1,8 @@
 """Numerics of the original system's remaining families: `vortex_advection` (a density advected
 by a static ring vortex plus a learnable modulation) and `closed_smoke` (buoyant smoke in a
-closed box). Analytic rotation, mass drift, projection and walls, hydrostatic balance, backend
-equivalence, gradients, dtypes and compilation counts, non-periodic networks and regularisers,
-and a tiny end-to-end hybrid run of each.
+closed box). Analytic rotation, mass drift, projection and walls, hydrostatic balance, non-periodic
+networks and regularisers, and a tiny end-to-end hybrid run of each (backend equivalence, gradients,
+dtypes and compilation counts: the shared checks of tests/test_rollout_families.py).
 
 Every test name contains ``rollout`` (``pytest -k rollout``); each check prints its error and
 tolerance (``-s``) and says why the tolerance is what it is. Grids are 16² or 32² (64² once).
@@ -15,42 +15,15 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import phiml
 import pytest
-from conftest import tiny_dict
+from helpers import tiny_dict
 from phi import math
 from phi.flow import spatial
-from test_rollout_physics import check, make, n_steps, to64
+from rollout_cases import check, family, make, n_steps
 
 from hybrid_jax.config import ConfigError, PhysicsConfig, config_from_dict, from_dict
-from hybrid_jax.physics.closed_smoke import staggered_divergence
+from helpers import staggered_divergence
 from hybrid_jax.physics.coefficients import cell_centres
-
-CASES = {
-    "vortex_advection": ("vortex_advection", dict(resolution=[16, 16], dt=0.2)),
-    "vortex_semi_lagrangian": ("vortex_advection", dict(resolution=[16, 16], dt=0.2, advection="semi_lagrangian")),
-    "closed_smoke": ("closed_smoke", dict(resolution=[16, 16], dt=0.05, buoyancy={"bump": 0.5})),
-}
-TRACES: dict[str, list] = {}
-
-
-@functools.lru_cache(maxsize=None)
-def family(key: str):
-    """(pde, states [3, x, y, C], true params, jitted step counting its traces in TRACES[key])."""
-    name, physics = CASES[key]
-    pde = make(name, **physics)
-    x = pde.sample_initial_state(jax.random.key(0), 3)
-    traces = TRACES.setdefault(key, [])
-
-    def counted(state, params):
-        traces.append(1)
-        return pde.step(state, params)
-
-    step = jax.jit(counted)
-    if name == "closed_smoke":  # moving states: one buoyant step from rest (same shapes: no new trace)
-        x = jnp.stack([step(s, pde.true_params()) for s in x])
-    return pde, x, pde.true_params(), step
-
 
 # ----------------------------------------------------------------------------- vortex advection
 
@@ -223,10 +196,10 @@ def test_rollout_closed_smoke_nonperiodic_network_and_regulariser(tmp_path):
 
     cfg = config_from_dict(tiny_dict(tmp_path, physics={"name": "closed_smoke", "resolution": [8, 8]},
                                      trainer__physical__regularization={"kind": "gradient_l2", "weight": 1.0}))
-    pde = build_pde(cfg.physics)
+    pde, reg = build_pde(cfg.physics), cfg.trainer.physical.regularization
     x = jnp.arange(8, dtype=jnp.float32)[:, None] * jnp.ones((8, 8), jnp.float32)  # slope 1 per cell along x
     # one-sided: (8·8 - 8 cells with difference 1/dx, the last row 0) / 64 · (1/dx)², dx = 1/8
-    np.testing.assert_allclose(smoothness_penalty(pde, cfg)({"buoyancy": x}), 56 / 64 * 64.0, rtol=1e-6)
+    np.testing.assert_allclose(smoothness_penalty(pde, cfg.physics, reg)({"buoyancy": x}), 56 / 64 * 64.0, rtol=1e-6)
     graphdef, params, _, _ = synthetic_model(pde, cfg)
     net = nnx.merge(graphdef, params)
     s = jax.random.normal(jax.random.key(0), (1, 8, 8, 3), jnp.float32)
@@ -235,71 +208,6 @@ def test_rollout_closed_smoke_nonperiodic_network_and_regulariser(tmp_path):
 
 
 # ----------------------------------------------------------------------------- equivalence, gradients, dtypes
-
-
-@pytest.mark.parametrize("key", list(CASES))
-def test_rollout_original_families_numpy_matches_jit(key):
-    """One step: the jitted JAX-backend step vs the same step on PhiFlow's NumPy backend."""
-    pde, x, params, step = family(key)
-    y = np.asarray(step(x[0], params))
-    with phiml.backend.NUMPY:
-        y_np = pde.step(np.asarray(x[0]), {k: np.asarray(v) for k, v in params.items()})
-    assert isinstance(y_np, np.ndarray) and y_np.dtype == np.float32
-    # float32 round-off through different operation orders (~1e-7); closed smoke also runs its CG
-    # solve on two backends to tolerance 1e-5 on a divergence of order |u|/dx: 1e-5 of the field.
-    check(f"{key}: numpy vs jit (max|diff| / max|y|)", float(np.max(np.abs(y_np - y)) / np.max(np.abs(y))), 1e-5)
-
-
-@pytest.mark.parametrize("key", list(CASES))
-def test_rollout_original_families_vmap_matches_loop(key):
-    pde, x, params, step = family(key)
-    batched = np.asarray(jax.jit(jax.vmap(pde.step, in_axes=(0, None)))(x, params))
-    looped = np.stack([np.asarray(step(s, params)) for s in x])
-    # a vmapped CG iterates until every sample has converged: differences up to the solver tolerance
-    tol = 1e-5 if key == "closed_smoke" else 1e-6
-    check(f"{key}: vmap vs loop", float(np.max(np.abs(batched - looped)) / np.max(np.abs(looped))), tol)
-
-
-@pytest.mark.parametrize("key, extra", [("vortex_advection", {}), ("vortex_semi_lagrangian", {}),
-                                        ("closed_smoke", {"pressure": {"tolerance": 1e-12, "max_iterations": 2000}})])
-def test_rollout_original_families_gradients_match_finite_differences(key, extra):
-    """jax.grad of a step w.r.t. each learnable field vs central differences along a random direction, float64."""
-    name, physics = CASES[key]
-    pde = make(name, **{**physics, **extra})
-    x = to64(family(key)[1][0])
-    params = to64(pde.true_params())
-    w = jax.random.normal(jax.random.key(1), x.shape, jnp.float64)
-    with math.precision(64):
-        loss = jax.jit(lambda p: jnp.sum(w * pde.step(x, p)))
-        grads = jax.jit(jax.grad(lambda p: jnp.sum(w * pde.step(x, p))))(params)
-        for i, (name_p, value) in enumerate(sorted(params.items())):
-            assert grads[name_p].dtype == jnp.float64 and value.shape == pde.spatial_shape
-            direction = jax.random.normal(jax.random.key(2 + i), value.shape, jnp.float64)
-            h = 1e-6 * max(float(jnp.max(jnp.abs(value))), 1e-3)
-            plus, minus = ({**params, name_p: value + sign * h * direction} for sign in (1, -1))
-            fd = (loss(plus) - loss(minus)) / (2 * h)
-            ad = jnp.sum(grads[name_p] * direction)
-            assert abs(float(fd)) > 1e-6  # the field acts on the step
-            # truncation O(h²) and round-off ε·|loss|/h ≈ 1e-9 relative; the interpolation weights and the
-            # limiter are piecewise smooth, and a step of 1e-6 crosses none of their kinks here.
-            check(f"{key}: d/d{name_p} grad vs FD", abs(float(ad - fd)) / abs(float(fd)), 1e-6)
-
-
-@pytest.mark.parametrize("key", list(CASES))
-def test_rollout_original_families_float32_and_no_recompile(key):
-    """States, parameters and steps are float32; the jitted step is traced once for new values;
-    static channels come back unchanged."""
-    pde, x, params, step = family(key)
-    assert x.dtype == jnp.float32 and x.shape == (3, *pde.spatial_shape, pde.layout.num_channels)
-    for p in (params, pde.init_params(), pde.constrain(params)):
-        assert all(v.dtype == jnp.float32 for v in jax.tree.leaves(p)), p
-    for i in range(3):
-        p = jax.tree.map(lambda v: v * (1 + 0.01 * i), params)
-        y = step(x[i], p)
-        assert y.dtype == jnp.float32 and y.shape == x[i].shape
-        nd = pde.layout.num_dynamic
-        np.testing.assert_array_equal(y[..., nd:], x[i][..., nd:])
-    assert len(TRACES[key]) == 1 and step._cache_size() == 1
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -1,5 +1,5 @@
-"""Numerics of the PDE families: analytic solutions, convergence orders, backend equivalence,
-gradients, conservation, stability bounds, dtypes and compilation counts.
+"""Numerics of the PDE families: analytic solutions, convergence orders, conservation and stability
+bounds (the checks every family shares, over one case table: tests/test_rollout_families.py).
 
 Every test name contains ``rollout`` (``pytest -k rollout``). Each check prints
 ``[label] error=… tolerance=…`` (collect them with ``-s``) and states why its tolerance is what it is.
@@ -8,40 +8,22 @@ Grids are small so that the file runs in well under three minutes on two CPU cor
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-import phiml
 import pytest
 from phi import math
+from rollout_cases import check, family, make, n_steps, to64
 
-from hybrid_jax.config import PhysicsConfig, from_dict
 from hybrid_jax.physics import build_pde
-from hybrid_jax.physics.smoke import central_divergence
+from helpers import central_divergence
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def make(name: str, **physics):
-    """A PDE object from a physics section (validated like a config file's)."""
-    return build_pde(from_dict(PhysicsConfig, {"name": name, **physics}, "physics"))
-
-
-def check(label: str, error: float, tol: float) -> None:
-    print(f"\n[{label}] error={error:.3e} tolerance={tol:.3e}")
-    assert error <= tol, f"{label}: error {error:.3e} > tolerance {tol:.3e}"
 
 
 def check_range(label: str, value: float, lo: float, hi: float) -> None:
     print(f"\n[{label}] value={value:.3f} expected in [{lo}, {hi}]")
     assert lo <= value <= hi, f"{label}: {value:.3f} not in [{lo}, {hi}]"
-
-
-def n_steps(pde, n: int):
-    """Jitted ``(state, params) -> state`` after `n` steps (params are an argument: no re-trace)."""
-    return jax.jit(lambda s, p: jax.lax.fori_loop(0, n, lambda _, x: pde.step(x, p), s))
 
 
 def centres(n: int, length: float) -> np.ndarray:
@@ -65,49 +47,6 @@ def slope(hs, errors) -> float:
 def checkerboard(shape) -> np.ndarray:
     """Π_d (-1)^{i_d}: the eigenvector of the discrete Laplacian with the most negative eigenvalue."""
     return np.prod(np.meshgrid(*[(-1.0) ** np.arange(n) for n in shape], indexing="ij"), axis=0)
-
-
-def to64(tree):
-    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
-
-
-# One small configuration per family; shared (and compiled once) by the per-family tests.
-FAMILIES = {
-    "advection_diffusion": ("advection_diffusion", dict(
-        resolution=[16, 16], velocity={"kind": "vortex", "amplitude": 0.5},
-        diffusivity={"true": 0.005, "bump": 1.0, "learnable": "field"}, initial_state={"offset": 0.5})),
-    "advection_diffusion_1d": ("advection_diffusion", dict(
-        resolution=[16], domain=[1.0], velocity={"kind": "constant", "value": [0.5]})),
-    "burgers_potential": ("burgers_potential", dict(resolution=[16, 16], potential={"phases": [0.0, 1.0, 2.0]})),
-    "gray_scott": ("gray_scott", dict(resolution=[16, 16], domain=[16.0, 16.0], dt=3.0, substeps=3,
-                                      learn_rates=True)),
-    "smoke": ("smoke", dict(resolution=[16, 16], buoyancy={"bump": 0.5, "learnable": "field"},
-                            viscosity={"learnable": True, "true": 0.002},
-                            initial_state={"velocity_amplitude": 0.5})),
-    "burgers3d": ("burgers", dict(resolution=[8, 8, 8], domain=[1.0, 1.0, 1.0], dt=0.01, substeps=2,
-                                  advection="maccormack", viscosity={"true": 0.01})),
-}
-
-
-TRACES: dict[str, list] = {}  # family -> one entry per trace of its shared jitted step
-
-
-@functools.lru_cache(maxsize=None)
-def family(key: str):
-    """(pde, states [3, *spatial, C], true params, jitted step) of a family in FAMILIES.
-
-    The step is compiled once for the whole module; every trace appends to TRACES[key].
-    """
-    name, physics = FAMILIES[key]
-    pde = make(name, **physics)
-    x = pde.sample_initial_state(jax.random.key(0), 3)
-    traces = TRACES.setdefault(key, [])
-
-    def counted(state, params):
-        traces.append(1)
-        return pde.step(state, params)
-
-    return pde, x, pde.true_params(), jax.jit(counted)
 
 
 # ----------------------------------------------------------------------------- analytic solutions
@@ -230,7 +169,7 @@ def test_rollout_taylor_green_decay():
     run = n_steps(pde, int(round(0.25 / dt)))
     params = {"buoyancy": jnp.float32(0.0)}
     amps, times = [1.0], [0.0]
-    for i in range(4):
+    for i in range(int(round(T / 0.25))):  # to t = T in four quarters
         state = run(state, params)
         amps.append(float(np.sum(np.asarray(state)[..., :2] * tg) / np.sum(tg * tg)))
         times.append(0.25 * (i + 1))
@@ -393,73 +332,6 @@ def test_rollout_maccormack_linear_advection_order():
     check_range("maccormack linear advection order", s, 1.8, 2.3)
 
 
-# ----------------------------------------------------------------------------- equivalence
-
-
-@pytest.mark.parametrize("key", list(FAMILIES))
-def test_rollout_numpy_backend_matches_jit(key):
-    """One step: jitted JAX-backend step vs the same step on PhiFlow's NumPy backend."""
-    pde, x, params, step = family(key)
-    y = np.asarray(step(x[0], params))
-    with phiml.backend.NUMPY:
-        y_np = pde.step(np.asarray(x[0]), {k: np.asarray(v) for k, v in params.items()})
-    assert isinstance(y_np, np.ndarray) and y_np.dtype == np.float32
-    # float32 round-off (~1e-7 relative) through different operation orders; the smoke step also
-    # runs two CG solves (JAX vs NumPy) to tolerance 1e-5 on a divergence of order |u|/dx ≈ 8,
-    # i.e. ~1e-6 relative. 1e-5 of the field's magnitude covers both.
-    check(f"{key}: numpy vs jit (max|diff| / max|y|)", float(np.max(np.abs(y_np - y)) / np.max(np.abs(y))), 1e-5)
-
-
-@pytest.mark.parametrize("key", list(FAMILIES))
-def test_rollout_vmap_matches_loop(key):
-    """`jax.vmap(step)` over a batch equals stepping each sample in a Python loop."""
-    pde, x, params, step = family(key)
-    batched = np.asarray(jax.jit(jax.vmap(pde.step, in_axes=(0, None)))(x, params))
-    looped = np.stack([np.asarray(step(s, params)) for s in x])
-    # Same operations on the same values; XLA may fuse them differently (float32 round-off,
-    # ~1e-7). For smoke the vmapped CG iterates until every sample has converged, so the
-    # others take extra iterations: differences up to the solver tolerance.
-    tol = 1e-5 if key == "smoke" else 1e-6
-    check(f"{key}: vmap vs loop", float(np.max(np.abs(batched - looped)) / np.max(np.abs(looped))), tol)
-
-
-# ----------------------------------------------------------------------------- gradients
-
-
-GRADIENT_CASES = {  # family -> config overrides for the float64 gradient check
-    "advection_diffusion": {},
-    "advection_diffusion_1d": {},
-    "burgers_potential": {},
-    "gray_scott": {},
-    "smoke": {"pressure": {"tolerance": 1e-12, "max_iterations": 2000}},
-    "burgers3d": {"substeps": 1},  # Burgers unrolls its substeps: one keeps the float64 compile short
-}
-
-
-@pytest.mark.parametrize("key", list(GRADIENT_CASES))
-def test_rollout_gradients_match_finite_differences(key):
-    """jax.grad of a step w.r.t. every parameter (scalars and fields) vs central differences, float64."""
-    name, physics = FAMILIES[key]
-    pde = make(name, **{**physics, **GRADIENT_CASES[key]})
-    x = to64(pde.sample_initial_state(jax.random.key(0), 1)[0])
-    params = to64(pde.true_params())
-    w = jax.random.normal(jax.random.key(1), x.shape, jnp.float64)
-    with math.precision(64):
-        loss = jax.jit(lambda p: jnp.sum(w * pde.step(x, p)))
-        grads = jax.jit(jax.grad(lambda p: jnp.sum(w * pde.step(x, p))))(params)
-        for i, (name_p, value) in enumerate(sorted(params.items())):
-            assert grads[name_p].dtype == jnp.float64
-            direction = jax.random.normal(jax.random.key(2 + i), value.shape, jnp.float64)
-            h = 1e-6 * max(float(jnp.max(jnp.abs(value))), 1e-3)
-            plus, minus = ({**params, name_p: value + sign * h * direction} for sign in (1, -1))
-            fd = (loss(plus) - loss(minus)) / (2 * h)
-            ad = jnp.sum(grads[name_p] * direction)
-            kind = "field" if value.ndim else "scalar"
-            # central differences: truncation O(h²) ≈ 1e-12, round-off ε·|loss|/h ≈ 1e-9 relative;
-            # the smoke CG solves to 1e-12. 1e-6 leaves margin for cancellation in small gradients.
-            check(f"{key}: d/d{name_p} ({kind}) grad vs FD", abs(float(ad - fd)) / max(abs(float(fd)), 1e-12), 1e-6)
-
-
 # ----------------------------------------------------------------------------- conservation
 
 
@@ -573,25 +445,7 @@ def test_rollout_gray_scott_bound_includes_decay():
         check(f"gray-scott {name} checkerboard |gain| at its bound", abs(abs(g / np.sum(board**2) / eps) - 1), 2e-3)
 
 
-# ----------------------------------------------------------------------------- dtypes, compilation
-
-
-@pytest.mark.parametrize("key", list(FAMILIES))
-def test_rollout_float32_and_no_recompile(key):
-    """States, parameters and steps are float32; a jitted step is traced once for new values."""
-    pde, x, params, step = family(key)  # the step is shared with the other tests
-    assert x.dtype == jnp.float32 and x.shape == (3, *pde.spatial_shape, pde.layout.num_channels)
-    np.testing.assert_array_equal(x, pde.sample_initial_state(jax.random.key(0), 3))  # seeded
-    for p in (params, pde.init_params(), pde.constrain(params)):
-        assert all(v.dtype == jnp.float32 for v in jax.tree.leaves(p)), p
-    assert set(pde.positive_params) <= set(params)
-    for i in range(3):
-        p = jax.tree.map(lambda v: v * (1 + 0.01 * i), params)  # new values, same shapes and dtypes
-        y = step(x[i], p)
-        assert y.dtype == jnp.float32 and y.shape == x[i].shape
-        nd = pde.layout.num_dynamic
-        np.testing.assert_array_equal(y[..., nd:], x[i][..., nd:])  # static channels unchanged
-    assert len(TRACES[key]) == 1 and step._cache_size() == 1
+# ----------------------------------------------------------------------------- configs
 
 
 @pytest.mark.parametrize("path", ["advection_diffusion", "burgers_potential", "gray_scott", "buoyant_smoke",

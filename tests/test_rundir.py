@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax import compare, train
 from hybrid_jax.errors import ConfigError, RunDirError
 from hybrid_jax.files import FileLock, is_plain_name

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import train_run
+from helpers import train_run
 
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.data.store import load_or_generate

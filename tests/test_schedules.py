@@ -77,7 +77,7 @@ def _optimizer(which, sched: dict):
                             "network": {"architecture": "convnet", "filters": 2, "layers": 1},
                             "trainer": {which: {"learning_rate": LR, "lr_schedule": sched}}})
     if which == "physical":
-        return physical_optimizer(cfg)
+        return physical_optimizer(cfg.trainer.physical)
     return synthetic_model(build_pde(cfg.physics), cfg)[3]
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from helpers import assert_valid_outputs
+from hybrid_jax.lifecycle import checkpoint_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,9 +37,10 @@ def test_smoke_run_end_to_end(tmp_path):
     lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [ln["cycle"] for ln in lines if ln["kind"] == "cycle"] == [0, 1, 2]
     assert {ln["model"] for ln in lines if ln["kind"] == "epoch"} == {"warmup", "synthetic", "physical"}
-    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())[-1] == 3
+    assert checkpoint_steps(out)[-1] == 3
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert len(evaluation["models"]["synthetic"]["rmse"]) == 15
+    assert_valid_outputs(out)  # the documented contract (docs/outputs.md)
 
     # same config again: resumes from the last checkpoint, trains nothing more, same result
     r = _cli(*common)

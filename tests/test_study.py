@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_jax.compare import ERRORS, report
+from hybrid_jax.compare import error_keys, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def study_mod():
 
 def _row(seed, run, model, err, param=None):
     return {"seed": seed, "run": run, "model": model, "epochs": 10, "steps": 100 + seed, "planned_steps": 100,
-            "train_s": 1.0, "wall_s": 2.0 + seed, "val_loss": err**2, **{k: err for k in ERRORS},
+            "train_s": 1.0, "wall_s": 2.0 + seed, "val_loss": err**2, **{k: err for k in error_keys()},
             "parameter_error": None if model == "synthetic" else {"viscosity": param}}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_dict
+from helpers import tiny_dict
 from hybrid_jax.config import ConfigError
 from hybrid_jax.sweep import grid_points, parse_grid, split_values
 
@@ -97,4 +97,5 @@ def test_parallel_sweep_generates_the_shared_store_once_then_runs_points_at_once
     assert r.stderr.count("generating the data store") == 1  # both points share one store
     assert len(list((tmp_path / "store").iterdir())) == 1
     rows = list(csv.DictReader(open(out / "sweep.csv")))
-    assert [r["status"] for r in rows] == ["done", "done"] and all(float(r["final.physical_val_loss"]) > 0 for r in rows)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert all(float(r["final.physical_val_loss"]) > 0 for r in rows)

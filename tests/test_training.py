@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from conftest import train_run
+from helpers import train_run
 
 from hybrid_jax.data.sources import REAL
 from hybrid_jax.losses import per_sample_loss, weighted_loss

@@ -1,6 +1,6 @@
-"""Readers of user trajectory files: our `.npz`, PDEBench HDF5, PhiFlow Scene directories and a
-memory-mapped `.npy`. Each returns ``(trajectories [N, T, *spatial, C], fields or None)``;
-`store.load_files` validates the result against the config (README, Data formats).
+"""Readers of user trajectory files: our `.npz`, PDEBench HDF5, a memory-mapped `.npy` (PhiFlow Scenes and
+the original system's directories have their own modules). Each returns ``(trajectories [N, T, *spatial, C],
+fields or None)``; `store.load_files` validates the result against the config (README, Data formats).
 
 Coordinates stored with the data (HDF5 `x-coordinate`/`t-coordinate` or `grid/x`/`grid/t`, a Scene's
 grid bounds and `dt` property) are checked against ``physics.domain`` and ``physics.dt``: one frame
@@ -10,19 +10,19 @@ of the data must be one physics step.
 from __future__ import annotations
 
 import math
-import pickle
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
+from hybrid_jax._registry import data_formats
+from hybrid_jax.data.checks import AXES, check_coordinates, npy_header
 from hybrid_jax.errors import DataError, ResourceError
+from hybrid_jax.memory import host_memory_available, size_text
 
-FORMATS = ("npz", "hdf5", "scene", "npy", "original")
 _EXTENSIONS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npy": "npy"}
-_AXES = "xyz"
-_REL_TOL = 1e-3  # coordinates vs config
 MAX_ZIP_RATIO = 1000  # deflate reaches ~1000x only on near-constant data: a larger ratio is a zip bomb
 
 
@@ -38,18 +38,32 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
         return "original" if sim_files(path) else "scene"
     if path.suffix.lower() not in _EXTENSIONS:
-        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unknown extension {path.suffix!r}; set data.format to one of "
+                        f"{', '.join(data_formats.names())}")
     return _EXTENSIONS[path.suffix.lower()]
 
 
-def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
-    """Read `path` in format `fmt` (or auto-detected) for `pde`; channel names where the format has them."""
-    fmt = detect_format(path, fmt)
-    if fmt == "original":
-        from hybrid_jax.data.original import read_original
+Reader = Callable[[Path, Any], tuple[np.ndarray, "list[str] | None"]]
+"""``read(path, pde) -> (trajectories [N, T, *spatial, C], channel names or None)``."""
 
-        return read_original(path, pde)
-    return {"npz": read_npz, "hdf5": read_hdf5, "scene": read_scene, "npy": read_npy}[fmt](path, pde)
+
+def register_format(name: str, reader: Reader | str) -> None:
+    """Make `reader` (or its import path ``"package.module:function"``) available as ``data.format: <name>``
+    (installed packages: the entry-point group ``hybrid_jax.data_formats``); `store.load_files` validates
+    what it returns like any other format's."""
+    data_formats.register(name, reader)
+
+
+def check_reader(name: str, reader) -> None:
+    """Refuse a registered data format that is not a reader function."""
+    if not callable(reader):
+        raise TypeError(f"data format {name!r}: expected a reader function, got {type(reader).__name__}")
+
+
+def read_trajectories(path: Path, fmt: str, pde) -> tuple[np.ndarray, list[str] | None]:
+    """Read `path` in format `fmt` (or auto-detected) for `pde` with the format's registered reader;
+    channel names where the format has them."""
+    return data_formats.get(detect_format(path, fmt))(path, pde)
 
 
 def all_finite(traj: np.ndarray) -> bool:
@@ -73,21 +87,16 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     Refuses object arrays (pickles), headers whose declared size differs from the stored size,
     compression ratios beyond MAX_ZIP_RATIO and arrays larger than the available host memory.
     """
-    from hybrid_jax.preflight import host_memory_available, size_text
-
     out = {}
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():
             name = info.filename.removesuffix(".npy")
             if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
-                raise DataError(f"{path}: {info.filename} would expand {info.file_size / max(info.compress_size, 1):.0f}x "
+                ratio = info.file_size / max(info.compress_size, 1)
+                raise DataError(f"{path}: {info.filename} would expand {ratio:.0f}x "
                                 f"to {size_text(info.file_size)} (a zip bomb?); refusing to decompress it")
             with z.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                if version not in read:
-                    raise DataError(f"{path}: {info.filename}: unsupported .npy format version {version}")
-                shape, _, dtype = read[version](f)
+                shape, _, dtype = npy_header(f)
                 if dtype.hasobject:
                     raise DataError(f"{path}: {info.filename} holds Python objects (a pickle); refused")
                 nbytes = math.prod(shape) * dtype.itemsize
@@ -110,6 +119,9 @@ def read_npz(path: Path, pde) -> tuple[np.ndarray, list[str]]:
         if "trajectories" not in headers or "fields" not in headers:
             raise DataError(f"{path}: must hold arrays 'trajectories' and 'fields', has {sorted(headers)}")
         check_layout(path, *headers["trajectories"], pde)
+        shape, dtype = headers["fields"]
+        if len(shape) != 1 or dtype.kind != "U":
+            raise DataError(f"{path}: fields must be a 1-D array of channel names, got {dtype} {list(shape)}")
         with np.load(path, allow_pickle=False) as npz:
             return npz["trajectories"], [str(f) for f in npz["fields"]]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -121,8 +133,13 @@ def read_npz(path: Path, pde) -> tuple[np.ndarray, list[str]]:
 def read_npy(path: Path, pde) -> tuple[np.ndarray, None]:
     """A `.npy` [N, T, *spatial, C] float32, memory-mapped: pages are read when used (no channel names)."""
     try:
+        with open(path, "rb") as f:
+            if npy_header(f)[2].hasobject:
+                raise DataError(f"{path}: holds Python objects (a pickle); refused")
         return np.load(path, mmap_mode="r", allow_pickle=False), None
     except (ValueError, OSError, EOFError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"{path}: not a readable .npy file ({e})") from None
 
 
@@ -131,109 +148,54 @@ def _with_channels(a: np.ndarray, pde) -> np.ndarray:
     return a[..., None] if a.ndim == 2 + len(pde.spatial_shape) else a
 
 
-def _check_coordinates(path: Path, pde, coords: dict[str, np.ndarray]) -> None:
-    """Check cell-centre coordinates `x`, `y`, `z` against physics.domain and `t` spacing against physics.dt."""
-    cfg = getattr(pde, "cfg", None)
-    for name, c in coords.items():
-        c = np.asarray(c, np.float64).ravel()
-        if len(c) < 2:
-            continue
-        step = np.diff(c)
-        if not np.allclose(step, step[0], rtol=_REL_TOL, atol=0):
-            raise DataError(f"{path}: {name} coordinates are not uniformly spaced")
-        if cfg is None:
-            continue
-        if name == "t":
-            key, expected, found = "physics.dt", cfg.dt, step[0]
-        else:
-            d = _AXES.index(name)
-            if d >= len(cfg.domain):
-                raise DataError(f"{path}: has {name} coordinates but physics.resolution has {len(cfg.domain)} entries")
-            key, expected, found = f"physics.domain[{d}]", cfg.domain[d], step[0] * len(c)
-        if not np.isclose(found, expected, rtol=_REL_TOL, atol=0):
-            what = "frame spacing" if name == "t" else "domain length (cells × spacing)"
-            raise DataError(f"{path}: {name} coordinates give a {what} of {found:.6g}, but {key} = {expected:.6g} "
-                            f"(one frame must be one physics step; set {key} to match the data)")
+def _h5_numbers(path: Path, node, name: str, dtype, ndim: int | None = None) -> np.ndarray:
+    """The HDF5 dataset `node` (`name` in messages) as a `dtype` array; refuses groups, non-numeric data and
+    (with `ndim`) other ranks."""
+    import h5py
+
+    if not isinstance(node, h5py.Dataset):
+        raise DataError(f"{path}: {name} must be a dataset, got a {type(node).__name__}")
+    if node.dtype.kind not in "fiu":
+        raise DataError(f"{path}: {name} must hold numbers, got {node.dtype}")
+    if ndim is not None and node.ndim != ndim:
+        raise DataError(f"{path}: {name} must be a {ndim}-D array, got shape {list(node.shape)}")
+    return np.asarray(node, dtype)
 
 
 def read_hdf5(path: Path, pde) -> tuple[np.ndarray, None]:
     """PDEBench HDF5: a `tensor` dataset [N, T, *spatial(, C)] with `x-coordinate`, `t-coordinate` …,
     or one group per seed (``0000``, ``0001``, …) each with `data` [T, *spatial, C] and `grid/x`, `grid/t` ….
-    Values are converted to float32."""
+    Values are converted to float32; coordinates must be 1-D."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
             if "tensor" in f:
-                traj = _with_channels(np.asarray(f["tensor"], np.float32), pde)
-                coords = {a: f[f"{a}-coordinate"][()] for a in _AXES + "t" if f"{a}-coordinate" in f}
+                traj = _with_channels(_h5_numbers(path, f["tensor"], "tensor", np.float32), pde)
+                coords = {a: _h5_numbers(path, f[f"{a}-coordinate"], f"{a}-coordinate", np.float64, 1)
+                          for a in AXES + "t" if f"{a}-coordinate" in f}
             else:
                 seeds = sorted(k for k in f if isinstance(f[k], h5py.Group) and "data" in f[k])
                 if not seeds:
                     raise DataError(f"{path}: no PDEBench layout: neither a 'tensor' dataset nor seed groups "
                                     f"with 'data'; has {sorted(f)}")
-                shapes = {f[k]["data"].shape for k in seeds}
+                data = {k: f[k]["data"] for k in seeds}
+                for k, d in data.items():
+                    if not isinstance(d, h5py.Dataset):
+                        raise DataError(f"{path}: {k}/data must be a dataset, got a {type(d).__name__}")
+                shapes = {d.shape for d in data.values()}
                 if len(shapes) > 1:
                     raise DataError(f"{path}: the seed groups' 'data' differ in shape: {sorted(shapes)}")
-                traj = np.stack([_with_channels(np.asarray(f[k]["data"], np.float32)[None], pde)[0] for k in seeds])
-                grid = f[seeds[0]].get("grid", {})
-                coords = {a: grid[a][()] for a in _AXES + "t" if a in grid}
-    except OSError as e:
-        raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
+                traj = np.stack([_with_channels(_h5_numbers(path, d, f"{k}/data", np.float32)[None], pde)[0]
+                                 for k, d in data.items()])
+                grid = f[seeds[0]].get("grid")
+                grid = grid if isinstance(grid, h5py.Group) else {}
+                coords = {a: _h5_numbers(path, grid[a], f"{seeds[0]}/grid/{a}", np.float64, 1)
+                          for a in AXES + "t" if a in grid}
+    except (OSError, KeyError) as e:
+        raise DataError(f"{path}: not a readable HDF5 file ({' '.join(str(e).split())[:200]})") from None
+    check_layout(path, traj.shape, traj.dtype, pde)
     if "t" in coords and len(coords["t"]) not in (traj.shape[1], traj.shape[1] + 1):
         raise DataError(f"{path}: t coordinates have {len(coords['t'])} entries for {traj.shape[1]} frames")
-    _check_coordinates(path, pde, coords)
+    check_coordinates(path, pde, coords)
     return traj, None
-
-
-def read_scene(path: Path, pde) -> tuple[np.ndarray, list[str]]:
-    """PhiFlow Scenes: `path` is a parent of ``sim_XXXXXX`` scenes (one trajectory each, frames in
-    order). A scalar field ``u`` gives channel ``u``; a vector field ``vel`` gives ``vel_x``, ``vel_y`` ….
-    Channels are those of the PDE layout, in its order; the grid bounds and a ``dt`` scene property,
-    if present, are checked against the config. Values are converted to float32."""
-    from phi.field import Scene
-
-    sims = Scene.list(str(path))
-    if not sims:
-        raise DataError(f"{path}: no PhiFlow scenes (sim_XXXXXX folders) in this directory")
-    traj = [_read_one_scene(Scene.at(p), pde) for p in sims]
-    if len({t.shape for t in traj}) > 1:
-        raise DataError(f"{path}: the scenes differ in frames or grid: {sorted({t.shape for t in traj})}")
-    return np.stack(traj), list(pde.layout.names)
-
-
-def _read_one_scene(scene, pde) -> np.ndarray:
-    """One scene as ``[T, *spatial, C]`` in the PDE's channel order."""
-    where = Path(scene.path)
-    frames, names = scene.frames, scene.fieldnames
-    if not frames:
-        raise DataError(f"{where}: scene has no frames")
-    dims = _AXES[: len(pde.spatial_shape)]
-    channels = {}
-    try:
-        for name in names:
-            for t in frames:
-                grid = scene.read(name, frame=t, convert_to_backend=False)
-                if grid.is_staggered:
-                    grid = grid.at_centers()
-                if t == frames[0]:
-                    _check_coordinates(where, pde, {d: np.arange(n) * w / n for d, n, w in zip(
-                        dims, grid.resolution.sizes, grid.bounds.size.numpy("vector").reshape(-1))})
-                if "vector" in grid.shape:
-                    comps = grid.shape.get_item_names("vector")
-                    values = grid.values.numpy(",".join(dims) + ",vector")
-                    for i, c in enumerate(comps):
-                        channels.setdefault(f"{name}_{c}", []).append(values[..., i])
-                else:
-                    channels.setdefault(name, []).append(grid.values.numpy(",".join(dims)))
-    except (OSError, ValueError, KeyError, AssertionError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-        first_line = (str(e).splitlines() or [""])[0]
-        raise DataError(f"{where}: unreadable scene field ({type(e).__name__}: {first_line})") from None
-    missing = [c for c in pde.layout.names if c not in channels]
-    if missing:
-        raise DataError(f"{where}: scene lacks channels {missing} of this PDE (has {sorted(channels)}; a vector "
-                        f"field 'vel' gives vel_x, vel_y)")
-    dt = scene.properties.get("dt")
-    if dt is not None:
-        _check_coordinates(where, pde, {"t": np.arange(2) * float(dt)})
-    return np.stack([np.stack(channels[c]) for c in pde.layout.names], axis=-1).astype(np.float32)

@@ -6,7 +6,7 @@ one after the other (`lax.map`): every trajectory runs the same compiled program
 are bitwise the same for every chunk size (a vmap over c is not: XLA's code for a batch of 7 and of 1 differs
 in the last bit; tests/test_memory.py). A call holds its c output trajectories and one trajectory's working
 memory. With ``data.generation_chunk`` unset, c is the largest chunk that fits half the free memory
-(`hybrid_jax.memory.free_memory`) at the cost XLA's buffer assignment reports for a one-trajectory call.
+(`hybrid_jax.footprint.free_memory`) at the cost XLA's buffer assignment reports for a one-trajectory call.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ vel_x, vel_y``; ``vel_x, vel_y, smoke``). Inside such a file the array ``root:0`
 order of ``specs[0]['names']``, which need not be the tensor's shape order (a tensor stacked along
 ``time`` is stored time-last), and a tensor constant along a dimension is stored without it; it is
 transposed and broadcast here by dimension name. The metadata's shape is a plain dict or a pickled
-phiml ``Shape`` (the original's files hold the latter, so phiml, a PhiFlow dependency, must be importable).
+phiml ``Shape`` (the original's files hold the latter).
 
-The files hold pickled metadata (``specs``), so only read directories you trust.
+The metadata (``specs``) is a pickle: it is read by the restricted unpickler of `safe_pickle`, which runs no
+code and refuses anything but plain values, NumPy arrays and phiml shapes.
 
 Convert one to our layout (``trajectories`` [N, T, *spatial, C] float32, ``fields``)::
 
@@ -18,14 +19,13 @@ Convert one to our layout (``trajectories`` [N, T, *spatial, C] float32, ``field
 
 from __future__ import annotations
 
-import pickle
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from hybrid_jax.data.safe_pickle import load_npz, shape_dict
 from hybrid_jax.errors import DataError
 
 _SIM = re.compile(r"sim_(\d+)\.npz")
@@ -38,32 +38,36 @@ def sim_files(path: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _shape_info(shape) -> tuple[tuple[str, ...], tuple[str, ...], tuple, tuple]:
+def _shape_info(shape) -> tuple[tuple[str, ...], tuple[str, ...], tuple, tuple[int, ...]]:
     """``(names, types, item_names, sizes)`` of a saved tensor's shape: a dict (phiml writes one for a
-    tensor it built), or a pickled phiml ``Shape`` (as in the original's files)."""
-    if isinstance(shape, dict):
-        return tuple(shape["names"]), tuple(shape["types"]), tuple(shape["item_names"]), tuple(shape["sizes"])
-    types = getattr(shape, "dim_types", None) or [getattr(t, "__name__", t) for t in shape.types]
-    return tuple(shape.names), tuple(types), tuple(shape.item_names), tuple(shape.sizes)
+    tensor it built), or a phiml ``Shape`` (as in the original's files); refuses anything else."""
+    d = shape_dict(shape)
+    names, types, items, sizes = (tuple(d[k]) for k in ("names", "types", "item_names", "sizes"))
+    if not len(names) == len(types) == len(items) == len(sizes) or not all(isinstance(v, str) for v in names + types):
+        raise ValueError(f"names {list(names)}, types {list(types)}, item names and sizes do not match")
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in sizes):
+        raise ValueError(f"sizes must be integers, got {list(sizes)}")
+    if not all(i is None or isinstance(i, (tuple, list)) and all(isinstance(v, str) for v in i) for i in items):
+        raise ValueError(f"item names must be None or lists of names, got {list(items)}")
+    return names, types, items, tuple(int(n) for n in sizes)
 
 
 def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """One saved trajectory as ``([T, *spatial, C] float32, field names)``, axes ordered time, x, y, z, field."""
-    try:
-        with np.load(path, allow_pickle=True) as npz:
-            spec, data = npz["specs"][0], npz["root:0"]
-    except (KeyError, IndexError) as e:
-        raise DataError(f"{path}: not a saved phiml tensor (missing {e})") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError,
-            AttributeError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    entries = load_npz(path)
+    if "specs" not in entries or "root:0" not in entries:
+        raise DataError(f"{path}: not a saved phiml tensor (has {sorted(entries)}, needs specs and root:0)")
+    specs, data = entries["specs"], entries["root:0"]
+    spec = specs.ravel()[0] if specs.dtype.hasobject and specs.size else None
     if not isinstance(spec, dict):
         raise DataError(f"{path}: unexpected phiml metadata (specs holds {type(spec).__name__})")
     try:
         stored = tuple(spec["names"])
+        if not all(isinstance(n, str) for n in stored):
+            raise ValueError(f"stored names must be strings, got {list(stored)}")
         names, types, items, all_sizes = _shape_info(spec["shape"])
-    except (KeyError, TypeError, AttributeError, ValueError) as e:
-        raise DataError(f"{path}: unexpected phiml metadata ({e!r})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: unexpected phiml metadata ({' '.join(str(e).split())[:200]})") from None
     if spec.get("type") != "dense" or not set(stored) <= set(names) or data.ndim != len(stored):
         raise DataError(f"{path}: expected one dense tensor, got {spec.get('type')!r} stored as {list(stored)} "
                         f"with shape {list(names)}, array of rank {data.ndim}")
@@ -80,7 +84,7 @@ def read_sim(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     missing = [n for n in names if n not in stored]  # phiml stores a tensor constant along a dimension without it
     data = data.reshape(data.shape + (1,) * len(missing))
     data = np.transpose(data, [(stored + tuple(missing)).index(n) for n in order])
-    sizes = tuple(int(all_sizes[names.index(n)]) for n in order)
+    sizes = tuple(all_sizes[names.index(n)] for n in order)
     if data.dtype.kind not in "fiu" or any(a not in (1, b) for a, b in zip(data.shape, sizes)):
         raise DataError(f"{path}: stored array {data.dtype} {list(data.shape)} does not fit the tensor's sizes "
                         f"{dict(zip(order, sizes))}")

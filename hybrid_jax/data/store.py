@@ -62,8 +62,8 @@ def real_simulation(cfg: Config, pde: PDE) -> tuple[Simulation, dict]:
 def generation_chunk(cfg: Config, sim: Simulation, params) -> int:
     """Trajectories per generation chunk: data.generation_chunk, or what fits the free memory at the measured
     cost of a one-trajectory call (measured only if the estimate of all of them at once might not fit)."""
-    from hybrid_jax.memory import free_memory, generation_bytes
-    from hybrid_jax.preflight import size_text
+    from hybrid_jax.footprint import free_memory, generation_bytes
+    from hybrid_jax.memory import size_text
 
     n, requested, free = cfg.data.num_trajectories, cfg.data.generation_chunk, free_memory()
     channels = sim.pde.layout.num_channels
@@ -118,7 +118,7 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
         if not isinstance(meta, dict) or meta.get("identity") != identity or meta.get("sha256") != _sha256(traj_file):
             log.warning("data store %s does not match its metadata or the config; regenerating", folder)
             return None
-        return np.load(traj_file, mmap_mode="r")  # pages are read as training touches them
+        return np.load(traj_file, mmap_mode="r", allow_pickle=False)  # pages are read as training touches them
     except (ValueError, UnicodeDecodeError) as e:
         log.warning("data store %s is unreadable (%s); regenerating", folder, e)
         return None
@@ -186,7 +186,7 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
             key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
             _write_store(folder, real_chunks(cfg, pde, key), cfg.data.num_trajectories, identity,
                          pde.layout.names)
-            traj = np.load(folder / "trajectories.npy", mmap_mode="r")
+            traj = np.load(folder / "trajectories.npy", mmap_mode="r", allow_pickle=False)
     return traj, folder
 
 

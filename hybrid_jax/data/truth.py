@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybrid_jax.config import ConfigError, ForcingConfig, NoiseConfig, PhysicsConfig, TruthConfig
+from hybrid_jax.config import (
+    ConfigError,
+    ForcingConfig,
+    NoiseConfig,
+    PhysicsConfig,
+    TruthConfig,
+)
 from hybrid_jax.physics.coefficients import cell_centres
 
 NOISE_STREAM = 2  # folded into the seed's key: observation noise draws from its own stream

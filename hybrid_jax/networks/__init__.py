@@ -1,35 +1,32 @@
 """Flax NNX architectures of the synthetic model, found by name in a lazy registry.
 
-An architecture is a builder ``(net_cfg, *, in_channels, out_channels, ndim, periodic, rngs) ->
-nnx.Module`` mapping ``[B, *spatial, in]`` -> ``[B, *spatial, out]``; `register_network` adds
-one under a new ``network.architecture`` (installed packages: the entry-point group
-``hybrid_jax.networks``). Importing this package imports neither Flax nor an architecture.
+An architecture is a `hybrid_jax.networks.base.Network`: its config dataclass (the ``network``
+section's keys for ``network.architecture: <name>``, with their checks and a parameter/activation
+count) and a builder ``(net_cfg, *, in_channels, out_channels, ndim, periodic, rngs) -> nnx.Module``
+mapping ``[B, *spatial, in]`` -> ``[B, *spatial, out]``. `register_network` adds one (installed
+packages: the entry-point group ``hybrid_jax.networks``). Importing this package imports neither
+Flax nor an architecture.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from hybrid_jax._registry import Registry
+from hybrid_jax._registry import architectures
 
 
-def _check(name, builder):
-    if not callable(builder):
-        raise TypeError(f"network {name!r}: expected a builder function, got {type(builder).__name__}")
+def register_network(network, name: str | None = None) -> None:
+    """Make a network available as ``network.architecture: <name>`` in configs.
 
-
-architectures = Registry("network architecture", "hybrid_jax.networks", {
-    "unet": "hybrid_jax.networks.unet:build",
-    "convnet": "hybrid_jax.networks.convnet:build",
-    "resnet": "hybrid_jax.networks.resnet:build",
-}, _check)
-
-
-def register_network(name: str, builder) -> None:
-    """Make `builder` (or its import path ``"package.module:function"``) available as
-    ``network.architecture: <name>``; it is called as ``builder(net_cfg, *, in_channels,
-    out_channels, ndim, periodic, rngs)`` and returns an ``nnx.Module``."""
-    architectures.register(name, builder)
+    `network` is a `hybrid_jax.Network` (name, config dataclass deriving from `hybrid_jax.NetworkBase`,
+    builder) or the import path ``"package.module:ATTRIBUTE"`` of one (imported when the name is first
+    used; then `name` is required)."""
+    if isinstance(network, str):
+        if name is None:
+            raise ValueError("register_network: a network given by import path needs its name")
+        architectures.register(name, network)
+    else:
+        architectures.register(name or network.name, network)
 
 
 def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, periodic: bool, rngs):
@@ -38,15 +35,22 @@ def build_network(net_cfg, *, in_channels: int, out_channels: int, ndim: int, pe
     (the domain's) gives circular padding unless ``net_cfg.padding`` is ``zero``."""
     from hybrid_jax.networks.precision import set_compute_dtype
 
-    net = architectures.get(net_cfg.architecture)(net_cfg, in_channels=in_channels, out_channels=out_channels,
-                                                  ndim=ndim, periodic=periodic and net_cfg.padding == "domain", rngs=rngs)
+    net = architectures.get(net_cfg.architecture).build(net_cfg, in_channels=in_channels, out_channels=out_channels,
+                                                        ndim=ndim, periodic=periodic and net_cfg.padding == "domain",
+                                                        rngs=rngs)
     return set_compute_dtype(net, net_cfg.dtype)
 
 
+_LAZY = {"ConvNet": "convnet", "ResNet": "resnet", "UNet": "unet", "ConvNetConfig": "convnet",
+         "ResNetConfig": "resnet", "UNetConfig": "unet", "Network": "base", "NetworkBase": "base",
+         "Footprint": "base"}
+
+
 def __getattr__(name):
-    if name in ("ConvNet", "ResNet", "UNet"):
-        return getattr(importlib.import_module(f"hybrid_jax.networks.{name.lower()}"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"hybrid_jax.networks.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'hybrid_jax.networks' has no attribute {name!r}")
 
 
-__all__ = ["ConvNet", "ResNet", "UNet", "architectures", "build_network", "register_network"]
+__all__ = ["ConvNet", "ConvNetConfig", "Footprint", "Network", "NetworkBase", "ResNet", "ResNetConfig", "UNet",
+           "UNetConfig", "architectures", "build_network", "register_network"]

@@ -9,24 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from hybrid_jax._registry import Registry
-
-
-def _check(name, family):
-    from hybrid_jax.physics.base import check_family
-
-    check_family(name, family)
-
-
-families = Registry("PDE family", "hybrid_jax.families", {
-    "burgers": "hybrid_jax.physics.burgers:FAMILY",
-    "advection_diffusion": "hybrid_jax.physics.advection_diffusion:FAMILY",
-    "burgers_potential": "hybrid_jax.physics.burgers_potential:FAMILY",
-    "gray_scott": "hybrid_jax.physics.gray_scott:FAMILY",
-    "smoke": "hybrid_jax.physics.smoke:FAMILY",
-    "closed_smoke": "hybrid_jax.physics.closed_smoke:FAMILY",
-    "vortex_advection": "hybrid_jax.physics.vortex_advection:FAMILY",
-}, _check)
+from hybrid_jax._registry import families
 
 
 def register_family(family, name: str | None = None) -> None:
@@ -47,11 +30,13 @@ def register_family(family, name: str | None = None) -> None:
 
 def build_pde(physics_cfg):
     """The PDE object of a physics config section (dispatch on its `name`); sets up PhiFlow's JAX
-    backend first (`hybrid_jax.setup`)."""
+    backend first (`hybrid_jax.setup`). A family that states no stability bound is checked (and
+    sub-stepped with ``substeps: auto``) first: `hybrid_jax.physics.stability`."""
     from hybrid_jax.backend import setup
+    from hybrid_jax.physics.stability import checked_build
 
     setup()
-    return families.get(physics_cfg.name).pde(physics_cfg)
+    return checked_build(families.get(physics_cfg.name), physics_cfg)
 
 
 _LAZY = {"PDE": "base", "FieldLayout": "base", "Params": "base", "Family": "base",

@@ -23,7 +23,8 @@ import numpy as np
 from phi import math
 from phi.flow import channel, spatial
 
-from hybrid_jax.config import ConfigError, nonnegative, option, positive, section
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, flux_divergence, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import option, positive, section
+from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
@@ -100,7 +100,8 @@ class Burgers(PeriodicBox, LearnedCoefficients):
             v = math.tensor(x, spatial(names), channel(vector=names))
             return (v + dt_sub * div_k_grad(v, nu, self.dx, self.dims)).native(order).astype(state.dtype)
 
-        return iterate(diffuse, self.cfg.substeps, advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype))
+        advected = advect_fn(u, u, self.cfg.dt).values.native(order).astype(state.dtype)
+        return iterate(diffuse, self.cfg.substeps, advected)
 
 
 FAMILY = Family("burgers", BurgersConfig, Burgers)

@@ -23,7 +23,8 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import ConfigError, option, section
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import option, section
 from hybrid_jax.physics._grid import PeriodicBox, central_diff
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.burgers import VelocityPrior

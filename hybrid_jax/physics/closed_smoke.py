@@ -37,7 +37,7 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, StaggeredGrid, advect, channel, dual, extrapolation, resample, spatial
 
-from hybrid_jax.config import option, positive, section
+from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient
@@ -101,6 +101,9 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
     def coefficients(self):
         return {"buoyancy": self.cfg.buoyancy}
 
+    def bounds(self, params):
+        return {}  # buoyancy is a source term: no explicit-scheme bound
+
     # ---------------------------------------------------------------- initial states
 
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
@@ -148,15 +151,6 @@ class ClosedSmoke(PeriodicBox, LearnedCoefficients):
         vx, vy = math.unstack(velocity.values, "~vector")
         out = math.stack([math.pad(vx, {"x": (0, 1)}, 0), math.pad(vy, {"y": (0, 1)}, 0), smoke], channel("c"))
         return out.native(["x", "y", "c"])
-
-
-def staggered_divergence(state, dx: tuple[float, float]) -> np.ndarray:
-    """Divergence of a state's staggered velocity in every cell ``[x, y]`` (NumPy, float64), the
-    wall faces taken as 0: the projection makes it vanish; a diagnostic for tests and evaluation."""
-    state = np.asarray(state, np.float64)
-    u = np.pad(state[:-1, :, 0], ((1, 1), (0, 0)))  # faces x_0 … x_n, walls 0
-    v = np.pad(state[:, :-1, 1], ((0, 0), (1, 1)))
-    return np.diff(u, axis=0) / dx[0] + np.diff(v, axis=1) / dx[1]
 
 
 FAMILY = Family("closed_smoke", ClosedSmokeConfig, ClosedSmoke)

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybrid_jax.config import ConfigError, option, positive
+from hybrid_jax.errors import ConfigError
+from hybrid_jax.typed_config import option, positive
 
 _EPS = 1e-8  # the smallest value `constrain` lets a coefficient take
 
@@ -101,15 +102,22 @@ class Coefficient:
         return out.astype(jnp.float32)
 
 
+def _is_range(v) -> bool:
+    return v is None or (len(v) == 2 and 0 < v[0] < v[1])
+
+
 def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, bump: bool = False,
-                learnable: Literal["shape", "switch", None] = None, zero_true: bool = False) -> type:
+                learnable: Literal["shape", "switch", None] = None, zero_true: bool = False,
+                ranged: bool = False) -> type:
     """A frozen config dataclass of one learnable coefficient (derived from `Coefficient`).
 
     `name`, `symbol`, `unit` word its docs ("viscosity", "ν", "domain units² / time unit").
     Keys: ``true`` (> 0, or >= 0 with `zero_true`), ``init`` (> 0); with `bump` a ``bump`` key
     (relative amplitude of a Gaussian bump on the true field); with ``learnable="shape"`` a key
     ``learnable: scalar | field``, with ``"switch"`` a key ``learnable: true | false`` (false: the
-    true value is known and fixed); without, the family decides what is learned.
+    true value is known and fixed); without, the family decides what is learned. With `ranged`, a key
+    ``range: [lo, hi]`` (default null: [min(true, init)/2, 2·max(true, init)]): the values checked for
+    stability and kept while training, for a family that states no bound (`LearnedCoefficients.bounds`).
     """
     true_doc = f"true {name} {symbol} ({unit}) that generates the data" + ("; 0: none" if zero_true else "")
     fields = [("true", float, option(true, true_doc, *((lambda v: v >= 0, "must be >= 0") if zero_true
@@ -126,6 +134,10 @@ def coefficient(name: str, symbol: str, unit: str, *, true: float, init: float, 
     elif learnable == "switch":
         fields.append(("learnable", bool, option(False, f"learn {symbol} as a scalar; otherwise `true` is known "
                                                         f"and fixed")))
+    if ranged:
+        fields.append(("range", Optional[tuple[float, ...]], option(
+            None, f"[lo, hi]: the range of {symbol} checked for stability and kept while learning ({unit}); "
+                  f"null: [min(true, init)/2, 2·max(true, init)]", _is_range, "must be [lo, hi] with 0 < lo < hi")))
     cls_name = "".join(w.capitalize() for w in name.replace("_", " ").split()) + "Coefficient"
     return dataclasses.make_dataclass(cls_name, fields, bases=(Coefficient,), frozen=True)
 
@@ -140,9 +152,11 @@ class LearnedCoefficients:
     def coefficients(self) -> dict[str, Coefficient]:
         raise NotImplementedError
 
-    def bounds(self, params) -> dict[str, float]:
-        """Upper bounds of the parameters, given the (unconstrained) parameters; none by default."""
-        return {}
+    def bounds(self, params) -> dict[str, float] | None:
+        """Upper bounds of the parameters, given the (unconstrained) parameters; ``{}``: none needed.
+        None (the default): the family states none, and `build_pde` estimates the stable range
+        (`hybrid_jax.physics.stability`), which `constrain` then keeps the coefficients inside."""
+        return None
 
     @property
     def positive_params(self) -> tuple[str, ...]:
@@ -155,7 +169,12 @@ class LearnedCoefficients:
         return {name: c.true_value(self) for name, c in self.coefficients().items()}
 
     def constrain(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Each coefficient into (0, its bound]."""
+        """Each coefficient into (0, its bound], or into its checked range [lo, hi] (see `bounds`)."""
         bounds = self.bounds(params)
+        if bounds is None:
+            limits = getattr(self, "checked_range", {})
+            return {**params, **{name: jnp.clip(params[name], *limits[name]).astype(jnp.float32) if name in limits
+                                 else Coefficient.constrain(params[name])
+                                 for name in self.coefficients() if name in params}}
         return {**params, **{name: Coefficient.constrain(params[name], bounds.get(name))
                              for name in self.coefficients() if name in params}}

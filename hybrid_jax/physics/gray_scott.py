@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from phi import math
 from phi.flow import channel, spatial
 
-from hybrid_jax.config import nonnegative, option, positive, section
+from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, domain_option, substeps_option
 from hybrid_jax.physics.coefficients import Coefficient, LearnedCoefficients, coefficient

@@ -32,11 +32,10 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, Solve, advect, channel, extrapolation, fluid, spatial
 
-from hybrid_jax.config import nonnegative, option, positive, section
+from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
@@ -185,15 +184,6 @@ class Smoke(PeriodicBox, LearnedCoefficients):
         out = math.concat([math.rename_dims(vel.values, "vector", channel("c")),
                            math.expand(smoke.values, channel(c=1))], "c")
         return out.native(["x", "y", "c"]).astype(state.dtype)
-
-
-def central_divergence(state, dx: tuple[float, float]) -> np.ndarray:
-    """∂u/∂x + ∂v/∂y of a state's velocity by periodic central differences (the projection's
-    divergence), as a NumPy array ``[x, y]``; a diagnostic for tests and evaluation."""
-    state = np.asarray(state, np.float64)
-    u, v = state[..., 0], state[..., 1]
-    return ((np.roll(u, -1, 0) - np.roll(u, 1, 0)) / (2 * dx[0])
-            + (np.roll(v, -1, 1) - np.roll(v, 1, 1)) / (2 * dx[1]))
 
 
 FAMILY = Family("smoke", SmokeConfig, Smoke)

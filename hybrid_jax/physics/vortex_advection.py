@@ -32,7 +32,7 @@ import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
-from hybrid_jax.config import nonnegative, option, positive, section
+from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.coefficients import cell_centres

@@ -16,8 +16,8 @@ import math
 
 from hybrid_jax.config import Config
 from hybrid_jax.data.sources import kept_windows
-from hybrid_jax.training.experiment import ModelName, trained_models
-from hybrid_jax.training.loop import coupling_weights
+from hybrid_jax.experiment import ModelName, trained_models
+from hybrid_jax.training.plan import coupling_weights
 
 
 def steps_per_epoch(num_windows: int, batch_size: int, full_batch: bool = False) -> int:
@@ -33,9 +33,12 @@ def planned_steps(cfg: Config, train_windows: int, generated_windows: dict[str, 
     """Steps each trained model of a run of `cfg` is allowed: ``{model: steps}``.
 
     train_windows: real training windows; generated_windows: per model, the windows of the other
-    model's generated rollouts it trains on each cycle (0 outside hybrid mode).
+    model's generated rollouts it trains on each cycle (0 outside hybrid mode). Interaction coupling:
+    one step per epoch of trainer.hybrid.interaction.
     """
     t, out = cfg.trainer, {}
+    if t.hybrid.coupling == "interaction":
+        return {model: t.hybrid.interaction.epochs for model in trained_models(cfg)}
     for model in trained_models(cfg):
         fb, epochs = full_batch(cfg, model), getattr(t, model).epochs
         steps = 0

@@ -13,7 +13,6 @@ training take identical steps.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from functools import partial
 from typing import Callable, Iterator
@@ -26,19 +25,22 @@ from tqdm.auto import tqdm
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.errors import TrainingDiverged
 from hybrid_jax.interrupts import check_stop
-from hybrid_jax.memory import free_memory, real_on_device
+from hybrid_jax.footprint import PREFETCH, free_memory, real_on_device
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
-from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, kept_windows, mixed_batches
-from hybrid_jax.preflight import size_text
+from hybrid_jax.data.sources import (GENERATED, REAL, WindowSource, full_batch, host_windows, kept_windows,
+                                     mixed_batches, streamed)
+from hybrid_jax.memory import size_text
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.training.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
+from hybrid_jax.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
+from hybrid_jax.training.plan import (alpha_schedule, coupling_weights, first_epoch, generated_weights,
+                                     horizon_schedule, num_generated)
 from hybrid_jax.training.models import (input_noise_key, physical_model, reduced_physics, smoothness_penalty,
                                        synthetic_model)
 from hybrid_jax.training.records import CycleResult, WarmupResult
 from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
-                                       make_train_step)
+                                       make_train_step, model_fns)
 
 States = dict[ModelName, TrainState]
 OnGenerated = Callable[[int, ModelName, jax.Array], None]
@@ -53,6 +55,9 @@ PHASE_WARMUP, PHASE_SYNTHETIC, PHASE_PHYSICAL = 0, 2, 4
 
 def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experiment:
     """Put the trajectories on the device, index the windows and build the jitted steps."""
+    if cfg.network.architecture == "neural_field":
+        raise ConfigError("network.architecture: neural_field maps (x, t) to the state and cannot be rolled out "
+                          "from a state in the windowed cycle; use it with sensor data (docs/coupling.md)")
     horizon, nd = cfg.data.rollout_steps, pde.layout.num_dynamic
     n_sims, n_frames = trajectories.shape[:2]
     train_sims, val_sims = split_simulations(n_sims, cfg.data.validation_fraction, cfg.seed)
@@ -66,13 +71,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         raise ConfigError("data.observation: no window starts at an observed frame and has an observed target "
                           "among the next data.rollout_steps frames")
     h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(_generated_weights(cfg))
-    n_gen = (h.generation.num_rollouts or math.ceil(fraction * len(train_w))) if cfg.mode == "hybrid" else 0
-    alphas = [h.alpha] + ([h.schedule.final] if h.schedule.kind == "linear" else [])
-    weights = [w for m in ("synthetic", "physical")
-               for w in ([getattr(cfg.trainer, m).coupling.generated_weight] if
-                         getattr(cfg.trainer, m).coupling.generated_weight is not None else alphas)]
-    real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(weights) == 0
+    n_gen = num_generated(cfg, len(train_w))
+    real_only_epochs = cfg.mode != "hybrid" or h.warmup_epochs > 0 or n_gen == 0 or min(generated_weights(cfg)) == 0
     windows = len(train_w) + (0 if real_only_epochs else n_gen)
     if cfg.mode == "hybrid" and n_gen:  # a hybrid epoch draws a fraction of the real windows
         windows = min(windows, kept_windows(len(train_w), h.real_fraction) + n_gen)
@@ -87,25 +87,26 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     n_gen = -(-n_gen // n_dev) * n_dev  # generated rollouts are split evenly across devices
 
     _, syn_params, syn_predict, syn_tx = synthetic_model(pde, cfg)
-    phy_params, phy_predict, phy_tx = physical_model(pde, cfg)
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
-    loss_predict = physical_model(pde, cfg, "nearest")[1] if phy.downsample_factor else phy_predict
+    phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, phy)
+    loss_predict = physical_model(pde, cfg.physics, phy, "nearest")[1] if phy.downsample_factor else phy_predict
     k_phy = phy.rollout_steps or horizon
+    penalty = smoothness_penalty(*reduced_physics(pde, cfg.physics, phy.downsample_factor), phy.regularization)
+    noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
     gen = h.generation
     lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
     # generated rollouts each model trains on (the other model's)
     zeros = {n: np.zeros((max(n_gen, 1), (n if n_gen else horizon) + 1) + trajectories.shape[2:], np.float32)
              for n in set(lengths.values())}  # without generated data the slot is never read: one window long
     zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
-    fns = {"synthetic": ModelFns("synthetic", syn_predict,
-                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=input_noise_key(cfg),
+    fns = {"synthetic": model_fns("synthetic", syn_predict,
+                                 make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=noise_key,
                                                  proportional=syn.coupling.proportional),
                                  make_eval_step(syn_predict, nd, horizon),
-                                 make_generate(syn_predict, lengths["physical"]), horizon,
-                                 None if syn.rollout_curriculum.kind == "none" else partial(rollout_horizon, cfg)),
-           "physical": ModelFns("physical", phy_predict,
+                                 make_generate(syn_predict, lengths["physical"]), horizon, horizon_schedule(cfg)),
+           "physical": model_fns("physical", phy_predict,
                                 make_train_step(loss_predict, phy_tx, nd, k_phy,
-                                                penalty=smoothness_penalty(*reduced_physics(pde, cfg)),
+                                                penalty=penalty,
                                                 linesearch=phy.optimizer == "lbfgs",
                                                 proportional=phy.coupling.proportional, window=horizon),
                                 make_eval_step(loss_predict, nd, k_phy, window=horizon),
@@ -180,57 +181,9 @@ def initial_states(exp: Experiment) -> States:
             for name in ("synthetic", "physical")}
 
 
-def alpha_at(cfg: Config, cycle: int) -> float:
-    """Alpha of a cycle: constant, or linear from `alpha` (cycle 0) to `schedule.final` (last cycle)."""
-    h = cfg.trainer.hybrid
-    if h.schedule.kind == "constant" or h.cycles == 1:
-        return h.alpha
-    return h.alpha + (h.schedule.final - h.alpha) * cycle / (h.cycles - 1)
-
-
-def synthetic_epochs(cfg: Config) -> int:
-    """All synthetic epochs of the run: the warm-up's (hybrid mode) and every cycle's."""
-    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
-    return warmup + cfg.trainer.hybrid.cycles * cfg.trainer.synthetic.epochs
-
-
-def first_epoch(cfg: Config, cycle: int | None) -> int:
-    """Index among all of the run's synthetic epochs of the first one of `cycle` (None: the warm-up)."""
-    if cycle is None:
-        return 0
-    warmup = cfg.trainer.hybrid.warmup_epochs if cfg.mode == "hybrid" else 0
-    return warmup + cycle * cfg.trainer.synthetic.epochs
-
-
-def rollout_horizon(cfg: Config, epoch: int) -> int:
-    """K of the synthetic model's `epoch`-th epoch of the run (trainer.synthetic.rollout_curriculum): a pure
-    function of the epoch index (exact resume), reaching `end` at the run's last synthetic epoch."""
-    c = cfg.trainer.synthetic.rollout_curriculum
-    end = cfg.data.rollout_steps if c.end is None else c.end
-    total = synthetic_epochs(cfg)
-    p = min(epoch / (total - 1), 1.0) if total > 1 else 1.0
-    if c.kind == "exponential":
-        p = p**c.exponent
-    return min(c.start + math.floor(p * (end - c.start + 1)), end)
-
-
 def epoch_horizons(fns: ModelFns, first: int, count: int) -> list[int]:
     """K of each of `count` epochs of a model starting at its run-wide epoch `first`."""
     return [fns.horizon if fns.horizon_at is None else fns.horizon_at(first + e) for e in range(count)]
-
-
-def _generated_weights(cfg: Config) -> list[float]:
-    """Every weight generated samples may get in the run (alpha and its schedule's end where a model takes
-    its weight from alpha, and the models' explicit generated weights)."""
-    h = cfg.trainer.hybrid
-    explicit = [getattr(cfg.trainer, m).coupling.generated_weight for m in ("synthetic", "physical")]
-    return [w for w in explicit if w is not None] + ([h.alpha, h.schedule.final] if None in explicit else [])
-
-
-def coupling_weights(cfg: Config, name: ModelName, cycle: int) -> tuple[float, float]:
-    """(real weight, generated weight) of model `name`'s samples in `cycle` (hybrid mode)."""
-    c = getattr(cfg.trainer, name).coupling
-    return c.real_weight, alpha_at(cfg, cycle) if c.generated_weight is None else c.generated_weight
 
 
 def epoch_seed(seed: int, cycle: int | None, phase: int, epoch: int) -> int:
@@ -291,6 +244,20 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     return state, losses
 
 
+def step_inputs(exp: Experiment, data: dict, batches, prefetch: int = PREFETCH):
+    """``(data, index batch)`` per index batch of `batches` (a Grain dataset or a list), placed on the mesh:
+    the batch as is (on-device gather), or with the real trajectories on the host, its real windows read
+    there (Grain prefetching `prefetch` batches) and the batch's ``row`` into them."""
+    if exp.real_on_device:
+        for idx in batches:
+            yield data, shard(exp.mesh, idx)
+        return
+    pairs = (host_windows(exp.real, idx, exp.horizon) for idx in batches) if isinstance(batches, list) \
+        else streamed(batches, exp.real, exp.horizon, prefetch)
+    for idx, windows in pairs:
+        yield {**data, "real": shard(exp.mesh, windows)}, shard(exp.mesh, idx)
+
+
 EpochSteps = tuple[TrainState, np.ndarray, np.ndarray, bool]
 """(state, loss of each step [n], ok of each step [n], whether the last step made progress)."""
 
@@ -299,7 +266,7 @@ def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, bat
               desc: str, progress: bool, fresh: bool = True) -> EpochSteps:
     """One jitted call per index batch, each rolling out `horizon` steps (`fresh`: see `make_train_step`)."""
     step_losses, oks = [], []
-    inputs = exp.step_inputs(data, batches)
+    inputs = step_inputs(exp, data, batches)
     for step_data, idx in tqdm(inputs, total=len(batches), desc=desc, leave=False, disable=None if progress else True):
         check_stop()  # SIGINT/SIGTERM: stop between steps
         state, m = fns.train_step(state, step_data, idx, fresh, horizon=horizon)
@@ -342,7 +309,7 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
         out = fns.eval_chunks(params, data, shard(exp.mesh, chunks, axis=1))
     else:
         batches = [{k: v[i] for k, v in chunks.items()} for i in range(len(padded))]
-        out = jnp.stack([fns.eval_step(params, d, idx) for d, idx in exp.step_inputs(data, batches)])
+        out = jnp.stack([fns.eval_step(params, d, idx) for d, idx in step_inputs(exp, data, batches)])
     return float(to_host(out).reshape(-1)[: len(windows)].mean())
 
 
@@ -352,7 +319,7 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     `on_generated(cycle, generator, rollouts)` is called (on every process) with each generated array."""
     t_cycle = time.perf_counter()
     cfg = exp.cfg
-    mode, alpha = cfg.mode, alpha_at(cfg, cycle)
+    mode, alpha = cfg.mode, alpha_schedule(cfg)(cycle)
     weights = {name: coupling_weights(cfg, name, cycle) if mode == "hybrid" else (1.0, 0.0)
                for name in trained_models(cfg)}
     uses_generated = {name: w > 0 and exp.num_generated > 0 for name, (_, w) in weights.items()}
@@ -363,7 +330,8 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
     # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
-    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]:
+    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC),
+                                   ("physical", "synthetic", PHASE_PHYSICAL)]:
         if name not in trained_models(cfg):
             continue
         real_w, gen_w = weights[name]

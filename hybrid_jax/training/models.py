@@ -11,42 +11,25 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from hybrid_jax.config import Config, ConfigError
+from hybrid_jax.config import Config, ConfigError, PhysicsConfig
 from hybrid_jax.networks import build_network
 from hybrid_jax.physics import build_pde
-from hybrid_jax.physics.base import PDE, Params
+from hybrid_jax.physics.base import PDE, decode_physical, encode_physical
 from hybrid_jax.rollout import batched, block_average, network_step, rollout
+from hybrid_jax.trainer_config import PhysicalTrainerConfig, RegularizationConfig
 from hybrid_jax.training import schedules
 
 
-def encode_physical(pde: PDE, params: Params) -> Params:
-    """Physical parameters -> optimised ones: log for the PDE's positive parameters."""
-    return {k: jnp.log(v) if k in pde.positive_params else v for k, v in params.items()}
-
-
-def decode_physical(pde: PDE, raw: Params) -> Params:
-    """Optimised parameters -> physical ones, constrained (positivity, stability bound).
-
-    The constraint's value is used, with a straight-through gradient: beyond a clip the loss is
-    flat, so a zero gradient there would stall Adam for good and let a line search accept any
-    overshoot (its curvature condition holds trivially); the gradient at the clip points back.
-    """
-    free = {k: jnp.exp(v) if k in pde.positive_params else v for k, v in raw.items()}
-    fixed = pde.constrain(free)
-    return {k: free[k] + jax.lax.stop_gradient(fixed[k] - free[k]) if k in free else fixed[k] for k in fixed}
-
-
-def reduced_physics(pde: PDE, cfg: Config) -> tuple[PDE, Config]:
-    """The PDE and config the physical model runs with: at physics.resolution / 2^f
-    (f = trainer.physical.downsample_factor), or `pde` and `cfg` themselves when f = 0."""
-    f = cfg.trainer.physical.downsample_factor
+def reduced_physics(pde: PDE, physics: PhysicsConfig, f: int) -> tuple[PDE, PhysicsConfig]:
+    """The PDE and physics section the physical model runs with: at physics.resolution / 2^f
+    (f = trainer.physical.downsample_factor), or `pde` and `physics` themselves when f = 0."""
     if f == 0:
-        return pde, cfg
+        return pde, physics
     if not pde.periodic:  # block averages and periodic interpolation assume cell-centred periodic states
-        raise ConfigError(f"trainer.physical.downsample_factor: physics.name {cfg.physics.name} is not a periodic "
+        raise ConfigError(f"trainer.physical.downsample_factor: physics.name {physics.name} is not a periodic "
                           f"cell-centred family; only 0 is supported, got {f}")
-    physics = dataclasses.replace(cfg.physics, resolution=tuple(n // 2**f for n in cfg.physics.resolution))
-    return build_pde(physics), dataclasses.replace(cfg, physics=physics)
+    reduced = dataclasses.replace(physics, resolution=tuple(n // 2**f for n in physics.resolution))
+    return build_pde(reduced), reduced
 
 
 def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal["linear", "nearest"],
@@ -69,16 +52,17 @@ def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal
     return x
 
 
-def physical_model(pde: PDE, cfg: Config, upsampling: Literal["linear", "nearest"] = "linear"):
-    """(initial optimised params, predict, optimiser) of the physical model.
+def physical_model(pde: PDE, physics: PhysicsConfig, phy: PhysicalTrainerConfig,
+                   upsampling: Literal["linear", "nearest"] = "linear"):
+    """(initial optimised params, predict, optimiser) of the physical model: `pde` of the `physics`
+    section, trained as `phy` (trainer.physical) says.
 
-    With trainer.physical.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
+    With phy.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
     x0, rolls out there and upsamples every frame back to `pde`'s grid (`upsampling`: linear for
     generated data and evaluation; nearest for the loss, see the config key's documentation).
     """
-    remat = cfg.trainer.physical.checkpoint_rollout
-    model_pde, _ = reduced_physics(pde, cfg)
-    f, ndim = cfg.trainer.physical.downsample_factor, len(pde.spatial_shape)
+    remat, f, ndim = phy.checkpoint_rollout, phy.downsample_factor, len(pde.spatial_shape)
+    model_pde, _ = reduced_physics(pde, physics, f)
     pde_step = jax.jit(model_pde.step)  # one trace of the PhiFlow step for every program that rolls it out
 
     def predict(raw, x0, horizon):
@@ -88,17 +72,16 @@ def physical_model(pde: PDE, cfg: Config, upsampling: Literal["linear", "nearest
         traj = rollout(step, block_average(x0, 2**f, 1, ndim), horizon, remat=remat, unroll=False)
         return upsample(traj, f, 2, ndim, upsampling, pde.periodic).astype(x0.dtype)
 
-    return encode_physical(model_pde, model_pde.init_params()), predict, physical_optimizer(cfg)
+    return encode_physical(model_pde, model_pde.init_params()), predict, physical_optimizer(phy)
 
 
-def physical_optimizer(cfg: Config) -> optax.GradientTransformation:
+def physical_optimizer(p: PhysicalTrainerConfig) -> optax.GradientTransformation:
     """Adam, or L-BFGS with optax's zoom line search (its `update` needs value, grad and value_fn).
 
     The L-BFGS chain is `optax.lbfgs`'s, plus `unit_first_step`: optax scales the first direction
     (empty memory) to norm min(‖g‖, 1), which for PDE misfits (‖g‖ ~ 1e-5) starts the line search
     orders of magnitude short of the minimum; we start it at a unit step in the optimised (log) space.
     """
-    p = cfg.trainer.physical
     if p.optimizer == "lbfgs":
         return optax.chain(
             optax.scale_by_lbfgs(memory_size=p.memory_size),
@@ -124,19 +107,19 @@ def unit_first_step() -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def smoothness_penalty(pde: PDE, cfg: Config):
-    """``penalty(raw params) -> scalar`` of `trainer.physical.regularization`, or None.
+def smoothness_penalty(pde: PDE, physics: PhysicsConfig, reg: RegularizationConfig):
+    """``penalty(raw params) -> scalar`` of `reg` (trainer.physical.regularization) on the grid of
+    `physics` (that of `pde`), or None.
 
     Applies to field parameters (those with the grid's spatial shape), on the optimised values
     (log for the PDE's positive parameters, so the weight does not depend on the parameter's
     scale): gradient_l2 = mean over cells of |∇θ|², total_variation = mean of sqrt(|∇θ|² + ε²)
     with ε = 1e-3 (smooth at 0); ∇ by forward differences in domain units, periodic if the PDE is.
     """
-    reg = cfg.trainer.physical.regularization
     if reg.kind == "none" or reg.weight == 0:
         return None
     shape = tuple(pde.spatial_shape)
-    dx = tuple(length / n for length, n in zip(cfg.physics.domain, cfg.physics.resolution))
+    dx = tuple(length / n for length, n in zip(physics.domain, physics.resolution))
 
     def diff(v, axis, h):
         nxt = jnp.roll(v, -1, axis=axis) if pde.periodic else jnp.concatenate(
@@ -187,8 +170,9 @@ def synthetic_model(pde: PDE, cfg: Config):
 NOISE_STREAM = 7  # folded into the seed's key: input noise draws from its own stream
 
 
-def input_noise_key(cfg: Config) -> jax.Array | None:
-    """Base key of the network's training input noise (the train step folds in its step count), or None if off."""
-    if not cfg.network.input_noise:
+def input_noise_key(seed: int, sigma: float) -> jax.Array | None:
+    """Base key of the network's training input noise of std `sigma` (network.input_noise; the train
+    step folds in its step count) from the run's `seed`, or None if off (sigma 0)."""
+    if not sigma:
         return None
-    return jax.random.fold_in(jax.random.PRNGKey(cfg.seed), NOISE_STREAM)
+    return jax.random.fold_in(jax.random.PRNGKey(seed), NOISE_STREAM)

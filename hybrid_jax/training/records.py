@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hybrid_jax.training.experiment import ModelName
+from hybrid_jax.experiment import ModelName
 
 
 def _epoch_lines(cycle: int, model: str, losses: list[float], horizons: list[int] | None) -> list[dict]:

@@ -8,45 +8,16 @@ re-traces, and gathers the windows of an index batch on the device.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from hybrid_jax.data.sources import materialize
+from hybrid_jax.experiment import (Data, EvalStep, Generate, IndexBatch, ModelFns, Params, Predict, TrainState,
+                                   TrainStep, TrainSteps)
 from hybrid_jax.losses import per_sample_loss, proportional_loss, weighted_loss
-
-Params = Any  # a pytree of arrays: the network's NNX state, or the physical model's optimised parameters
-Data = dict[str, jax.Array]  # {real, real_mask, generated}, see `materialize`
-IndexBatch = dict[str, jax.Array]  # {source, sim, t, weight}, each [B]
-
-Predict = Callable[[Params, jax.Array, int], jax.Array]
-"""``predict(params, x0 [B, *spatial, C], K) -> [B, K, *spatial, C]``."""
-EvalStep = Callable[[Params, Data, IndexBatch], jax.Array]
-"""``eval(params, data, index_batch) -> per-sample loss [B]``."""
-Generate = Callable[[Params, jax.Array], jax.Array]
-"""``generate(params, x0 [M, *spatial, C]) -> [M, K+1, *spatial, C]`` (x0 first)."""
-Restart = Callable[[Params], optax.OptState]
-"""``restart(params) -> a fresh optimiser state``."""
-
-
-class TrainState(NamedTuple):
-    """Parameters and optimiser state of one model, its count of consecutive failed steps and of all steps."""
-
-    params: Params
-    opt_state: optax.OptState
-    failures: jax.Array  # int32 scalar
-    step: jax.Array  # int32 scalar: train steps taken (accepted or not); folded into the input-noise key
-
-
-class TrainStep(Protocol):
-    """``step(state, data, index_batch, fresh=True, *, horizon=K) -> (state, {loss, ok, progress})``,
-    see `make_train_step`."""
-
-    def __call__(self, state: TrainState, data: Data, index_batch: IndexBatch,
-                 fresh: bool = True, *, horizon: int = ...) -> tuple[TrainState, dict[str, jax.Array]]: ...
-
 
 def _narrow(x):
     """float64 -> float32 and int64 -> int32 (optax makes some state leaves 64-bit under JAX x64)."""
@@ -72,6 +43,30 @@ def _all_finite(tree) -> jax.Array:
 
 def _select(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def guarded(state: TrainState, value: jax.Array, grads, params, opt_state, kept_opt_state,
+            linesearch: bool = False) -> tuple[TrainState, jax.Array, jax.Array]:
+    """The NaN/inf guard of every train step, gradient or L-BFGS: ``(new state, ok, progress)`` from the
+    step's objective `value`, `grads`, new `params` and `opt_state` (with `linesearch`, the optimiser state
+    holds the objective's new value).
+
+    Not `ok` (anything non-finite): the previous parameters are kept and `failures` counts up (a good step
+    resets it). The new optimiser state is kept only on `progress`, else `kept_opt_state` (the old one, or a
+    line search's fresh one). With `linesearch`, a step that raises the objective is undone without counting
+    as a failure, and one that lowers it by less than a relative 1e-6 is kept but is no `progress`.
+    """
+    opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), opt_state, state.opt_state)
+    ok = jnp.isfinite(value) & _all_finite(grads) & _all_finite(params)
+    accept = progress = ok
+    if linesearch:
+        new_value = optax.tree.get(opt_state, "value")
+        ok = ok & jnp.isfinite(new_value)
+        accept = ok & (new_value <= value)
+        progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
+    new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
+                     jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
+    return new, ok, progress
 
 
 def window_batch(data: Data, index_batch: IndexBatch, window: int, horizon: int) -> dict:
@@ -147,28 +142,12 @@ def make_train_step(predict: Predict, tx: optax.GradientTransformation, num_dyna
             value, grads = jax.value_and_grad(objective)(state.params)
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             kept_opt_state = state.opt_state
-        params = optax.apply_updates(state.params, updates)
-        opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), opt_state, state.opt_state)
-        ok = jnp.isfinite(value) & _all_finite(grads) & _all_finite(params)
-        accept = progress = ok
-        if linesearch:
-            new_value = optax.tree.get(opt_state, "value")
-            ok = ok & jnp.isfinite(new_value)
-            accept = ok & (new_value <= value)
-            progress = ok & (new_value < value - 1e-6 * jnp.abs(value))
-        new = TrainState(_select(accept, params, state.params), _select(progress, opt_state, kept_opt_state),
-                         jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
+        new, ok, progress = guarded(state, value, grads, optax.apply_updates(state.params, updates), opt_state,
+                                    kept_opt_state, linesearch)
         loss = value if penalty is None else value - penalty(state.params)
         return new, {"loss": loss, "ok": ok, "progress": progress}
 
     return jax.jit(step, static_argnames="horizon")
-
-
-class TrainSteps(Protocol):
-    """``steps(state, data, index_batches, active, *, horizon=K) -> (state, {loss [S], ok [S]})``, see `scan_steps`."""
-
-    def __call__(self, state: TrainState, data: Data, index_batches: IndexBatch,
-                 active: jax.Array, *, horizon: int | None = None) -> tuple[TrainState, dict[str, jax.Array]]: ...
 
 
 def scan_steps(step: TrainStep) -> TrainSteps:
@@ -221,3 +200,11 @@ def make_generate(predict: Predict, horizon: int) -> Generate:
         return jnp.concatenate([x0[:, None], predict(params, x0, horizon)], axis=1)
 
     return jax.jit(generate)
+
+
+def model_fns(name, predict: Predict, train_step: TrainStep, eval_step: EvalStep, generate: Generate, horizon: int,
+              horizon_at: Callable[[int], int] | None = None, **options) -> ModelFns:
+    """A model's `ModelFns`, with its chunked forms of `train_step` (`scan_steps`) and `eval_step` (`map_chunks`);
+    `options`: the other fields with defaults (full_batch, restart)."""
+    return ModelFns(name, predict, train_step, eval_step, generate, horizon, scan_steps(train_step),
+                    map_chunks(eval_step), horizon_at, **options)
