@@ -175,6 +175,14 @@ class DataConfig:
     window_stride: int = _pos(1, "stride between window start frames")
     validation_fraction: float = _opt(0.25, "fraction of trajectories held out for validation",
                                       lambda v: 0 < v < 1, "must be in (0, 1)")
+    generation_chunk: Optional[int] = _opt(
+        None, "trajectories simulated per jitted call when generating (memory: one chunk's rollout); the stored "
+              "data do not depend on it; default: as many as fit half the free memory (docs/data.md, Memory)",
+        lambda v: v is None or v >= 1, "must be >= 1")
+    placement: Literal["auto", "device", "host"] = _opt(
+        "auto", "where the real trajectories live while training: device (each step gathers its windows there), "
+                "host (memory-mapped; each batch's windows are copied to the device, Grain prefetching), or auto "
+                "(device if they fit half the free device memory)")
     observation: ObservationConfig = _sub(ObservationConfig, "sparse observations of the real data "
                                                              "(a mask on the loss targets)")
     truth: TruthConfig = _sub(TruthConfig, "real data the physical model cannot reproduce exactly: finer "

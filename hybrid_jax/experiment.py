@@ -85,7 +85,7 @@ class Experiment:
     cfg: Config
     pde: PDE
     mesh: jax.sharding.Mesh  # 1-D data-parallel mesh
-    real: jax.Array  # [N, T, *spatial, C] on every device
+    real: jax.Array | np.ndarray  # [N, T, *spatial, C] on every device, or on the host (real_on_device False)
     real_mask: jax.Array  # [T, *spatial] observed cells of real data
     train_windows: np.ndarray  # [W, 2] (sim, t)
     val_windows: np.ndarray
@@ -99,6 +99,8 @@ class Experiment:
     # generated slot when there is none (the shape of its generated data: one compilation)
     generation_states: GenerationStates  # jitted once per run
     steps_per_call: int = 1  # train steps (and validation chunks) per jitted call; 1: one call per step
+    real_on_device: bool = True  # False: `real` is a host (memory-mapped) array, each batch's windows are
+    # streamed to the device (data.placement; training.loop.step_inputs)
 
     def data(self, model: ModelName = "synthetic") -> dict:
         """The arrays `model`'s jitted steps read (real trajectories and mask, an empty generated slot)."""

@@ -60,7 +60,7 @@ def check_fits(cfg: Config, channels: int, num_trajectories: int, num_frames: in
 
 def preflight(cfg: Config) -> None:
     """Check the run fits before allocating: sizes from the config, or from a data file's header
-    (channels from the file; for generated data a lower bound of 1)."""
+    (channels from the file; for generated data from the PDE's layout)."""
     n, t, channels = cfg.data.num_trajectories, cfg.data.num_frames, 1
     path = cfg.data.path
     if cfg.data.source == "files" and path is not None and path.endswith(".npz") and os.path.isfile(path):
@@ -73,4 +73,6 @@ def preflight(cfg: Config) -> None:
             return  # load_files reports what is wrong with the file
         if len(shape) >= 3:
             n, t, channels = shape[0], shape[1], shape[-1]
-    check_fits(cfg, channels, n, t)
+    from hybrid_jax.footprint import channels_of, check_memory  # what runs, phase by phase (docs/data.md, Memory)
+
+    check_memory(cfg, channels_of(cfg) if cfg.data.source == "generate" else channels, n, t)

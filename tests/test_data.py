@@ -82,6 +82,7 @@ def test_store_is_reused_for_the_same_config_and_regenerated_when_stale(tiny_con
     other = tiny_config(physics__viscosity={"true": 0.02, "init": 0.02})
     assert store_path(other) != folder
     # a corrupted file is detected by its checksum and regenerated, identically
+    traj = np.array(traj)  # the store is memory-mapped: keep a copy of what it held before the corruption
     with open(folder / "trajectories.npy", "r+b") as f:
         f.seek(-8, 2)
         f.write(b"\x00" * 8)

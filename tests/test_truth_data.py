@@ -32,9 +32,12 @@ def test_refine_one_one_reproduces_the_plain_generation_bitwise(tiny_config):
     assert truth_physics(cfg.physics, cfg.data.truth) is cfg.physics
 
     @jax.jit
-    def plain(key, params):  # the generation before data.truth: one rollout of the model's own step
+    def plain(key, params):  # the generation before data.truth: a rollout of the model's own step per trajectory
+        def one(x0):
+            return jnp.concatenate([x0[:, None], rollout(batched_physics_step(pde, params), x0, 8, unroll=False)], 1)
+
         x0 = pde.sample_initial_state(key, cfg.data.num_trajectories)
-        return jnp.concatenate([x0[:, None], rollout(batched_physics_step(pde, params), x0, 8, unroll=False)], 1)
+        return jax.lax.map(lambda x: one(x[None])[0], x0)
 
     expected = np.asarray(plain(key, pde.true_params()))
     got = generate_real(cfg, pde, key)

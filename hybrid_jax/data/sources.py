@@ -2,7 +2,9 @@
 
 Samples carry indices, not arrays: ``{source, sim, t, weight}`` (source 0 = real, 1 = generated).
 The jitted train step gathers the windows from device-resident trajectories
-(`materialize`), so no window crosses the host per batch.
+(`materialize`), so no window crosses the host per batch. Real trajectories too large for the device
+stay on the host (data.placement; memory-mapped): each batch's real windows are gathered there
+(`host_windows`, prefetched by Grain: `streamed`) and the step gathers from those instead.
 """
 
 from __future__ import annotations
@@ -76,10 +78,32 @@ def full_batch(sources: list[WindowSource]) -> dict:
     }
 
 
+PREFETCH_THREADS = 2
+
+
+def host_windows(real: np.ndarray, batch: dict, window: int) -> tuple[dict, np.ndarray]:
+    """The real windows of an index batch read on the host: ``[B, window+1, *spatial, C]`` float32 (zeros
+    for generated samples), and the batch with ``row`` (each sample's row in it) added."""
+    b = len(batch["sim"])
+    out = np.zeros((b, window + 1) + real.shape[2:], np.float32)
+    is_real = np.asarray(batch["source"]) == REAL
+    sims, ts = np.asarray(batch["sim"])[is_real], np.asarray(batch["t"])[is_real]
+    out[is_real] = real[sims[:, None], ts[:, None] + np.arange(window + 1)]  # reads only these frames' pages
+    return {**batch, "row": np.arange(b, dtype=np.int32)}, out
+
+
+def streamed(batches, real: np.ndarray, window: int, prefetch: int):
+    """`host_windows` of each index batch of a Grain dataset, read ahead by `prefetch` batches on
+    PREFETCH_THREADS threads: yields ``(batch with row, windows)``."""
+    ds = batches.map(lambda idx: host_windows(real, idx, window))
+    return ds.to_iter_dataset(grain.ReadOptions(num_threads=PREFETCH_THREADS, prefetch_buffer_size=prefetch))
+
+
 def materialize(data: dict, batch: dict, horizon: int) -> dict:
     """Turn an index batch into ``{x0, targets, weight, mask, generated}`` on the device (inside jit).
 
-    data: ``real [N, T, *spatial, C]``, ``real_mask [T, *spatial]`` (observed cells of real data),
+    data: ``real [N, T, *spatial, C]`` (or, with ``batch["row"]``, the batch's host windows ``[B, K+1, ...]``),
+    ``real_mask [T, *spatial]`` (observed cells of real data),
     ``generated [M, L+1, *spatial, C]`` (fully observed; windows (rollout, t) as for real data).
     targets keep every channel; losses compare only the dynamic ones. Each sample gathers its one window
     from a flat view of all frames (real, then generated), which XLA fuses into the gather (the view is
@@ -91,9 +115,11 @@ def materialize(data: dict, batch: dict, horizon: int) -> dict:
     sims, ts = batch["sim"], batch["t"]
     frames = jnp.concatenate([real.reshape((-1,) + real.shape[2:]), gen.reshape((-1,) + gen.shape[2:])])
     gen_start = n_real * n_frames + jnp.clip(sims, 0, gen.shape[0] - 1) * gen.shape[1] + ts
-    start = jnp.where(is_gen, gen_start, sims * n_frames + ts)
+    real_start = batch["row"] * n_frames if "row" in batch else sims * n_frames + ts  # host windows: `host_windows`
+    start = jnp.where(is_gen, gen_start, real_start)
     x0, targets = gather_windows(frames[None], jnp.zeros_like(start), start, horizon)
+    n_mask = real_mask.shape[0]  # T
     masks = jnp.concatenate([real_mask, jnp.ones_like(real_mask[:1])])  # [T+1, *spatial]: the last for generated
-    mask = masks[jnp.where(is_gen[:, None], n_frames, ts[:, None] + 1 + jnp.arange(horizon))]
+    mask = masks[jnp.where(is_gen[:, None], n_mask, ts[:, None] + 1 + jnp.arange(horizon))]
     return {"x0": x0, "targets": targets, "mask": mask, "weight": batch["weight"].astype(jnp.float32),
             "generated": is_gen}

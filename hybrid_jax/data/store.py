@@ -18,18 +18,19 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.config import Config, config_hash, to_dict
+from hybrid_jax.data.generation import CHUNK_SHARE, Simulation, choose_chunk, simulate_chunks
 from hybrid_jax.data.truth import check_refinable, forcing_field, truth_physics
 from hybrid_jax.errors import DataError
 from hybrid_jax.files import FileLock, atomic_write
 from hybrid_jax.physics import build_pde
 from hybrid_jax.physics.base import PDE
-from hybrid_jax.rollout import batched_physics_step, block_average
 
 log = logging.getLogger(__name__)
 
@@ -37,50 +38,55 @@ GROWTH_LIMIT = 1e3  # refuse generated data whose max |value| exceeds this multi
 
 
 def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int, *, steps_per_frame: int = 1,
-                          downsample: int = 1, kick: np.ndarray | None = None) -> jax.Array:
-    """Simulate `num` trajectories of `num_frames` frames (x0 included) in one vmapped, jitted rollout.
-
-    Frames are `steps_per_frame` solver steps apart; `kick` ``[*spatial]`` (e.g. dt·f of a forcing f) is
-    added to every dynamic channel after every solver step; every frame is block-averaged over `downsample`^d cells.
-    Returns ``[num, num_frames, *spatial / downsample, C]`` float32.
-    """
-    nd, ndim = pde.layout.num_dynamic, len(pde.spatial_shape)
-
-    def observe(x):
-        return x if downsample == 1 else block_average(x, downsample, 1, ndim)
-
-    @jax.jit
-    def run(key, params):
-        solver = batched_physics_step(pde, params)
-        if kick is None:
-            step = solver
-        else:
-            def step(x):
-                return solver(x).at[..., :nd].add(jnp.asarray(kick, x.dtype)[..., None])
-
-        def frame(x, _):
-            x = step(x) if steps_per_frame == 1 else jax.lax.fori_loop(0, steps_per_frame, lambda _, y: step(y), x)
-            return x, observe(x)
-
-        x0 = pde.sample_initial_state(key, num)
-        _, traj = jax.lax.scan(frame, x0, None, length=num_frames - 1)  # a rolled loop: see rollout()
-        return jnp.concatenate([observe(x0)[:, None], jnp.moveaxis(traj, 0, 1)], axis=1)
-
-    return run(key, params)
+                          downsample: int = 1, kick: np.ndarray | None = None, chunk: int | None = None) -> jax.Array:
+    """Simulate `num` trajectories of `num_frames` frames (x0 included), `chunk` at a time (default all) by one
+    jitted, vmapped rollout (see `Simulation` for the other arguments).
+    Returns ``[num, num_frames, *spatial / downsample, C]`` float32."""
+    sim = Simulation(pde, num_frames, steps_per_frame=steps_per_frame, downsample=downsample, kick=kick)
+    return jnp.asarray(np.concatenate(list(simulate_chunks(sim, params, key, num, chunk or num))))
 
 
-def generate_real(cfg: Config, pde: PDE, key: jax.Array) -> np.ndarray:
-    """The config's real trajectories ``[N, T, *spatial, C]`` with the true parameters, as data.truth asks
-    (refined grid and time step, forcing, advection scheme; without noise) on `pde`'s grid."""
+def real_simulation(cfg: Config, pde: PDE) -> tuple[Simulation, dict]:
+    """The simulation of the config's real trajectories with the true parameters, as data.truth asks
+    (refined grid and time step, forcing, advection scheme; without noise) on `pde`'s grid, and its parameters."""
     truth = cfg.data.truth
     physics = truth_physics(cfg.physics, truth)
     gen = pde if physics is cfg.physics else build_pde(physics)
     check_refinable(gen, cfg.physics, truth)
     f = forcing_field(physics, truth.forcing)
-    traj = generate_trajectories(gen, gen.true_params(), key, cfg.data.num_trajectories, cfg.data.num_frames,
-                                 steps_per_frame=truth.refine.time, downsample=truth.refine.space,
-                                 kick=None if f is None else physics.dt * f)
-    return np.asarray(traj)
+    sim = Simulation(gen, cfg.data.num_frames, steps_per_frame=truth.refine.time, downsample=truth.refine.space,
+                     kick=None if f is None else physics.dt * f)
+    return sim, gen.true_params()
+
+
+def generation_chunk(cfg: Config, sim: Simulation, params) -> int:
+    """Trajectories per generation chunk: data.generation_chunk, or what fits the free memory at the measured
+    cost of a one-trajectory call (measured only if the estimate of all of them at once might not fit)."""
+    from hybrid_jax.footprint import free_memory, generation_bytes
+    from hybrid_jax.memory import size_text
+
+    n, requested, free = cfg.data.num_trajectories, cfg.data.generation_chunk, free_memory()
+    channels = sim.pde.layout.num_channels
+    if requested is None and generation_bytes(cfg, n, channels) > CHUNK_SHARE * free / 4:  # cheap estimate first
+        cost = sim.chunk_cost(params)
+        chunk = choose_chunk(None, n, cost, free)
+        log.info("generation: %s per trajectory + %s (XLA), %s free: %d trajectories per chunk", size_text(cost[0]),
+                 size_text(cost[1]), size_text(free), chunk)
+        return chunk
+    return choose_chunk(requested, n)
+
+
+def real_chunks(cfg: Config, pde: PDE, key: jax.Array, chunk: int | None = None) -> Iterator[np.ndarray]:
+    """The config's real trajectories (`real_simulation`), in chunks of `chunk` trajectories (default:
+    `generation_chunk`), each ``[c, T, *spatial, C]`` on the host."""
+    sim, params = real_simulation(cfg, pde)
+    chunk = chunk or generation_chunk(cfg, sim, params)
+    return simulate_chunks(sim, params, key, cfg.data.num_trajectories, chunk)
+
+
+def generate_real(cfg: Config, pde: PDE, key: jax.Array, chunk: int | None = None) -> np.ndarray:
+    """All of `real_chunks` as one array ``[N, T, *spatial, C]``."""
+    return np.concatenate(list(real_chunks(cfg, pde, key, chunk)))
 
 
 def _data_identity(cfg: Config) -> dict:
@@ -112,30 +118,57 @@ def _read_store(folder: Path, identity: dict) -> np.ndarray | None:
         if not isinstance(meta, dict) or meta.get("identity") != identity or meta.get("sha256") != _sha256(traj_file):
             log.warning("data store %s does not match its metadata or the config; regenerating", folder)
             return None
-        return np.load(traj_file, allow_pickle=False)
+        return np.load(traj_file, mmap_mode="r", allow_pickle=False)  # pages are read as training touches them
     except (ValueError, UnicodeDecodeError) as e:
         log.warning("data store %s is unreadable (%s); regenerating", folder, e)
         return None
 
 
-def _write_store(folder: Path, traj: np.ndarray, identity: dict, fields: tuple[str, ...]) -> None:
+def _write_store(folder: Path, chunks: Iterable[np.ndarray], num: int, identity: dict,
+                 fields: tuple[str, ...]) -> None:
+    """Write the store from `chunks` (``[c, T, *spatial, C]`` float32 each, `num` trajectories in all), each
+    appended to the `.npy` as it arrives and all checked as one array (`check_generated`); the file appears
+    under its name only once complete and checked, and meta.json after it."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)
-    atomic_write(folder / "trajectories.npy", lambda f: np.save(f, traj))
+    shape = []
+
+    def write(f):
+        start = peak = 0.0
+        for i, part in enumerate(chunks):
+            part = np.ascontiguousarray(part, np.float32)
+            check_finite(part)
+            start, peak = max(start, float(np.abs(part[:, 0]).max())), max(peak, float(np.abs(part).max()))
+            if i == 0:
+                shape[:] = [num, *part.shape[1:]]
+                np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                         "shape": tuple(shape)})
+            f.write(part.tobytes())
+        check_growth(start, peak)
+
+    atomic_write(folder / "trajectories.npy", write)
     meta = {"identity": identity, "sha256": _sha256(folder / "trajectories.npy"), "fields": list(fields),
-            "shape": list(traj.shape), "dtype": str(traj.dtype)}
+            "shape": shape, "dtype": "float32"}
     atomic_write(folder / "meta.json", json.dumps(meta, indent=1))
 
 
-def check_generated(traj: np.ndarray) -> None:
-    """Refuse generated trajectories ``[N, T, ...]`` with NaN/inf or exploding values (see GROWTH_LIMIT)."""
+def check_finite(traj: np.ndarray) -> None:
     if not np.all(np.isfinite(traj)):
         raise DataError("generated trajectories contain NaN/inf: the true parameters or dt are unstable; not stored")
-    start, peak = float(np.abs(traj[:, 0]).max()), float(np.abs(traj).max())
+
+
+def check_growth(start: float, peak: float) -> None:
+    """Refuse a max |value| `peak` beyond GROWTH_LIMIT × the initial states' max |value| `start`."""
     if peak > GROWTH_LIMIT * max(start, 1e-6):
         raise DataError(f"generated trajectories grow to max |value| {peak:.3g} from {start:.3g} at the initial "
                         f"states: the true parameters or dt are unstable (an explicit scheme beyond its "
                         f"stability bound?); not stored")
+
+
+def check_generated(traj: np.ndarray) -> None:
+    """Refuse generated trajectories ``[N, T, ...]`` with NaN/inf or exploding values (see GROWTH_LIMIT)."""
+    check_finite(traj)
+    check_growth(float(np.abs(traj[:, 0]).max()), float(np.abs(traj).max()))
 
 
 def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
@@ -151,9 +184,9 @@ def load_or_generate(cfg: Config, pde: PDE) -> tuple[np.ndarray, Path]:
             log.info("generating %d trajectories of %d frames into %s", cfg.data.num_trajectories,
                      cfg.data.num_frames, folder)
             key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
-            traj = generate_real(cfg, pde, key)
-            check_generated(traj)
-            _write_store(folder, traj, identity, pde.layout.names)
+            _write_store(folder, real_chunks(cfg, pde, key), cfg.data.num_trajectories, identity,
+                         pde.layout.names)
+            traj = np.load(folder / "trajectories.npy", mmap_mode="r", allow_pickle=False)
     return traj, folder
 
 

@@ -28,7 +28,7 @@ from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, flux_divergence, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, cell_centres, coefficient
-from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+from hybrid_jax.physics.operators import FourierBasis, div_k_grad
 
 Diffusivity = coefficient("diffusivity", "κ", "domain units² / time unit", true=0.01, init=0.05, bump=True,
                           learnable="shape", parametric=True)
@@ -85,7 +85,7 @@ class AdvectionDiffusion(PeriodicBox, LearnedCoefficients):
     def __init__(self, cfg: AdvectionDiffusionConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("u",), static=tuple(f"vel_{d}" for d in self.dims))
-        self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
+        self._basis = FourierBasis(self.spatial_shape, cfg.initial_state.modes)
 
     # ---------------------------------------------------------------- parameters
 
@@ -120,9 +120,7 @@ class AdvectionDiffusion(PeriodicBox, LearnedCoefficients):
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
         """`n` random smooth periodic fields u with the prescribed velocity: ``[n, *spatial, 1 + d]``."""
         init = self.cfg.initial_state
-        basis = jnp.asarray(self._basis)
-        coeffs = jax.random.normal(key, (n, basis.shape[0]), jnp.float32)
-        u = jnp.einsum("nm,m...->n...", coeffs, basis)
+        u = self._basis.combine(jax.random.normal(key, (n, self._basis.size), jnp.float32))
         peak = jnp.max(jnp.abs(u), axis=tuple(range(1, u.ndim)), keepdims=True)
         u = (init.offset + init.amplitude * u / peak)[..., None]
         vel = jnp.broadcast_to(jnp.asarray(self.velocity_field()), (n,) + self.spatial_shape + (len(self.dims),))

@@ -15,7 +15,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from phi import math
 from phi.flow import CenteredGrid, advect, channel, extrapolation, spatial
 
@@ -23,7 +22,7 @@ from hybrid_jax.typed_config import option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
-from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+from hybrid_jax.physics.operators import FourierBasis, div_k_grad
 
 Viscosity = coefficient("viscosity", "ν", "domain units² / time unit", true=0.01, init=0.03, bump=True,
                         learnable="shape")
@@ -37,12 +36,10 @@ class VelocityPrior:
                         lambda v: v >= 1, "must be >= 1")
     amplitude: float = positive(1.0, "peak amplitude of the initial velocity (domain units / time unit)")
 
-    def sample(self, basis: np.ndarray, key: jax.Array, n: int, ndim: int) -> jax.Array:
-        """`n` random combinations of `basis` ``[M, *spatial]`` per component: ``[n, *spatial, ndim]``,
-        peak |u| = amplitude."""
-        basis = jnp.asarray(basis)
-        coeffs = jax.random.normal(key, (n, ndim, basis.shape[0]), jnp.float32)
-        u = jnp.einsum("ncm,m...->n...c", coeffs, basis)
+    def sample(self, basis: FourierBasis, key: jax.Array, n: int, ndim: int) -> jax.Array:
+        """`n` random combinations of `basis` per component: ``[n, *spatial, ndim]``, peak |u| = amplitude."""
+        coeffs = jax.random.normal(key, (n, ndim, basis.size), jnp.float32)
+        u = jnp.moveaxis(basis.combine(coeffs), 1, -1)
         peak = jnp.max(jnp.abs(u), axis=tuple(range(1, u.ndim)), keepdims=True)
         return (self.amplitude * u / peak).astype(jnp.float32)
 
@@ -67,7 +64,7 @@ class Burgers(PeriodicBox, LearnedCoefficients):
     def __init__(self, cfg: BurgersConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=tuple(f"vel_{d}" for d in self.dims))
-        self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
+        self._basis = FourierBasis(self.spatial_shape, cfg.initial_state.modes)
 
     # ---------------------------------------------------------------- parameters
 

@@ -29,7 +29,7 @@ from hybrid_jax.physics._grid import PeriodicBox, central_diff
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.burgers import VelocityPrior
 from hybrid_jax.physics.coefficients import cell_centres
-from hybrid_jax.physics.operators import fourier_basis
+from hybrid_jax.physics.operators import FourierBasis
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class BurgersPotential(PeriodicBox):
     def __init__(self, cfg: BurgersPotentialConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=tuple(f"vel_{d}" for d in self.dims))
-        self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
+        self._basis = FourierBasis(self.spatial_shape, cfg.initial_state.modes)
 
     # ---------------------------------------------------------------- parameters
 

@@ -39,7 +39,7 @@ from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox, iterate
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig, substeps_option
 from hybrid_jax.physics.coefficients import LearnedCoefficients, coefficient
-from hybrid_jax.physics.operators import div_k_grad, fourier_basis
+from hybrid_jax.physics.operators import FourierBasis, div_k_grad
 
 Buoyancy = coefficient("buoyancy", "b", "upward acceleration per unit smoke density: domain units / time unit² "
                                         "per density unit", true=1.0, init=0.5, bump=True, learnable="shape")
@@ -103,7 +103,7 @@ class Smoke(PeriodicBox, LearnedCoefficients):
     def __init__(self, cfg: SmokeConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("vel_x", "vel_y", "smoke"))
-        self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.velocity_modes)
+        self._basis = FourierBasis(self.spatial_shape, cfg.initial_state.velocity_modes)
 
     # ---------------------------------------------------------------- parameters
 
@@ -137,8 +137,7 @@ class Smoke(PeriodicBox, LearnedCoefficients):
         smoke = init.density * jnp.sum(jnp.exp(-r2 / (2 * radius**2)), axis=1)
         if init.velocity_amplitude > 0:
             # velocity = (∂ψ/∂y, -∂ψ/∂x) by central differences: its central divergence is exactly 0
-            basis = jnp.asarray(self._basis)
-            psi = jnp.einsum("nm,m...->n...", jax.random.normal(k_vel, (n, basis.shape[0]), jnp.float32), basis)
+            psi = self._basis.combine(jax.random.normal(k_vel, (n, self._basis.size), jnp.float32))
             vx = (jnp.roll(psi, -1, 2) - jnp.roll(psi, 1, 2)) / (2 * self.dx[1])
             vy = -(jnp.roll(psi, -1, 1) - jnp.roll(psi, 1, 1)) / (2 * self.dx[0])
             vel = jnp.stack([vx, vy], -1)

@@ -36,7 +36,7 @@ from hybrid_jax.typed_config import nonnegative, option, positive, section
 from hybrid_jax.physics._grid import PeriodicBox
 from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridConfig
 from hybrid_jax.physics.coefficients import cell_centres
-from hybrid_jax.physics.operators import fourier_basis
+from hybrid_jax.physics.operators import FourierBasis
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class VortexAdvection(PeriodicBox):
     def __init__(self, cfg: VortexAdvectionConfig):
         super().__init__(cfg)
         self.layout = FieldLayout(dynamic=("density",), static=("vel_x", "vel_y"))
-        self._basis = fourier_basis(self.spatial_shape, cfg.initial_state.modes)
+        self._basis = FourierBasis(self.spatial_shape, cfg.initial_state.modes)
 
     def _polar(self):
         """(r, t̂_x, t̂_y, θ, L) at the cell centres about the domain centre, L the smaller side."""
@@ -130,8 +130,7 @@ class VortexAdvection(PeriodicBox):
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
         """`n` states ``[n, x, y, 3]``: an independent random density tanh(sharpness·f) per sample (f a
         random smooth periodic field of unit RMS) and the ring vortex."""
-        basis = jnp.asarray(self._basis)
-        f = jnp.einsum("nm,m...->n...", jax.random.normal(key, (n, basis.shape[0]), jnp.float32), basis)
+        f = self._basis.combine(jax.random.normal(key, (n, self._basis.size), jnp.float32))
         f = f / jnp.sqrt(jnp.mean(f**2, axis=(1, 2), keepdims=True))
         density = jnp.tanh(self.cfg.initial_state.sharpness * f)[..., None]
         vel = jnp.broadcast_to(jnp.asarray(self.velocity_field()), (n,) + self.spatial_shape + (2,))

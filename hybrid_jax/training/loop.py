@@ -25,8 +25,11 @@ from tqdm.auto import tqdm
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.errors import TrainingDiverged
 from hybrid_jax.interrupts import check_stop
+from hybrid_jax.footprint import PREFETCH, free_memory, real_on_device
 from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
-from hybrid_jax.data.sources import GENERATED, REAL, WindowSource, full_batch, kept_windows, mixed_batches
+from hybrid_jax.data.sources import (GENERATED, REAL, WindowSource, full_batch, host_windows, kept_windows,
+                                     mixed_batches, streamed)
+from hybrid_jax.memory import size_text
 from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
@@ -93,7 +96,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     gen = h.generation
     lengths = {"synthetic": gen.physical_length or horizon, "physical": gen.synthetic_length or horizon}  # of the
     # generated rollouts each model trains on (the other model's)
-    zeros = {n: np.zeros((max(n_gen, 1), n + 1) + trajectories.shape[2:], np.float32) for n in set(lengths.values())}
+    zeros = {n: np.zeros((max(n_gen, 1), (n if n_gen else horizon) + 1) + trajectories.shape[2:], np.float32)
+             for n in set(lengths.values())}  # without generated data the slot is never read: one window long
     zeros = {n: replicate(mesh, z) for n, z in zeros.items()}
     fns = {"synthetic": model_fns("synthetic", syn_predict,
                                  make_train_step(syn_predict, syn_tx, nd, horizon, noise_key=noise_key,
@@ -113,8 +117,14 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     generated_windows = {name: window_index(np.arange(n_gen), n + 1, horizon, cfg.data.window_stride)
                          for name, n in lengths.items()}
     max_steps = (len(train_w) + max(len(w) for w in generated_windows.values())) // cfg.trainer.batch_size
+    on_device = real_on_device(cfg, trajectories.size * 4, free_memory())
+    if not on_device:
+        log.info("data.placement: %s of real trajectories stay on the host; each batch's windows are streamed",
+                 size_text(trajectories.size * 4))
     return Experiment(
-        cfg=cfg, pde=pde, mesh=mesh, real=replicate(mesh, np.asarray(trajectories, np.float32)),
+        cfg=cfg, pde=pde, mesh=mesh, real_on_device=on_device,
+        real=replicate(mesh, np.asarray(trajectories, np.float32)) if on_device
+        else np.asarray(trajectories, np.float32),
         real_mask=replicate(mesh, np.asarray(observation_mask(obs, pde.spatial_shape, n_frames), np.float32)),
         train_windows=train_w, val_windows=val_w, num_generated=n_gen,
         synthetic=fns["synthetic"], physical=fns["physical"],
@@ -122,8 +132,8 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         txs={"synthetic": syn_tx, "physical": phy_tx},
         generated_windows=generated_windows,
         no_generated={name: zeros[n] for name, n in lengths.items()},
-        generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh),
-        steps_per_call=steps_per_call(cfg, max_steps),
+        generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh, on_device),
+        steps_per_call=steps_per_call(cfg, max_steps) if on_device else 1,  # streamed: one batch per call
     )
 
 
@@ -136,21 +146,34 @@ def steps_per_call(cfg: Config, max_steps: int) -> int:
 
 
 def make_generation_states(cfg: Config, pde: PDE, train_windows: np.ndarray, num: int,
-                           mesh: jax.sharding.Mesh) -> GenerationStates:
+                           mesh: jax.sharding.Mesh, on_device: bool = True) -> GenerationStates:
     """``states(real, cycle) -> [num, *spatial, C]``, jitted: the initial states of a cycle's generated
     rollouts, split over the mesh; `num` real training windows' first frames drawn with the cycle's key
-    (with replacement only if there are fewer windows), or `num` samples of the PDE's prior."""
+    (with replacement only if there are fewer windows), or `num` samples of the PDE's prior. With the real
+    trajectories on the host (not `on_device`) the windows are drawn the same way and gathered there."""
     windows = np.asarray(train_windows, np.int32)
     prior = cfg.trainer.hybrid.generation_source == "prior"
 
-    def states(real: jax.Array, cycle) -> jax.Array:
+    def select(cycle) -> jax.Array:  # [num, 2] (sim, t) of the real windows whose first frames start
         key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 + cycle)
+        return jnp.asarray(windows)[jax.random.choice(key, len(windows), (num,), replace=num > len(windows))]
+
+    def states(real: jax.Array, cycle) -> jax.Array:
         if prior:
-            return pde.sample_initial_state(key, num)
-        sel = jnp.asarray(windows)[jax.random.choice(key, len(windows), (num,), replace=num > len(windows))]
+            return pde.sample_initial_state(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 + cycle), num)
+        sel = select(cycle)
         return real[sel[:, 0], sel[:, 1]]
 
-    return jax.jit(states, out_shardings=batch_sharding(mesh))
+    jitted = jax.jit(states, out_shardings=batch_sharding(mesh))
+    if on_device or prior:
+        return jitted
+    pick = jax.jit(select)
+
+    def from_host(real: np.ndarray, cycle) -> jax.Array:  # host trajectories (data.placement): gather there
+        sel = np.asarray(pick(cycle))
+        return shard(mesh, np.asarray(real[sel[:, 0], sel[:, 1]]))
+
+    return from_host
 
 
 def initial_states(exp: Experiment) -> States:
@@ -221,6 +244,20 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     return state, losses
 
 
+def step_inputs(exp: Experiment, data: dict, batches, prefetch: int = PREFETCH):
+    """``(data, index batch)`` per index batch of `batches` (a Grain dataset or a list), placed on the mesh:
+    the batch as is (on-device gather), or with the real trajectories on the host, its real windows read
+    there (Grain prefetching `prefetch` batches) and the batch's ``row`` into them."""
+    if exp.real_on_device:
+        for idx in batches:
+            yield data, shard(exp.mesh, idx)
+        return
+    pairs = (host_windows(exp.real, idx, exp.horizon) for idx in batches) if isinstance(batches, list) \
+        else streamed(batches, exp.real, exp.horizon, prefetch)
+    for idx, windows in pairs:
+        yield {**data, "real": shard(exp.mesh, windows)}, shard(exp.mesh, idx)
+
+
 EpochSteps = tuple[TrainState, np.ndarray, np.ndarray, bool]
 """(state, loss of each step [n], ok of each step [n], whether the last step made progress)."""
 
@@ -229,9 +266,10 @@ def _per_step(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, bat
               desc: str, progress: bool, fresh: bool = True) -> EpochSteps:
     """One jitted call per index batch, each rolling out `horizon` steps (`fresh`: see `make_train_step`)."""
     step_losses, oks = [], []
-    for idx in tqdm(batches, desc=desc, leave=False, disable=None if progress else True):
+    inputs = step_inputs(exp, data, batches)
+    for step_data, idx in tqdm(inputs, total=len(batches), desc=desc, leave=False, disable=None if progress else True):
         check_stop()  # SIGINT/SIGTERM: stop between steps
-        state, m = fns.train_step(state, data, shard(exp.mesh, idx), fresh, horizon=horizon)
+        state, m = fns.train_step(state, step_data, idx, fresh, horizon=horizon)
         step_losses.append(m["loss"])
         oks.append(m["ok"])
     return state, to_host(jnp.stack(step_losses)), to_host(jnp.stack(oks)), bool(to_host(m["progress"]))
@@ -270,8 +308,8 @@ def validate(exp: Experiment, fns: ModelFns, params: Params) -> float:
     if exp.steps_per_call > 1:
         out = fns.eval_chunks(params, data, shard(exp.mesh, chunks, axis=1))
     else:
-        out = jnp.stack([fns.eval_step(params, data, shard(exp.mesh, {k: v[i] for k, v in chunks.items()}))
-                         for i in range(len(padded))])
+        batches = [{k: v[i] for k, v in chunks.items()} for i in range(len(padded))]
+        out = jnp.stack([fns.eval_step(params, d, idx) for d, idx in step_inputs(exp, data, batches)])
     return float(to_host(out).reshape(-1)[: len(windows)].mean())
 
 
