@@ -328,6 +328,7 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, bud
     out = Path(out).resolve()
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
     if cfg.data.sensors.enabled:  # sensor observations: the four sensor methods (hybrid_jax.sensor_run)
+        from hybrid_jax.backend import setup
         from hybrid_jax.sensor_run import compare_sensors
         from hybrid_jax.training.sensor_fit import METHODS as SENSOR_METHODS
 

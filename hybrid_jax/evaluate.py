@@ -113,15 +113,10 @@ def parameter_errors(learned: dict, true: dict) -> dict:
 
 
 def describe_params(params: dict) -> dict:
-    """JSON summary of parameters: the value of scalars, min/mean/max (and shape) of arrays, plus their
-    ``values`` (nested lists) when they have at most 8 entries."""
+    """JSON summary of parameters: the value of scalars, min/mean/max (and shape) of arrays."""
     out = {}
     for name, v in params.items():
         v = np.asarray(v)
-        if v.ndim and v.size <= 8:
-            out[name] = {"values": v.tolist(), "mean": float(v.mean()), "min": float(v.min()),
-                         "max": float(v.max()), "shape": list(v.shape)}
-            continue
         out[name] = float(v) if v.ndim == 0 else {"mean": float(v.mean()), "min": float(v.min()),
                                                    "max": float(v.max()), "shape": list(v.shape)}
     return out

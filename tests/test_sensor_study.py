@@ -102,3 +102,11 @@ def test_compare_runs_the_four_methods_and_reports_parameter_errors(tmp_path):
     assert len(lines) == 2 and "summed" in json.loads(lines[-1])["parameter_error"]
     again = compare(cfg, tmp_path / "cmp", seeds=(0,))  # finished runs are skipped: same numbers
     assert again["rows"] == result["rows"]
+
+
+def test_compare_dispatches_a_sensor_config_and_refuses_unknown_methods(tmp_path):
+    """The default suite's check of compare's sensor branch (the full run is the slow test above)."""
+    from hybrid_jax.compare import compare
+
+    with pytest.raises(ConfigError, match="--modes: a sensor config"):
+        compare(tiny(tmp_path), tmp_path / "cmp", modes=("physical", "hybrid"), seeds=(0,))
