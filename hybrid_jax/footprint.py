@@ -22,6 +22,7 @@ import math
 
 from hybrid_jax.config import Config
 from hybrid_jax.memory import host_memory_available
+from hybrid_jax.training.plan import num_generated
 
 F32 = 4
 
@@ -67,12 +68,8 @@ def _windows(cfg: Config, sims: int, frames: int) -> int:
 
 
 def generated_rollouts(cfg: Config) -> int:
-    """M: rollouts per cycle and direction (0 outside hybrid mode)."""
-    if cfg.mode != "hybrid":
-        return 0
-    h = cfg.trainer.hybrid
-    fraction = h.generated_fraction if h.generated_fraction is not None else max(h.alpha, h.schedule.final)
-    return h.generation.num_rollouts or math.ceil(fraction * _windows(cfg, _split(cfg)[0], cfg.data.num_frames))
+    """M: rollouts per cycle and direction (`training.plan.num_generated` of the training split's windows)."""
+    return num_generated(cfg, _windows(cfg, _split(cfg)[0], cfg.data.num_frames))
 
 
 def _generated_lengths(cfg: Config) -> dict[str, int]:

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
+from hybrid_jax.footprint import generated_rollouts
 from hybrid_jax.physics import build_pde
-from hybrid_jax.preflight import estimate
 from hybrid_jax.training.loop import build_experiment
 from hybrid_jax.training.plan import alpha_schedule, coupling_weights, generated_weights, num_generated
 
@@ -33,7 +32,5 @@ def test_the_preflight_sizes_the_generated_set_the_loop_builds_including_couplin
     exp = build_experiment(cfg, build_pde(cfg.physics), traj)
     w = len(exp.train_windows)
     assert exp.num_generated == num_generated(cfg, w) == math.ceil((0.25 if weight is None else 0.9) * w)
-    k, state = cfg.data.rollout_steps, 16 * 1 * 4
-    windows = 4 * (6 - k)  # the preflight counts every trajectory's windows
-    assert estimate(cfg, 1, 4, 6)["generated"] == num_generated(cfg, windows) * (k + 1) * state
+    assert generated_rollouts(cfg) == exp.num_generated  # the preflight's count of what the loop builds
     assert num_generated(tiny_config(mode="synthetic"), w) == 0
