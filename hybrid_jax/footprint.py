@@ -117,23 +117,18 @@ def physical_step_bytes(cfg: Config, channels: int, checkpoint: bool | None = No
     return int(physical_batch(cfg) * ((window + 1) * full + rollout + upsampled))
 
 
-ACTIVATIONS_PER_CONV = 4  # feature maps kept per differentiated convolution + activation (fitted to XLA: 0.6-1.2x)
+XLA_RETAINED = 2  # XLA keeps about twice the values per layer of a network's own `footprint` (fitted: 0.8-1.1x)
 
 
 def _network(cfg: Config, channels: int) -> tuple[int, int]:
-    """(feature-map elements per network step and sample, parameters) of the synthetic network."""
-    net, cells, ndim = cfg.network, math.prod(cfg.physics.resolution), len(cfg.physics.resolution)
-    kernel = net.kernel_size ** ndim
-    if net.architecture == "unet":
-        widths = net.unet_widths()
-        convs = [(2 if lvl < len(widths) - 1 else 1) * 2 for lvl in range(len(widths))]  # down (+ up) blocks
-        maps = sum(c * w * cells // 2 ** (ndim * lvl) for lvl, (c, w) in enumerate(zip(convs, widths)))
-        params = kernel * sum(cin * w + w * w for cin, w in zip([channels] + list(widths), widths))
-        params += kernel * sum((widths[i] + widths[i + 1]) * widths[i] + widths[i] ** 2 for i in range(len(widths) - 1))
-    else:  # ConvNet (layers) or ResNet (blocks of two convolutions), all at full resolution, `filters` wide
-        convs = net.layers + 1 if net.architecture == "convnet" else 2 * net.blocks + 2
-        maps, params = convs * net.filters * cells, kernel * (2 * channels * net.filters + convs * net.filters ** 2)
-    return ACTIVATIONS_PER_CONV * maps, params
+    """(feature-map elements per network step and sample, parameters) of the synthetic network, from the
+    network config's own count (`NetworkConfig.footprint`; a network without one counts nothing)."""
+    cells, ndim = math.prod(cfg.physics.resolution), len(cfg.physics.resolution)
+    size = cfg.network.footprint(channels, channels, ndim)
+    if size is None:
+        return 0, 0
+    params, per_cell = size
+    return int(XLA_RETAINED * per_cell * cells), params
 
 
 def synthetic_step_bytes(cfg: Config, channels: int) -> int:
@@ -182,7 +177,7 @@ def run_parts(cfg: Config, channels: int, num_trajectories: int, num_frames: int
                  "physical training step": physical_step_bytes(cfg, channels)}
         trained = {"synthetic": ["synthetic"], "physical": ["physical"], "hybrid": ["synthetic", "physical"]}[cfg.mode]
         train = {k: v for k, v in steps.items() if k.split()[0] in trained}
-        worst = max(train, key=train.get)
+        worst = max(train, key=lambda name: train[name])
         training = {worst: train[worst], "generated sets": generated_bytes(cfg, channels)}
         if real_on_device(cfg, real, free):
             training["real data on the device"] = real
@@ -230,7 +225,7 @@ def check_memory(cfg: Config, channels: int, num_trajectories: int, num_frames: 
     for phase, parts in run_parts(cfg, channels, num_trajectories, num_frames, free).items():
         total = sum(parts.values())
         if total > free:
-            biggest = max(parts, key=parts.get)
+            biggest = max(parts, key=lambda name: parts[name])
             detail = ", ".join(f"{k} {size_text(v)}" for k, v in parts.items())
             key = KEYS.get(biggest.split(" of ")[0], KEYS["generation"])
             raise ResourceError(f"this config needs about {size_text(total)} for its {phase} ({detail}), more than "

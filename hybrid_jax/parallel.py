@@ -82,9 +82,10 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(AXIS))
 
 
-def to_host(x: jax.Array) -> np.ndarray:
-    """A device array as one host array on every process (gathered across processes if needed)."""
-    if getattr(x, "is_fully_addressable", True):
+def to_host(x: jax.Array | np.ndarray) -> np.ndarray:
+    """A device array as one host array on every process (gathered across processes if needed); a host
+    array as it is."""
+    if isinstance(x, np.ndarray) or getattr(x, "is_fully_addressable", True):
         return np.asarray(x)
     if x.sharding.is_fully_replicated:
         return np.asarray(x.addressable_data(0))

@@ -166,11 +166,13 @@ def markdown(result: dict) -> str:
 
     lines = [f"# {result['experiment_name']}: sensor methods at equal steps", "",
              "Summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ (over all learned parameters) per seed:", "",
-             "| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |", "|---" * (len(seeds) + 2) + "|"]
+             "| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |",
+             "|---" * (len(seeds) + 2) + "|"]
     for m in methods:
         s = result["summary"].get(m, {}).get("summed")
         pm = "–" if not s else f"{s['mean']:.3f}" + ("" if s["std"] is None else f" ± {s['std']:.3f}")
-        lines.append(f"| {METHOD_NAMES[m]} | " + " | ".join(cell(by.get((sd, m)), "summed") for sd in seeds) + f" | {pm} |")
+        cells = " | ".join(cell(by.get((sd, m)), "summed") for sd in seeds)
+        lines.append(f"| {METHOD_NAMES[m]} | {cells} | {pm} |")
     ratios = result["targets"]["interaction_over_physical"]
     if ratios:
         lines += ["", "hybrid (interaction) / physical-only, per seed: " +

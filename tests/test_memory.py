@@ -120,7 +120,8 @@ PEAK_CASES = [  # (id, part, config, overrides): the 2D reference at full resolu
     ("3d-physical", "physical", REF_3D, ["physics.resolution=[32,32,32]", "data.num_frames=8",
                                          "trainer.batch_size=2"]),
     ("3d-physical-checkpoint", "physical", REF_3D, ["physics.resolution=[32,32,32]", "data.num_frames=8",
-                                                    "trainer.batch_size=2", "trainer.physical.checkpoint_rollout=true"]),
+                                                    "trainer.batch_size=2",
+                                                    "trainer.physical.checkpoint_rollout=true"]),
 ]
 
 

@@ -76,7 +76,8 @@ def test_interaction_with_zero_coupling_is_each_model_alone(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     assert both["steps"] == {"physical": 20, "synthetic": 20} and phys["steps"] == {"physical": 20}
     coupled = fitted(tiny(tmp_path), "interaction")  # with the coupling on, the physics does change
-    assert any(not np.allclose(np.asarray(coupled["state"].phys[k]), np.asarray(v)) for k, v in phys["state"].phys.items())
+    learned = coupled["state"].phys
+    assert any(not np.allclose(np.asarray(learned[k]), np.asarray(v)) for k, v in phys["state"].phys.items())
 
 
 @pytest.mark.slow  # 8 small fits, about 1.5 min on a loaded 2-core machine

@@ -60,12 +60,14 @@ class Simulation:
         self.initial = jax.jit(pde.sample_initial_state, static_argnums=1)
         self.frames = jax.jit(chunk)
 
-    def chunk_cost(self, params) -> tuple[int, int]:
+    def chunk_cost(self, params) -> tuple[int, int] | None:
         """(bytes per trajectory of a chunk, bytes independent of its size): the one-trajectory program's
         arguments and output, and its temporaries (one trajectory's rollout), as XLA's buffer assignment
-        reports them (compiles, runs nothing)."""
+        reports them (compiles, runs nothing); None where the backend reports none."""
         x0 = jax.ShapeDtypeStruct((1,) + tuple(self.pde.spatial_shape) + (self.pde.layout.num_channels,), jnp.float32)
         m = self.frames.lower(x0, params).compile().memory_analysis()
+        if m is None:  # a backend without buffer statistics
+            return None
         return int(m.argument_size_in_bytes + m.output_size_in_bytes), int(m.temp_size_in_bytes)
 
 

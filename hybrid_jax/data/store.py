@@ -69,6 +69,8 @@ def generation_chunk(cfg: Config, sim: Simulation, params) -> int:
     channels = sim.pde.layout.num_channels
     if requested is None and generation_bytes(cfg, n, channels) > CHUNK_SHARE * free / 4:  # cheap estimate first
         cost = sim.chunk_cost(params)
+        if cost is None:  # no buffer statistics: all at once, as before chunking
+            return choose_chunk(requested, n)
         chunk = choose_chunk(None, n, cost, free)
         log.info("generation: %s per trajectory + %s (XLA), %s free: %d trajectories per chunk", size_text(cost[0]),
                  size_text(cost[1]), size_text(free), chunk)
@@ -131,7 +133,7 @@ def _write_store(folder: Path, chunks: Iterable[np.ndarray], num: int, identity:
     under its name only once complete and checked, and meta.json after it."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)
-    shape = []
+    shape: list[int] = []
 
     def write(f):
         start = peak = 0.0

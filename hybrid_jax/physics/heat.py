@@ -59,7 +59,8 @@ class HeatConfig(PeriodicGridConfig):
 
     name: Literal["heat"] = option("heat", "PDE family")
     resolution: tuple[int, ...] = option((32, 32), "nodes per spatial dimension, both ends of the box included "
-                                                   "(1, 2 or 3 entries)", _resolution_ok, "must have 1-3 entries, each >= 4")
+                                                   "(1, 2 or 3 entries)", _resolution_ok,
+                                         "must have 1-3 entries, each >= 4")
     domain: tuple[float, ...] = option((1.0, 1.0), "size of the box per dimension (Dirichlet walls)",
                                        lambda v: all(x > 0 for x in v), "must be > 0 in every dimension")
     dt: float = positive(1e-3, "time step of one solver step (time units)")

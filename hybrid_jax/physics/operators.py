@@ -58,7 +58,8 @@ class FourierBasis:
         coefficients weight the cosines, the last M the sines)."""
         m = self.size // 2
         lead = coeffs.shape[:-1]
-        amp = (coeffs[..., :m] - 1j * coeffs[..., m:]).astype(jnp.complex64) * self._scale  # cos θ + sin θ = Re((a - ib)e^iθ)
+        # a cos θ + b sin θ = Re((a - ib) e^iθ)
+        amp = (coeffs[..., :m] - 1j * coeffs[..., m:]).astype(jnp.complex64) * self._scale
         dense = jnp.zeros(lead + (2 * self._modes + 1,) * len(self.shape), jnp.complex64)
         x = dense.at[(...,) + tuple(self.wavevectors.T + self._modes)].set(amp)
         for e in self._exp:  # contract the first remaining wavenumber axis; the grid axis goes last

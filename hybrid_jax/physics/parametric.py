@@ -57,7 +57,8 @@ class FieldParam:
     def size(self) -> int:
         return math.prod(self.shape)
 
-    def values(self, which: Literal["true", "init"]) -> np.ndarray:
+    def values(self, which: str) -> np.ndarray:
+        """The `true` or `init` values (`init` falls back to `true`), float32 of `shape`."""
         v = self.true if which == "true" or not self.init else self.init
         return np.asarray(v, np.float32).reshape(self.shape)
 
