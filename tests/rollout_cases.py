@@ -67,6 +67,7 @@ CASES = {
     "vortex_advection": Case("vortex_advection", dict(resolution=[16, 16], dt=0.2), fields_only=True),
     "vortex_semi_lagrangian": Case("vortex_advection", dict(resolution=[16, 16], dt=0.2, advection="semi_lagrangian"),
                                    fields_only=True),
+    "heat": Case("heat", dict(resolution=[12, 12], dt=1e-3)),
     "closed_smoke": Case("closed_smoke", dict(resolution=[16, 16], dt=0.05, buoyancy={"bump": 0.5}), vmap_tol=CG,
                          gradient={"pressure": {"tolerance": 1e-12, "max_iterations": 2000}}, moving=True,
                          fields_only=True),

@@ -184,10 +184,11 @@ class LearnedCoefficients:
     def parametric_fields(self) -> dict[str, ParametricField]:
         """The parametric coefficients bound to this grid, checked once (form, stability bound)."""
         if "_parametric_fields" not in self.__dict__:
-            coords, origin, size = self.coefficient_grid()
+            parametric = {name: c for name, c in self.coefficients().items() if c.parametric}
             fields = {}
-            for name, c in self.coefficients().items():
-                if c.parametric:
+            if parametric:  # the grid's coordinates only when a field needs them
+                coords, origin, size = self.coefficient_grid()
+                for name, c in parametric.items():
                     c.form.validate(f"physics.{name}.form", coords.shape[-1])
                     fields[name] = ParametricField.build(name, c.form, coords, origin, size)
             self.__dict__["_parametric_fields"] = fields
