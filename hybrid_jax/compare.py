@@ -328,11 +328,11 @@ def compare(cfg, out: Path, overwrite: bool = False, modes=None, seeds=None, bud
     out = Path(out).resolve()
     seeds = (cfg.seed,) if seeds is None else tuple(seeds)
     if cfg.data.sensors.enabled:  # sensor observations: the four sensor methods (hybrid_jax.sensor_run)
-        from hybrid_jax.backend import setup
+        from hybrid_jax.lifecycle import start
         from hybrid_jax.sensor_run import compare_sensors
         from hybrid_jax.training.sensor_fit import METHODS as SENSOR_METHODS
 
-        setup()
+        start(cfg)
         return compare_sensors(cfg, out, overwrite, SENSOR_METHODS if modes is None else tuple(modes), seeds)
     modes = MODES if modes is None else tuple(modes)
     check_request(cfg, modes, seeds, budget)

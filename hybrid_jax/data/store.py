@@ -39,8 +39,8 @@ GROWTH_LIMIT = 1e3  # refuse generated data whose max |value| exceeds this multi
 
 def generate_trajectories(pde: PDE, params, key: jax.Array, num: int, num_frames: int, *, steps_per_frame: int = 1,
                           downsample: int = 1, kick: np.ndarray | None = None, chunk: int | None = None) -> jax.Array:
-    """Simulate `num` trajectories of `num_frames` frames (x0 included), `chunk` at a time (default all) by one
-    jitted, vmapped rollout (see `Simulation` for the other arguments).
+    """Simulate `num` trajectories of `num_frames` frames (x0 included), `chunk` at a time (default all), each
+    chunk one jitted program over its trajectories in turn (see `Simulation` for the other arguments).
     Returns ``[num, num_frames, *spatial / downsample, C]`` float32."""
     sim = Simulation(pde, num_frames, steps_per_frame=steps_per_frame, downsample=downsample, kick=kick)
     return jnp.asarray(np.concatenate(list(simulate_chunks(sim, params, key, num, chunk or num))))
