@@ -14,8 +14,10 @@ from hybrid_jax.typed_config import section as _sub
 
 @dataclass(frozen=True)
 class SensorPathsConfig:
-    kind: Literal["fixed", "linear_ode"] = _opt("linear_ode", "sensors stay where they start, or move by "
-                                                              "ż = A(z − c) (hybrid_jax.data.sensors)")
+    kind: Literal["fixed", "linear_ode", "scattered"] = _opt(
+        "linear_ode", "sensors stay where they start (fixed), move by ż = A(z − c) (linear_ode; "
+                      "hybrid_jax.data.sensors), or are `count` points drawn uniformly in the window anew at every "
+                      "reading time (scattered: random space-time points, the HYCO papers' Gray–Scott data)")
     matrix: tuple[tuple[float, ...], ...] = _opt(((-0.1, -1.0), (1.0, -0.1)), "linear_ode: A (d × d)")
     centre: tuple[float, ...] = _opt((), "linear_ode: c, one entry per dimension; default: the window's centre")
     boundary: Literal["clip", "reflect"] = _opt("clip", "how a path is kept inside the window")
@@ -31,7 +33,8 @@ class SensorsConfig:
                                                      "lattice over it and stay in it; default: the whole box")
     lattice: int = _opt(10, "the sensors start on lattice^d points over the window (both ends included)",
                         lambda v: v >= 2, "must be >= 2")
-    count: int = _pos(60, "sensors kept: a random subset of the lattice, drawn from the seed")
+    count: int = _pos(60, "sensors kept: a random subset of the lattice, drawn from the seed (scattered: the "
+                          "points per reading time)")
     frames: int = _pos(100, "readings at t_k = k·duration/frames, k = 0..frames")
     duration: float = _pos(1.0, "time span T of the readings (a whole number of physics.dt per frame)")
     paths: SensorPathsConfig = _sub(SensorPathsConfig, "how the sensors move")

@@ -120,9 +120,16 @@ def _with_seed(cfg: Config, seed: int) -> Config:
     return config_from_dict(apply_overrides(to_dict(cfg), [f"seed={seed}"]))
 
 
+def summed_error(err: dict) -> float:
+    """The summed parameter error of a ``relative_error`` report: its ``summed`` entry (parametric fields),
+    else the sum of the per-parameter errors (scalar coefficients, e.g. Gray–Scott's D_u + D_v)."""
+    return float(err["summed"]) if "summed" in err else float(sum(err.values()))
+
+
 def _errors_text(s: dict) -> str:
     err = (s.get("parameters") or {}).get("relative_error") or {}
-    parts = [f"summed parameter error {err['summed']:.3f}"] if "summed" in err else []
+    parts = [f"summed parameter error {summed_error(err):.3f}"] if err else []
+    parts += [f"{k} {v:.4f}" for k, v in err.items() if k != "summed" and "(" not in k]
     parts += [f"{k} rel. L2 {v['rel_l2']:.3e}" for k, v in s["models"].items()]
     return ", ".join(parts)
 
@@ -132,7 +139,9 @@ def summarize(rows: list[dict]) -> dict:
     out = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
-        vals = {"summed": [r["parameter_error"]["summed"] for r in rs if r["parameter_error"]]}
+        vals = {"summed": [summed_error(r["parameter_error"]) for r in rs if r["parameter_error"]]}
+        for name in dict.fromkeys(k for r in rs for k in (r["parameter_error"] or {}) if k != "summed"):
+            vals[name] = [r["parameter_error"][name] for r in rs if name in (r["parameter_error"] or {})]
         for model in ("physical", "synthetic"):
             vals[f"{model}_rel_l2"] = [r["rel_l2"][model] for r in rs if model in r["rel_l2"]]
         out[method] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else None,
@@ -148,7 +157,7 @@ def targets(rows: list[dict]) -> dict:
     for seed in dict.fromkeys(r["seed"] for r in rows):
         h, p = by.get((seed, "interaction")), by.get((seed, "physical"))
         if h and p and h["parameter_error"] and p["parameter_error"]:
-            ratios[str(seed)] = h["parameter_error"]["summed"] / p["parameter_error"]["summed"]
+            ratios[str(seed)] = summed_error(h["parameter_error"]) / summed_error(p["parameter_error"])
     return {"interaction_over_physical": ratios}
 
 
@@ -161,7 +170,10 @@ def markdown(result: dict) -> str:
         if r is None:
             return "–"
         if key == "summed":
-            return f"{r['parameter_error']['summed']:.3f}" if r["parameter_error"] else "–"
+            return f"{summed_error(r['parameter_error']):.4g}" if r["parameter_error"] else "–"
+        if key.startswith("parameter:"):
+            err = r["parameter_error"] or {}
+            return f"{err[key[10:]]:.4g}" if key[10:] in err else "–"
         return f"{r['rel_l2'][key]:.3e}" if key in r["rel_l2"] else "–"
 
     lines = [f"# {result['experiment_name']}: sensor methods at equal steps", "",
@@ -173,6 +185,17 @@ def markdown(result: dict) -> str:
         pm = "–" if not s else f"{s['mean']:.3f}" + ("" if s["std"] is None else f" ± {s['std']:.3f}")
         cells = " | ".join(cell(by.get((sd, m)), "summed") for sd in seeds)
         lines.append(f"| {METHOD_NAMES[m]} | {cells} | {pm} |")
+    names = list(dict.fromkeys(k for r in result["rows"] for k in (r["parameter_error"] or {})
+                               if k != "summed" and "(" not in k))
+    if len(names) > 1:
+        lines += ["", "Relative error per parameter:", "",
+                  "| method | parameter | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+                  "|---" * (len(seeds) + 2) + "|"]
+        for m in methods:
+            for name in names:
+                if any(name in ((by.get((sd, m)) or {}).get("parameter_error") or {}) for sd in seeds):
+                    lines.append(f"| {METHOD_NAMES[m]} | {name} | " +
+                                 " | ".join(cell(by.get((sd, m)), "parameter:" + name) for sd in seeds) + " |")
     ratios = result["targets"]["interaction_over_physical"]
     if ratios:
         lines += ["", "hybrid (interaction) / physical-only, per seed: " +

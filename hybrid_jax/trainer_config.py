@@ -213,7 +213,12 @@ class SensorTrainerConfig:
     optimiser step per model per epoch in every method, so the methods compare at equal steps."""
 
     epochs: int = _pos(1000, "epochs (= optimiser steps of each trained model)")
-    lambda_data: float = _nonneg(100.0, "λ_d: weight of each model's sensor misfit (λ_d^P = λ_d^S)")
+    lambda_data: float = _nonneg(100.0, "λ_d: weight of each model's sensor misfit (λ_d^S; λ_d^P too unless "
+                                        "lambda_data_physical)")
+    lambda_data_physical: Optional[float] = _opt(
+        None, "λ_d^P of the coupled methods (augmentation, interaction): null = lambda_data; 0 = the physics learns "
+              "only from the synthetic model (the HYCO papers' Gray–Scott setting). Physical-only uses lambda_data",
+        *_WEIGHT)
     lambda_physical: float = _nonneg(10.0, "λ_m^P: weight of |u_P − sg(u_S)|² at the ghost points")
     lambda_synthetic: float = _nonneg(10.0, "λ_m^S: weight of |u_S − sg(u_P)|² at the ghost points")
     ghost_points: int = _pos(20, "ghost points, drawn uniformly in ghost_window each epoch (read at every frame)")
@@ -223,6 +228,10 @@ class SensorTrainerConfig:
         "synthetic_first", "interaction: which model steps first within an epoch (the second sees the first's "
                            "update), or both from the same state")
     refresh: int = _pos(100, "augmentation: epochs between regenerations of each model's data for the other")
+    warmup_epochs: int = _nonneg(0, "full-batch steps of the synthetic model on its sensor data alone before the "
+                                    "epochs (methods that train it; the HYCO papers' pre-training)")
+    synthetic_steps: int = _pos(1, "steps of the synthetic model per epoch (each epoch: this many, then one "
+                                   "physical step; the papers' code: one minibatch pass)")
     physical_lr: float = _pos(1e-2, "peak learning rate of the physical Adam (one-cycle cosine schedule)")
     physical_b1: float = _opt(0.5, "β₁ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")
     physical_b2: float = _opt(0.99999, "β₂ of the physical Adam", lambda v: 0 <= v < 1, "must be in [0, 1)")

@@ -111,3 +111,88 @@ def test_compare_dispatches_a_sensor_config_and_refuses_unknown_methods(tmp_path
 
     with pytest.raises(ConfigError, match="--modes: a sensor config"):
         compare(tiny(tmp_path), tmp_path / "cmp", modes=("physical", "hybrid"), seeds=(0,))
+
+
+def tiny_gray_scott(tmp_path, **over):
+    """configs/study/hyco_gray_scott.yaml shrunk: a 16² model on [0, 25]², 4 frames of 40 time units."""
+    cfg = load_config("configs/study/hyco_gray_scott.yaml")
+    d = apply_overrides(to_dict(cfg), [
+        "physics.resolution=[16,16]", "physics.domain=[25.0,25.0]", "physics.initial_state.square_size=0.4",
+        "data.sensors.frames=4", "data.sensors.duration=160.0", "data.sensors.count=12",
+        "trainer.sensors.epochs=6", "trainer.sensors.refresh=3", "trainer.sensors.warmup_epochs=4",
+        "trainer.sensors.synthetic_steps=2", "trainer.sensors.ghost_points=8", "network.field.width=16",
+        f"output.dir={tmp_path}", *[f"{k}={v}" for k, v in over.items()]])
+    return config_from_dict(d)
+
+
+def test_scattered_sensors_are_fresh_points_at_every_reading(tmp_path):
+    from hybrid_jax.data.sensor_truth import sensor_setup
+
+    cfg = tiny_gray_scott(tmp_path)
+    pde = build_pde(cfg.physics)
+    s = sensor_setup(cfg, pde, 0)
+    pos, times, values = s.data
+    assert pos.shape == (5, 12, 2) and values.shape == (5, 12, 2)
+    assert pos.min() >= 0.0 and pos.max() <= 25.0
+    assert all(not np.allclose(pos[k], pos[k + 1]) for k in range(4))  # drawn anew per reading
+    np.testing.assert_array_equal(sensor_setup(cfg, pde, 0).data.positions, pos)  # from the seed
+    assert not np.allclose(sensor_setup(cfg, pde, 1).data.positions, pos)
+    # same grid, same step (the papers' setting): the readings are the model's own trajectory at the points
+    from hybrid_jax.data.sensors import observe
+    from hybrid_jax.data.sensor_truth import initial_key, sample_grid, steps_per_frame, trajectory
+
+    x0 = pde.sample_initial_state(initial_key(0), 1)[0]
+    traj = trajectory(pde, x0, pde.true_params(), 4, steps_per_frame(160.0, 4, cfg.physics.dt, "dt"))
+    np.testing.assert_allclose(np.asarray(observe(traj, times, sample_grid(pde), pos, times)), values, atol=1e-6)
+
+
+def test_the_physics_data_weight_zero_learns_only_from_the_field(tmp_path):
+    """λ_d^P = 0 and λ_m^P = 0: the coupled physics has no loss left, so D stays at its guess exactly; with
+    λ_m^P > 0 it moves (toward the field). The warm-up and the steps per epoch count in the steps."""
+    still = fitted(tiny_gray_scott(tmp_path, **{"trainer.sensors.lambda_data_physical": 0.0,
+                                                "trainer.sensors.lambda_physical": 0.0}), "interaction")
+    init = build_pde(tiny_gray_scott(tmp_path).physics).init_params()
+    from hybrid_jax.physics.base import decode_physical
+
+    pde = build_pde(tiny_gray_scott(tmp_path).physics)
+    learned = decode_physical(pde, still["state"].phys)
+    for k in ("diffusivity_u", "diffusivity_v"):
+        np.testing.assert_allclose(float(learned[k]), float(init[k]), rtol=1e-6)
+    moved = decode_physical(pde, fitted(tiny_gray_scott(tmp_path, **{"trainer.sensors.lambda_data_physical": 0.0}),
+                                        "interaction")["state"].phys)
+    assert abs(float(moved["diffusivity_u"]) - float(init["diffusivity_u"])) > 1e-4
+    assert still["steps"] == {"physical": 6, "synthetic": 4 + 6 * 2}
+
+
+def test_the_warm_up_fits_the_field_to_its_data(tmp_path):
+    """Synthetic-only with a warm-up of W steps equals W + E·k steps: its data loss after the warm-up is
+    below the untrained field's."""
+    from hybrid_jax.data.sensor_truth import sensor_setup
+    from hybrid_jax.training.sensor_fit import build_models, make_cycle, mse
+
+    cfg = tiny_gray_scott(tmp_path, **{"trainer.sensors.warmup_epochs": 30})
+    pde = build_pde(cfg.physics)
+    setup = sensor_setup(cfg, pde, 0)
+    m = build_models(cfg, pde, setup, pde.sample_initial_state(jax.random.PRNGKey(0), 1)[0], 0)
+    _, warmup = make_cycle(cfg, "synthetic", m, setup)
+    state, losses = warmup(m.init)
+    pos, values = setup.data.positions, setup.data.values
+    assert losses.shape == (30,)
+    assert float(mse(m.net_at(state.net, pos), values)) < 0.5 * float(mse(m.net_at(m.init.net, pos), values))
+
+
+def test_the_papers_gray_scott_start_is_a_central_disc():
+    """configs/study/hyco_gray_scott.yaml: u = v = 0.5 in the disc of radius 10 about the centre of [0, 100]²
+    (64², h = 1.5625: π r²/h² = 128.7 cells; the lattice count within 8 %), u = 1, v = 0 outside, the same for
+    every key (fixed centre, no noise)."""
+    cfg = load_config("configs/study/hyco_gray_scott.yaml")
+    pde = build_pde(cfg.physics)
+    a, b = (np.asarray(pde.sample_initial_state(jax.random.PRNGKey(k), 1)[0]) for k in (0, 1))
+    np.testing.assert_array_equal(a, b)
+    inside = a[..., 1] > 0.25
+    assert abs(inside.sum() / (np.pi * 10.0 ** 2 / 1.5625 ** 2) - 1) < 0.08
+    np.testing.assert_array_equal(a[inside], 0.5)
+    np.testing.assert_array_equal(a[~inside], np.broadcast_to([1.0, 0.0], a[~inside].shape))
+    x = (np.arange(64) + 0.5) * 1.5625
+    r = np.hypot(*np.meshgrid(x - 50, x - 50, indexing="ij"))
+    np.testing.assert_array_equal(inside, r <= 10.0)

@@ -170,3 +170,14 @@ def test_sensor_file_round_trip_and_refusals(tmp_path):
         load_sensors(tmp_path / "time.npz")
     with pytest.raises(DataError, match="not found"):
         load_sensors(tmp_path / "nope.npz")
+
+
+def test_scattered_points_are_uniform_in_the_window():
+    from hybrid_jax.data.sensors import scattered_points
+
+    pts = np.asarray(scattered_points(jax.random.PRNGKey(3), 40, 500, ((1.0, -2.0), (3.0, 2.0))))
+    assert pts.shape == (40, 500, 2) and pts.dtype == np.float32
+    assert pts[..., 0].min() >= 1.0 and pts[..., 0].max() <= 3.0 and pts[..., 1].min() >= -2.0
+    # uniform: mean within 4 standard errors of the centre (std of U(a, b) = (b - a)/√12)
+    assert abs(pts[..., 0].mean() - 2.0) < 4 * (2 / np.sqrt(12)) / np.sqrt(pts[..., 0].size)
+    assert abs(pts[..., 1].mean() - 0.0) < 4 * (4 / np.sqrt(12)) / np.sqrt(pts[..., 1].size)

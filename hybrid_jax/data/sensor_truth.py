@@ -2,6 +2,7 @@
 with a smaller time step than the model's (no inverse crime), read by sensors that start on a lattice
 over a window, move along their paths and stay in the window.
 
+Scattered sensors (``paths.kind: scattered``) are fresh uniform points of the window at every reading time.
 Reading times are t_k = k·T/F (k = 0..F, T = ``duration``, F = ``frames``). The sensors kept, the
 initial state's random draw (if the prior is random) and the readings' noise come from the seed.
 """
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybrid_jax.config import Config, ConfigError
-from hybrid_jax.data.sensors import Grid, SensorData, fixed_paths, linear_ode_paths, observe
+from hybrid_jax.data.sensors import Grid, SensorData, fixed_paths, linear_ode_paths, observe, scattered_points
 from hybrid_jax.physics import build_pde
 
 F32 = jnp.float32
@@ -94,12 +95,12 @@ def sensor_setup(cfg: Config, pde, seed: int) -> SensorSetup:
     lo, hi = window_of(s.window, origin, size)
     if len(lo) != ndim:
         raise ConfigError(f"data.sensors.window: must have one [lo, hi] per dimension ({ndim}), got {len(lo)}")
+    p = s.paths
     axes = [np.linspace(a, b, s.lattice) for a, b in zip(lo, hi)]
     lattice = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, ndim)
-    if s.count > len(lattice):
+    if s.count > len(lattice) and p.kind != "scattered":
         raise ConfigError(f"data.sensors.count: at most lattice^d = {len(lattice)}, got {s.count}")
     z0 = jnp.asarray(lattice[np.sort(np.asarray(jax.random.permutation(key_pick, len(lattice))[: s.count]))], F32)
-    p = s.paths
     centre = p.centre or tuple((a + b) / 2 for a, b in zip(lo, hi))
     if p.kind == "linear_ode" and (np.shape(p.matrix) != (ndim, ndim) or len(centre) != ndim):
         raise ConfigError(f"data.sensors.paths: matrix must be {ndim} × {ndim} and centre have {ndim} entries")
@@ -108,8 +109,13 @@ def sensor_setup(cfg: Config, pde, seed: int) -> SensorSetup:
     @jax.jit
     def simulate_and_read(x0, params, z0, key):  # one compiled program (eager ops would compile one by one)
         traj = trajectory(truth, x0, params, s.frames, per_frame)
-        positions = fixed_paths(z0, times) if p.kind == "fixed" else linear_ode_paths(
-            z0, jnp.asarray(p.matrix, F32), jnp.asarray(centre, F32), times, window=(lo, hi), boundary=p.boundary)
+        if p.kind == "scattered":
+            positions = scattered_points(key_pick, len(times), s.count, (lo, hi))
+        elif p.kind == "fixed":
+            positions = fixed_paths(z0, times)
+        else:
+            positions = linear_ode_paths(z0, jnp.asarray(p.matrix, F32), jnp.asarray(centre, F32), times,
+                                         window=(lo, hi), boundary=p.boundary)
         values = observe(traj, times, sample_grid(truth), positions, times)
         if s.noise:
             values = values + s.noise * jnp.std(values) * jax.random.normal(key, values.shape, F32)

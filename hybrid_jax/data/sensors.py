@@ -126,6 +126,13 @@ def fixed_paths(points: jax.Array, times: jax.Array) -> jax.Array:
     return jnp.broadcast_to(points, (jnp.shape(times)[0],) + points.shape)
 
 
+def scattered_points(key: jax.Array, frames: int, count: int, window) -> jax.Array:
+    """``[frames, count, d]``: `count` points uniform in the window ``(lower [d], upper [d])``, drawn anew for
+    every frame (random space-time points), float32."""
+    lo, hi = (jnp.asarray(w, jnp.float32) for w in window)
+    return jax.random.uniform(key, (frames, count, lo.shape[0]), jnp.float32, lo, hi)
+
+
 def linear_ode_paths(z0: jax.Array, a: jax.Array, c: jax.Array, times: jax.Array, *,
                      method: Literal["exact", "rk4"] = "exact", substeps: int = 8,
                      window: tuple[tuple[float, ...], tuple[float, ...]] | None = None,

@@ -30,7 +30,7 @@ from hybrid_jax.physics.base import Family, FieldLayout, Params, PeriodicGridCon
 from hybrid_jax.physics.coefficients import Coefficient, LearnedCoefficients, coefficient
 from hybrid_jax.physics.operators import div_k_grad
 
-_SQUARE_U, _SQUARE_V = 0.5, 0.25  # (u, v) inside a seeded square (Pearson 1993)
+_INSIDE = (0.5, 0.25)  # (u, v) inside a seeded square (Pearson 1993)
 _D_UNIT = "domain units² / time unit"
 DiffusivityU = coefficient("diffusivity", "D_u", _D_UNIT, true=0.16, init=0.1)
 DiffusivityV = coefficient("diffusivity", "D_v", _D_UNIT, true=0.08, init=0.05)
@@ -40,10 +40,17 @@ Kill = coefficient("kill rate", "k", "1 / time unit", true=0.06, init=0.05)
 
 @dataclass(frozen=True)
 class SquaresPrior:
-    num_squares: int = positive(3, "random squares per initial state where (u, v) = (0.5, 0.25)")
-    square_size: float = option(0.15, "side of a square, as a fraction of the domain side",
+    num_squares: int = positive(3, "random squares per initial state where (u, v) = `inside`")
+    square_size: float = option(0.15, "side of a square (a disc's diameter), as a fraction of the domain side",
                                 lambda v: 0 < v < 1, "must be in (0, 1)")
     noise: float = nonnegative(0.02, "amplitude of the uniform noise added to u and v")
+    shape: Literal["square", "disc"] = option("square", "shape of each seeded patch (disc: the HYCO papers' "
+                                                        "Gray–Scott start, a disc of diameter square_size)")
+    centres: tuple[tuple[float, ...], ...] = option(
+        (), "fixed patch centres, one [d] list each as fractions of the domain (then num_squares is their number); "
+            "empty: random from the seed", lambda v: all(0 <= c <= 1 for p in v for c in p), "must be in [0, 1]")
+    inside: tuple[float, float] = option(_INSIDE, "(u, v) inside a patch (Pearson 1993: 0.5, 0.25; the HYCO "
+                                                  "papers: 0.5, 0.5)")
 
 
 @dataclass(frozen=True)
@@ -110,23 +117,35 @@ class GrayScott(PeriodicBox, LearnedCoefficients):
     # ---------------------------------------------------------------- dynamics
 
     def sample_initial_state(self, key: jax.Array, n: int) -> jax.Array:
-        """u = 1, v = 0 with `num_squares` random squares where (u, v) = (0.5, 0.25), plus uniform noise.
+        """u = 1, v = 0 with `num_squares` patches (squares or discs, at random or fixed centres) where
+        (u, v) = `inside`, plus uniform noise.
 
-        Returns ``[n, *spatial, 2]``. Squares wrap around the periodic boundary.
+        Returns ``[n, *spatial, 2]``. Patches wrap around the periodic boundary; a disc's distance is
+        measured in domain units (a circle also on a non-square domain).
         """
         init = self.cfg.initial_state
         k_pos, k_noise = jax.random.split(key)
         ndim = len(self.dims)
-        centres = jax.random.uniform(k_pos, (n, init.num_squares, ndim), jnp.float32)  # fraction of the domain
-        inside = jnp.ones((n, init.num_squares) + (1,) * ndim, bool)  # [n, squares, *spatial] after the loop
+        if init.centres:
+            if any(len(c) != ndim for c in init.centres):
+                raise ValueError(f"physics.initial_state.centres: each centre needs {ndim} entries")
+            centres = jnp.broadcast_to(jnp.asarray(init.centres, jnp.float32), (n, len(init.centres), ndim))
+        else:
+            centres = jax.random.uniform(k_pos, (n, init.num_squares, ndim), jnp.float32)  # fraction of the domain
+        count, sizes = centres.shape[1], jnp.asarray(self.cfg.domain, jnp.float32)
+        metric = jnp.zeros((n, count) + (1,) * ndim, jnp.float32)  # [n, patches, *spatial] after the loop
         for d, size in enumerate(self.spatial_shape):
             frac = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size
             dist = jnp.abs((frac[None, None, :] - centres[..., d, None] + 0.5) % 1.0 - 0.5)  # periodic
-            shape = (n, init.num_squares) + tuple(size if e == d else 1 for e in range(ndim))
-            inside = inside & (dist <= init.square_size / 2).reshape(shape)
-        inside = jnp.any(inside, axis=1)
-        u = jnp.where(inside, _SQUARE_U, 1.0)
-        v = jnp.where(inside, _SQUARE_V, 0.0)
+            dist = dist.reshape((n, count) + tuple(size if e == d else 1 for e in range(ndim)))
+            if init.shape == "disc":
+                metric = metric + (dist * sizes[d] / jnp.min(sizes)) ** 2
+            else:
+                metric = jnp.maximum(metric, dist)
+        radius = init.square_size / 2
+        inside = jnp.any(metric <= (radius ** 2 if init.shape == "disc" else radius), axis=1)
+        u = jnp.where(inside, init.inside[0], 1.0)
+        v = jnp.where(inside, init.inside[1], 0.0)
         noise = jax.random.uniform(k_noise, (n,) + self.spatial_shape + (2,), jnp.float32, -1.0, 1.0)
         state = jnp.stack([u, v], -1) + init.noise * noise
         return jnp.clip(state, 0.0, 1.0).astype(jnp.float32)

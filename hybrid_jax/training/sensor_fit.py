@@ -2,7 +2,7 @@
 
 The physical model rolls out from the known initial state ``x0`` and is read at the sensors
 (`data.sensors.observe`); the synthetic model is a neural field (x, t) → u read at the same points.
-With λ_d = ``trainer.sensors.lambda_data`` and data_M the mean squared sensor misfit of model M
+With λ_d = ``trainer.sensors.lambda_data`` (λ_d^P = ``lambda_data_physical`` in the coupled methods if set) and data_M the mean squared sensor misfit of model M
 (the physical model's over t > 0: its t = 0 is given):
 
 - ``physical``:  J_P = λ_d·data_P;   ``synthetic``: J_S = λ_d·data_S;
@@ -14,9 +14,10 @@ With λ_d = ``trainer.sensors.lambda_data`` and data_M the mean squared sensor m
   draw of ghost points, and for the next ``refresh`` epochs the other fits those frozen values with the
   same weights (generated data beside real data).
 
-Every method takes one full-batch Adam step per trained model per epoch (one-cycle cosine learning
-rates), so all compare at ``epochs`` steps. Epochs run ``refresh`` at a time inside one jitted
-``lax.scan``, compiled once per method.
+Every method takes one full-batch Adam step of the physical model and ``synthetic_steps`` of the synthetic
+model per epoch, after ``warmup_epochs`` steps of the synthetic model on its data alone (one-cycle cosine
+learning rates over each model's steps), so all compare at equal steps per model. Epochs run ``refresh``
+at a time inside one jitted ``lax.scan``, compiled once per method.
 """
 
 from __future__ import annotations
@@ -93,10 +94,15 @@ def build_models(cfg: Config, pde, setup: SensorSetup, x0: jax.Array, seed: int)
         return neural_field.field_on_grid(nnx.merge(graphdef, params, rest), grid.coords(), times)
 
     phys_tx = optax.adam(optax.cosine_onecycle_schedule(t.epochs, t.physical_lr), b1=t.physical_b1, b2=t.physical_b2)
-    net_tx = optax.adam(optax.cosine_onecycle_schedule(t.epochs, t.synthetic_lr))
+    net_tx = optax.adam(optax.cosine_onecycle_schedule(synthetic_steps(t), t.synthetic_lr))
     raw = encode_physical(pde, pde.init_params())
     init = State(raw, phys_tx.init(raw), net_params, net_tx.init(net_params))
     return SensorModels(init, phys_traj, phys_at, net_at, net_grid, phys_tx, net_tx)
+
+
+def synthetic_steps(t) -> int:
+    """Steps of the synthetic model in a fit of ``trainer.sensors`` `t`: the warm-up and every epoch's."""
+    return t.warmup_epochs + t.epochs * t.synthetic_steps
 
 
 def ghost_positions(key: jax.Array, n: int, window, frames: int) -> jax.Array:
@@ -107,16 +113,19 @@ def ghost_positions(key: jax.Array, n: int, window, frames: int) -> jax.Array:
 
 
 def make_cycle(cfg: Config, method: str, m: SensorModels, setup: SensorSetup):
-    """Jitted ``cycle(state, key) -> (state, losses [refresh, 2])``: `refresh` epochs of `method`."""
+    """Jitted ``(cycle(state, key) -> (state, losses [refresh, 2]), warmup(state) -> (state, losses))``:
+    `refresh` epochs of `method`, and the synthetic model's warm-up on its data alone."""
     t = cfg.trainer.sensors
     pos, values = jnp.asarray(setup.data.positions), jnp.asarray(setup.data.values)
     window = window_of(t.ghost_window, setup.origin, setup.size)
     trains = TRAINS[method]
     coupled = len(trains) == 2
 
+    lambda_dp = t.lambda_data if not coupled or t.lambda_data_physical is None else t.lambda_data_physical
+
     def loss_p(raw, ghost, target):  # target: the synthetic model's values at the ghost points (constant)
         traj = m.phys_traj(raw)
-        loss = t.lambda_data * mse(m.phys_at(traj, pos)[1:], values[1:])
+        loss = lambda_dp * mse(m.phys_at(traj, pos)[1:], values[1:]) if lambda_dp else jnp.zeros((), F32)
         if coupled:
             loss = loss + t.lambda_physical * mse(m.phys_at(traj, ghost)[1:], target[1:])
         return loss
@@ -137,6 +146,12 @@ def make_cycle(cfg: Config, method: str, m: SensorModels, setup: SensorSetup):
         upd, opt = m.net_tx.update(g, state.net_opt, state.net)
         return state._replace(net=optax.apply_updates(state.net, upd), net_opt=opt), loss
 
+    def steps_s(state, ghost, target):  # `synthetic_steps` steps against one target; the first step's loss
+        state, loss = step_s(state, ghost, target)
+        for _ in range(t.synthetic_steps - 1):
+            state = step_s(state, ghost, target)[0]
+        return state, loss
+
     def u_p(state, ghost):
         return m.phys_at(m.phys_traj(state.phys), ghost)
 
@@ -150,23 +165,23 @@ def make_cycle(cfg: Config, method: str, m: SensorModels, setup: SensorSetup):
             state, lp = step_p(state, ghost, gen_s)
             return (state, ghost, gen_p, gen_s), jnp.stack([lp, zero])
         if method == "synthetic":
-            state, ls = step_s(state, ghost, gen_p)
+            state, ls = steps_s(state, ghost, gen_p)
             return (state, ghost, gen_p, gen_s), jnp.stack([zero, ls])
         if method == "augmentation":  # frozen generated values of this cycle
             new, lp = step_p(state, ghost, gen_s)
-            new, ls = step_s(new, ghost, gen_p)
+            new, ls = steps_s(new, ghost, gen_p)
             return (new, ghost, gen_p, gen_s), jnp.stack([lp, ls])
         ghost = ghost_positions(key, t.ghost_points, window, pos.shape[0])
         if t.order == "synthetic_first":
-            state, ls = step_s(state, ghost, u_p(state, ghost))
+            state, ls = steps_s(state, ghost, u_p(state, ghost))
             state, lp = step_p(state, ghost, u_s(state, ghost))
         elif t.order == "physical_first":
             state, lp = step_p(state, ghost, u_s(state, ghost))
-            state, ls = step_s(state, ghost, u_p(state, ghost))
+            state, ls = steps_s(state, ghost, u_p(state, ghost))
         else:
             target_p, target_s = u_p(state, ghost), u_s(state, ghost)
             new, lp = step_p(state, ghost, target_s)
-            new, ls = step_s(new, ghost, target_p)
+            new, ls = steps_s(new, ghost, target_p)
             state = new
         return (state, ghost, gen_p, gen_s), jnp.stack([lp, ls])
 
@@ -178,7 +193,15 @@ def make_cycle(cfg: Config, method: str, m: SensorModels, setup: SensorSetup):
         (state, *_), losses = jax.lax.scan(epoch, (state, ghost, gen_p, gen_s), jax.random.split(key, t.refresh))
         return state, losses
 
-    return jax.jit(cycle)
+    def warmup(state):  # the synthetic model on its data alone: `warmup_epochs` steps, losses [warmup_epochs]
+        def body(state, _):
+            loss, g = jax.value_and_grad(lambda p: t.lambda_data * mse(m.net_at(p, pos), values))(state.net)
+            upd, opt = m.net_tx.update(g, state.net_opt, state.net)
+            return state._replace(net=optax.apply_updates(state.net, upd), net_opt=opt), loss
+
+        return jax.lax.scan(body, state, None, length=t.warmup_epochs)
+
+    return jax.jit(cycle), jax.jit(warmup)
 
 
 def fit(cfg: Config, method: str, pde, setup: SensorSetup, x0: jax.Array, seed: int,
@@ -190,13 +213,15 @@ def fit(cfg: Config, method: str, pde, setup: SensorSetup, x0: jax.Array, seed: 
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     t = cfg.trainer.sensors
     m = build_models(cfg, pde, setup, x0, seed)
-    cycle = make_cycle(cfg, method, m, setup)
+    cycle, warmup = make_cycle(cfg, method, m, setup)
     state, key, losses = m.init, jax.random.fold_in(jax.random.PRNGKey(seed), 23), []
     start = time.perf_counter()
+    if t.warmup_epochs and "synthetic" in TRAINS[method]:
+        state = warmup(state)[0]
     for c in range(t.epochs // t.refresh):
         state, chunk = cycle(state, jax.random.fold_in(key, c))
         losses.append(np.asarray(chunk))
         if on_cycle is not None:
             on_cycle(c, state, losses[-1])
     return {"state": state, "models": m, "losses": np.concatenate(losses), "train_s": time.perf_counter() - start,
-            "steps": {name: t.epochs for name in TRAINS[method]}}
+            "steps": {name: synthetic_steps(t) if name == "synthetic" else t.epochs for name in TRAINS[method]}}
