@@ -285,14 +285,12 @@ def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dic
 def save_interaction_fields(path: Path, setup, states) -> None:
     """``fields.npz`` of an interaction run: on the physical grid (``coords [*grid, d]``) at the physical frame
     ``times [F]``, the physical rollout and the neural field (``physical``, ``synthetic``: ``[F, *grid, C]``)."""
-    from flax import nnx
-
     from hybrid_jax.networks.neural_field import field_on_grid
 
     p, s = (jax.tree.map(to_host, states[m].params) for m in ("physical", "synthetic"))
     coords = setup.grid.coords()
     arrays = {"times": np.asarray(setup.frame_times, np.float32), "coords": np.asarray(coords),
               "physical": np.asarray(setup.trajectory(p, s), np.float32),
-              "synthetic": np.asarray(field_on_grid(nnx.merge(setup.graphdef, s), coords, setup.frame_times))}
+              "synthetic": np.asarray(field_on_grid(setup.field_of(s), coords, setup.frame_times))}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 

@@ -52,28 +52,30 @@ def run_method(cfg: Config, method: str, seed: int, run_dir: Path, overwrite: bo
         true = pde.true_params()
         lines = []
 
-        def params_of(state):
-            return {k: np.asarray(v) for k, v in decode_physical(pde, state.phys).items()}
+        def params_of(states):
+            return {k: np.asarray(v) for k, v in decode_physical(pde, states["physical"].params["coefficients"]).items()}
 
-        def on_cycle(c, state, losses):
+        def on_cycle(c, states, losses):
             line = {"cycle": c, "epoch": (c + 1) * cfg.trainer.sensors.refresh,
                     "physical_loss": float(losses[-1, 0]), "synthetic_loss": float(losses[-1, 1])}
             if "physical" in TRAINS[method]:
-                line["parameter_error"] = parameter_report(pde, params_of(state), true)["relative_error"]
+                line["parameter_error"] = parameter_report(pde, params_of(states), true)["relative_error"]
             lines.append(json.dumps(line))
             atomic_write(run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
         r = fit(cfg, method, pde, setup, x0, seed, on_cycle)
-        state, m = r["state"], r["models"]
+        states, m = r["states"], r["models"]
         truth = setup.truth_on_model[1:, ..., :pde.layout.num_dynamic]
         models = {}
         if "physical" in TRAINS[method]:
-            models["physical"] = {"rel_l2": rel_l2(np.asarray(jax.jit(m.phys_traj)(state.phys))[1:], truth)}
+            models["physical"] = {"rel_l2": rel_l2(np.asarray(jax.jit(m.phys_traj)(states["physical"].params))[1:],
+                                                   truth)}
         if "synthetic" in TRAINS[method]:
-            models["synthetic"] = {"rel_l2": rel_l2(np.asarray(jax.jit(m.net_grid)(state.net))[1:], truth)}
+            models["synthetic"] = {"rel_l2": rel_l2(np.asarray(jax.jit(m.net_grid)(states["synthetic"].params))[1:],
+                                                    truth)}
         evaluation = {"method": method, "models": models}
         if "physical" in TRAINS[method]:
-            evaluation["parameters"] = parameter_report(pde, params_of(state), true)
+            evaluation["parameters"] = parameter_report(pde, params_of(states), true)
         atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
         summary = {"experiment_name": cfg.experiment_name, "method": method, "seed": seed, "steps": r["steps"],
                    "train_s": r["train_s"], "wall_time_s": time.perf_counter() - t0,

@@ -55,6 +55,11 @@ def test_sensor_times_must_fit_the_time_step(tmp_path):
         sensor_setup(cfg, build_pde(cfg.physics), 0)
 
 
+def coefficients(result):
+    """The raw learned coefficients of a `fit` result."""
+    return result["states"]["physical"].params["coefficients"]
+
+
 def fitted(cfg, method):
     from hybrid_jax.data.sensor_truth import initial_key, sensor_setup
     from hybrid_jax.training.sensor_fit import fit
@@ -70,14 +75,15 @@ def test_interaction_with_zero_coupling_is_each_model_alone(tmp_path):
     cfg = tiny(tmp_path, **{"trainer.sensors.lambda_physical": 0.0, "trainer.sensors.lambda_synthetic": 0.0})
     both = fitted(cfg, "interaction")
     phys, syn = fitted(cfg, "physical"), fitted(cfg, "synthetic")
-    for k, v in phys["state"].phys.items():
-        np.testing.assert_allclose(np.asarray(both["state"].phys[k]), np.asarray(v), rtol=1e-6, atol=1e-7)
-    for a, b in zip(jax.tree.leaves(both["state"].net), jax.tree.leaves(syn["state"].net)):
+    for k, v in coefficients(phys).items():
+        np.testing.assert_allclose(np.asarray(coefficients(both)[k]), np.asarray(v), rtol=1e-6, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(both["states"]["synthetic"].params),
+                    jax.tree.leaves(syn["states"]["synthetic"].params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     assert both["steps"] == {"physical": 20, "synthetic": 20} and phys["steps"] == {"physical": 20}
     coupled = fitted(tiny(tmp_path), "interaction")  # with the coupling on, the physics does change
-    learned = coupled["state"].phys
-    assert any(not np.allclose(np.asarray(learned[k]), np.asarray(v)) for k, v in phys["state"].phys.items())
+    learned = coefficients(coupled)
+    assert any(not np.allclose(np.asarray(learned[k]), np.asarray(v)) for k, v in coefficients(phys).items())
 
 
 @pytest.mark.slow  # 8 small fits, about 1.5 min on a loaded 2-core machine
@@ -155,11 +161,11 @@ def test_the_physics_data_weight_zero_learns_only_from_the_field(tmp_path):
     from hybrid_jax.physics.base import decode_physical
 
     pde = build_pde(tiny_gray_scott(tmp_path).physics)
-    learned = decode_physical(pde, still["state"].phys)
+    learned = decode_physical(pde, coefficients(still))
     for k in ("diffusivity_u", "diffusivity_v"):
         np.testing.assert_allclose(float(learned[k]), float(init[k]), rtol=1e-6)
-    moved = decode_physical(pde, fitted(tiny_gray_scott(tmp_path, **{"trainer.sensors.lambda_data_physical": 0.0}),
-                                        "interaction")["state"].phys)
+    only_field = tiny_gray_scott(tmp_path, **{"trainer.sensors.lambda_data_physical": 0.0})
+    moved = decode_physical(pde, coefficients(fitted(only_field, "interaction")))
     assert abs(float(moved["diffusivity_u"]) - float(init["diffusivity_u"])) > 1e-4
     assert still["steps"] == {"physical": 6, "synthetic": 4 + 6 * 2}
 
@@ -168,17 +174,24 @@ def test_the_warm_up_fits_the_field_to_its_data(tmp_path):
     """Synthetic-only with a warm-up of W steps equals W + E·k steps: its data loss after the warm-up is
     below the untrained field's."""
     from hybrid_jax.data.sensor_truth import sensor_setup
-    from hybrid_jax.training.sensor_fit import build_models, make_cycle, mse
+    from hybrid_jax.training.interaction import GhostPoints
+    from hybrid_jax.training.sensor_fit import build_models, make_cycle
 
     cfg = tiny_gray_scott(tmp_path, **{"trainer.sensors.warmup_epochs": 30})
     pde = build_pde(cfg.physics)
     setup = sensor_setup(cfg, pde, 0)
-    m = build_models(cfg, pde, setup, pde.sample_initial_state(jax.random.PRNGKey(0), 1)[0], 0)
+    m = build_models(cfg, pde, setup, pde.sample_initial_state(jax.random.PRNGKey(0), 1)[0], 0, "synthetic")
     _, warmup = make_cycle(cfg, "synthetic", m, setup)
-    state, losses = warmup(m.init)
-    pos, values = setup.data.positions, setup.data.values
-    assert losses.shape == (30,)
-    assert float(mse(m.net_at(state.net, pos), values)) < 0.5 * float(mse(m.net_at(m.init.net, pos), values))
+    states, losses = warmup(m.init)
+    none = GhostPoints(np.zeros((1, 2), np.float32), np.zeros(1, np.float32))
+
+    def misfit(s):
+        return float(m.synthetic.evaluate(s.params, None, none)[0])
+
+    assert losses.shape == (30,) and np.isclose(losses[0], misfit(m.init["synthetic"]), rtol=1e-5)
+    assert misfit(states["synthetic"]) < 0.5 * misfit(m.init["synthetic"])
+    for a, b in zip(jax.tree.leaves(states["physical"]), jax.tree.leaves(m.init["physical"])):  # untouched
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_the_papers_gray_scott_start_is_a_central_disc():

@@ -63,57 +63,75 @@ def sample_ghost_points(key: jax.Array, n: int, lower, upper, times) -> GhostPoi
     return GhostPoints(points, jnp.asarray(times, jnp.float32))
 
 
-def objective(model: Coupled, other: Coupled, params: Params, other_params: Params,
-              ghosts: Ghosts) -> tuple[jax.Array, dict[str, jax.Array]]:
+def prediction(model: Coupled, params: Params, other_params: Params, ghosts: Ghosts) -> jax.Array:
+    """`model`'s prediction at the ghosts, stop-gradiented (the other model's target)."""
+    sg = jax.lax.stop_gradient
+    return sg(model.evaluate(sg(params), sg(other_params), ghosts)[1])
+
+
+def objective(model: Coupled, other: Coupled, params: Params, other_params: Params, ghosts: Ghosts,
+              target: jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
     """``(J, {objective, data, match})`` of `model` against `other`: J = λ_d·data + λ_m·mean|u − sg(u_other)|².
 
-    The other model's parameters and prediction are stop-gradiented, so ``∂J/∂other_params`` is exactly
-    zero. With λ_m = 0 the other model is not evaluated at all (J = λ_d·data: single-model training).
+    `target` is u_other at the ghosts (default: ``prediction(other, other_params, params, ghosts)``). The other
+    model's parameters and prediction are stop-gradiented, so ``∂J/∂other_params`` is exactly zero. With
+    λ_m = 0 the other model is not evaluated at all (J = λ_d·data: single-model training).
     """
     other_params = jax.lax.stop_gradient(other_params)
     data, own = model.evaluate(params, other_params, ghosts)
     if model.match_weight == 0:
         match = jnp.zeros((), jnp.float32)
     else:
-        theirs = jax.lax.stop_gradient(other.evaluate(other_params, jax.lax.stop_gradient(params), ghosts)[1])
+        theirs = prediction(other, other_params, params, ghosts) if target is None else jax.lax.stop_gradient(target)
         match = jnp.mean((own - theirs) ** 2)
     j = (model.data_weight * data + model.match_weight * match).astype(jnp.float32)
     return j, {"objective": j, "data": data.astype(jnp.float32), "match": match.astype(jnp.float32)}
 
 
-def _update(model: Coupled, other: Coupled, state: TrainState, other_params: Params,
-            ghosts: Ghosts) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimiser step of `model` on its own objective; a non-finite step is rejected (parameters and
-    optimiser state kept, `failures` counted up)."""
-    (_, metrics), grads = jax.value_and_grad(objective, argnums=2, has_aux=True)(model, other, state.params,
-                                                                                 other_params, ghosts)
-    updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    leaves = jax.tree.leaves((grads, params)) + [metrics["objective"]]
-    ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b).astype(b.dtype), new, old)
-    new = TrainState(keep(params, state.params), keep(opt_state, state.opt_state),
-                     jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1)
-    return new, {**metrics, "ok": ok}
+def update(model: Coupled, other: Coupled, state: TrainState, other_params: Params, ghosts: Ghosts,
+           target: jax.Array | None = None, steps: int = 1) -> tuple[TrainState, dict[str, jax.Array]]:
+    """`steps` optimiser steps of `model` on its own objective against one `target` (default: the other
+    model's prediction, computed once); a non-finite step is rejected (parameters and optimiser state kept,
+    `failures` counted up). The metrics are those of the first step (at the parameters before it)."""
+    if target is None and model.match_weight != 0:
+        target = prediction(other, other_params, state.params, ghosts)
+
+    def one(state):
+        (_, metrics), grads = jax.value_and_grad(objective, argnums=2, has_aux=True)(
+            model, other, state.params, other_params, ghosts, target)
+        updates, opt_state = model.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        leaves = jax.tree.leaves((grads, params)) + [metrics["objective"]]
+        ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b).astype(b.dtype), new, old)
+        return TrainState(keep(params, state.params), keep(opt_state, state.opt_state),
+                          jnp.where(ok, 0, state.failures + 1).astype(jnp.int32), state.step + 1), {**metrics, "ok": ok}
+
+    state, first = one(state)
+    for _ in range(steps - 1):
+        state = one(state)[0]
+    return state, first
 
 
 def interaction_step(physical: Coupled, synthetic: Coupled, states: dict[str, TrainState], ghosts: Ghosts,
-                     order: Order = "synthetic_first") -> tuple[dict[str, TrainState], dict[str, jax.Array]]:
-    """Both models' updates of one epoch in `order`; returns the new states ``{physical, synthetic}`` and the
-    metrics ``{physical_objective, physical_data, physical_match, physical_ok, synthetic_...}`` (each model's
-    objective at its parameters before its update)."""
+                     order: Order = "synthetic_first", synthetic_steps: int = 1,
+                     ) -> tuple[dict[str, TrainState], dict[str, jax.Array]]:
+    """Both models' updates of one epoch in `order` (the synthetic model takes `synthetic_steps` steps against
+    one target); returns the new states ``{physical, synthetic}`` and the metrics ``{physical_objective,
+    physical_data, physical_match, physical_ok, synthetic_...}`` (each model's objective at its parameters
+    before its update)."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     p, s = states["physical"], states["synthetic"]
     if order == "synthetic_first":
-        s, ms = _update(synthetic, physical, s, p.params, ghosts)
-        p, mp = _update(physical, synthetic, p, s.params, ghosts)
+        s, ms = update(synthetic, physical, s, p.params, ghosts, steps=synthetic_steps)
+        p, mp = update(physical, synthetic, p, s.params, ghosts)
     elif order == "physical_first":
-        p, mp = _update(physical, synthetic, p, s.params, ghosts)
-        s, ms = _update(synthetic, physical, s, p.params, ghosts)
+        p, mp = update(physical, synthetic, p, s.params, ghosts)
+        s, ms = update(synthetic, physical, s, p.params, ghosts, steps=synthetic_steps)
     else:
-        p_new, mp = _update(physical, synthetic, p, s.params, ghosts)
-        s, ms = _update(synthetic, physical, s, p.params, ghosts)
+        p_new, mp = update(physical, synthetic, p, s.params, ghosts)
+        s, ms = update(synthetic, physical, s, p.params, ghosts, steps=synthetic_steps)
         p = p_new
     metrics = {f"physical_{k}": v for k, v in mp.items()} | {f"synthetic_{k}": v for k, v in ms.items()}
     return {"physical": p, "synthetic": s}, metrics

@@ -34,7 +34,7 @@ GHOST_STREAM = 11  # folded into the seed's key: the ghost points draw from thei
 @dataclass(frozen=True)
 class InteractionSetup:
     """Everything `interaction_fit` needs, plus the physical `trajectory(params, field_params) -> [F, *grid, C]`
-    and the field's `graphdef` (``nnx.merge(graphdef, states["synthetic"].params)`` is the trained field)."""
+    and ``field_of(states["synthetic"].params)``, the trained field."""
 
     physical: Coupled
     synthetic: Coupled
@@ -42,7 +42,7 @@ class InteractionSetup:
     sample_ghosts: Callable[[jax.Array], GhostPoints]
     key: jax.Array
     trajectory: Callable
-    graphdef: nnx.GraphDef
+    field_of: Callable
     grid: Grid
     frame_times: jax.Array  # [F] of the physical trajectory
 
@@ -80,20 +80,20 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
     field = build_field(cfg.network, in_channels=0, out_channels=pde.layout.num_channels, ndim=grid.ndim,
                         periodic=grid.periodic, rngs=nnx.Rngs(cfg.seed),
                         bounds=(tuple(map(float, lower)) + (0.0,), tuple(map(float, upper)) + (max(t_end, 1e-6),)))
-    graphdef, field_params = nnx.split(field)
+    graphdef, field_params, *rest = nnx.split(field, nnx.Param, ...)  # the rest (Fourier frequencies) stays fixed
     trains = {"physical": cfg.mode in ("hybrid", "physical"), "synthetic": cfg.mode in ("hybrid", "synthetic")}
     coupled = cfg.mode == "hybrid"
     frozen = optax.set_to_zero()
     physical, trajectory = physical_sensor_model(
         pde.step, grid, sensors, frame_dt=cfg.physics.dt * ic.steps_per_frame, steps_per_frame=ic.steps_per_frame,
-        initial=initial, u0=u0, field_of=field_of(graphdef), decode=lambda raw: decode_physical(pde, raw),
+        initial=initial, u0=u0, field_of=field_of(graphdef, tuple(rest)), decode=lambda raw: decode_physical(pde, raw),
         tx=physical_optimizer(phy_cfg) if trains["physical"] else frozen, data_weight=phy_cfg.coupling.real_weight,
         match_weight=phy_cfg.coupling.match_weight if coupled else 0.0, remat=phy_cfg.checkpoint_rollout,
         penalty=smoothness_penalty(pde, cfg.physics, phy_cfg.regularization))
     synthetic = field_sensor_model(
         graphdef, sensors, tx=schedules.adam(syn_cfg.learning_rate, syn_cfg.lr_schedule) if trains["synthetic"]
         else frozen, data_weight=syn_cfg.coupling.real_weight,
-        match_weight=syn_cfg.coupling.match_weight if coupled else 0.0)
+        match_weight=syn_cfg.coupling.match_weight if coupled else 0.0, rest=tuple(rest))
     phy_params = {"coefficients": encode_physical(pde, pde.init_params())}
     if initial == "learnable":
         phy_params["u0"] = jnp.zeros(grid.shape + (pde.layout.num_channels,), jnp.float32)
@@ -105,7 +105,7 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
     return InteractionSetup(
         physical, synthetic, init_states(physical, synthetic, phy_params, field_params),
         lambda key: sample_ghost_points(key, ic.ghost_points, g_lo, g_hi, times),
-        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, graphdef, grid,
+        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, field_of(graphdef, tuple(rest)), grid,
         frame_times(sensors, cfg.physics.dt * ic.steps_per_frame))
 
 

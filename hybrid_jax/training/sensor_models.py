@@ -49,7 +49,8 @@ def physical_sensor_model(step: Callable[[jax.Array, object], jax.Array], grid: 
     ``synthetic`` (the field ``field_of(synthetic_params)`` on the grid at t = 0; its parameters arrive
     stop-gradiented, so the physics never trains the field through it). `penalty(raw coefficients) -> scalar`
     (optional: a smoothness penalty or a prior, on the optimised values as in `training.models`) is added to
-    the data misfit. `remat` checkpoints each frame of the rollout.
+    the data misfit (over the readings at t > 0 when the initial state is given). `remat` checkpoints each
+    frame of the rollout.
     """
     if initial == "given" and u0 is None:
         raise ValueError("initial = given needs u0")
@@ -58,6 +59,8 @@ def physical_sensor_model(step: Callable[[jax.Array, object], jax.Array], grid: 
     times = frame_times(sensors, frame_dt)
     coords = grid.coords()
     pos, t_obs, values = (jnp.asarray(v, jnp.float32) for v in sensors)
+    if initial == "given" and float(sensors.times[0]) <= 0.0:  # readings of the given state: constant misfit
+        pos, t_obs, values = pos[1:], t_obs[1:], values[1:]
 
     def initial_state(params, synthetic_params):
         if initial == "learnable":
@@ -88,20 +91,22 @@ def physical_sensor_model(step: Callable[[jax.Array, object], jax.Array], grid: 
 
 
 def field_sensor_model(graphdef: nnx.GraphDef, sensors: SensorData, *, tx: optax.GradientTransformation,
-                       data_weight: float = 1.0, match_weight: float = 1.0) -> Coupled:
-    """The `Coupled` neural field of ``nnx.split`` parts (`graphdef`; params are its state): data misfit =
-    `sensor_loss` at the sensors, prediction = the field at the ghost points ``[Tg, G, C]``."""
+                       data_weight: float = 1.0, match_weight: float = 1.0, rest: tuple = ()) -> Coupled:
+    """The `Coupled` neural field of ``nnx.split(field, nnx.Param, ...)`` parts (`graphdef`; params are its
+    `nnx.Param` state, `rest` the fixed rest, e.g. Fourier frequencies): data misfit = `sensor_loss` at the
+    sensors, prediction = the field at the ghost points ``[Tg, G, C]``."""
     pos, t_obs, values = (jnp.asarray(v, jnp.float32) for v in sensors)
+    merge = field_of(graphdef, rest)
 
     def evaluate(params, physical_params, ghosts: GhostPoints):
         del physical_params
-        field = nnx.merge(graphdef, params)
+        field = merge(params)
         return (sensor_loss(at_sensors(field, pos, t_obs), values),
                 at_sensors(field, _ghost_positions(ghosts), ghosts.times))
 
     return Coupled(evaluate, tx, data_weight, match_weight)
 
 
-def field_of(graphdef: nnx.GraphDef) -> Callable:
+def field_of(graphdef: nnx.GraphDef, rest: tuple = ()) -> Callable:
     """``params -> field`` of a split neural field (the `field_of` argument of `physical_sensor_model`)."""
-    return lambda params: nnx.merge(graphdef, params)
+    return lambda params: nnx.merge(graphdef, params, *rest)
