@@ -110,9 +110,29 @@ SENSOR_ANCHORS = (
     Regime("hyco_heat_full", "as hyco_heat_quarter, sensors over the whole box [-3, 3]²",
            config="configs/study/hyco_heat_full.yaml",
            reference={"source": "HYCO-Code (two runs)", "physical": (0.193, 0.210), "interaction": (0.193, 0.206)}),
+    Regime("hyco_gray_scott", "HYCO Gray–Scott, 64² over [0, 100]², dt 0.4, T = 2000; 2.4 % of the space–time points "
+           "(98 random points per reading, 51 readings); data on the model's own grid; the papers' setting: the "
+           "physics' data weight 0 in the coupled methods (it learns D from the field only)",
+           config="configs/study/hyco_gray_scott.yaml", modes=("physical", "synthetic", "interaction"),
+           reference={"source": "HYCO-Code, DynamicHYCO/GrayScott/results/consistency_comparison (λ_m^S 0.2 and 0; "
+                                "the paper: within 0.5 %)",
+                      "interaction": {"diffusivity_u": (0.00490, 0.00327), "diffusivity_v": (0.00268, 0.00233)}}),
+    Regime("hyco_gray_scott_ours", "as hyco_gray_scott, the physics' data weight 1 in the coupled methods (ours)",
+           config="configs/study/hyco_gray_scott.yaml", overrides=("trainer.sensors.lambda_data_physical=null",),
+           modes=("interaction",), reference={"source": "–"}),
+    Regime("hyco_gray_scott_fine", "as hyco_gray_scott, data from a 2× finer grid (128²) with half the time step",
+           config="configs/study/hyco_gray_scott.yaml",
+           overrides=("data.sensors.truth_resolution=[128,128]", "data.sensors.truth_dt=0.2"),
+           modes=("physical", "interaction"), reference={"source": "–"}),
+    Regime("hyco_gray_scott_fine_ours", "as hyco_gray_scott_fine, the physics' data weight 1 (ours)",
+           config="configs/study/hyco_gray_scott.yaml",
+           overrides=("data.sensors.truth_resolution=[128,128]", "data.sensors.truth_dt=0.2",
+                      "trainer.sensors.lambda_data_physical=null"), modes=("interaction",), reference={"source": "–"}),
 )
-"""Sensor anchors (data.sensors): `compare` runs the four sensor methods (hybrid_jax.sensor_run); the
-summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ stands beside the papers' code's final figures."""
+"""Sensor anchors (data.sensors): `compare` runs the sensor methods (hybrid_jax.sensor_run; all four unless the
+anchor names its `modes`); the summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ stands beside the papers'
+code's final figures."""
+SENSOR_METHODS = ("physical", "synthetic", "augmentation", "interaction")
 
 QUICK = ("trainer.hybrid.cycles=2", "trainer.synthetic.epochs=2", "trainer.physical.epochs=2",
          "trainer.hybrid.warmup_epochs=0", "evaluation.horizon=8")
@@ -133,7 +153,9 @@ def run_regime(regime: Regime, seeds: list[int], out: Path, extra: tuple[str, ..
         cfg = load_config(ROOT / regime.config, [*regime.overrides, *COMMON, *extra, f"data.store_dir={out / 'data'}"])
     log.info("study: %s, seeds %s ...", regime.name, seeds)
     t = time.perf_counter()
-    modes = None if cfg.data.sensors.enabled else regime.modes  # sensor configs: all four sensor methods
+    modes = regime.modes
+    if cfg.data.sensors.enabled and not set(modes) <= set(SENSOR_METHODS):
+        modes = None  # a sensor anchor without its own modes: all four sensor methods
     result = compare(cfg, out / regime.name, overwrite=overwrite, modes=modes, seeds=seeds, budget="steps")
     return {"name": regime.name, "description": regime.description, "config": regime.config,
             "overrides": list(regime.overrides), "reference": regime.reference, "wall_s": time.perf_counter() - t,
@@ -267,8 +289,13 @@ def sensor_anchor_table(study: dict) -> list[str]:
     lines = ["| window | physical-only (ours, per seed) | hybrid, interaction (ours) | hybrid, augmentation (ours) | "
              "interaction / physical-only (ours) | physical-only (papers' code) | HYCO (papers' code) |",
              "|---|---|---|---|---|---|---|"]
+    from hybrid_jax.sensor_run import summed_error
+
     for r in study.get("sensor_anchors", []):
-        by = {(row["seed"], row["method"]): row["parameter_error"]["summed"] for row in r["rows"] if row["parameter_error"]}
+        if not r["name"].startswith("hyco_heat_"):
+            continue
+        by = {(row["seed"], row["method"]): summed_error(row["parameter_error"]) for row in r["rows"]
+              if row["parameter_error"]}
 
         def per_seed(m):
             vals = [by[(s, m)] for s in r["seeds"] if (s, m) in by]
@@ -279,6 +306,27 @@ def sensor_anchor_table(study: dict) -> list[str]:
         lines.append(f"| {r['name'].removeprefix('hyco_heat_')} | {per_seed('physical')} | {per_seed('interaction')} | "
                      f"{per_seed('augmentation')} | {ratios} | {', '.join(map(str, ref['physical']))} | "
                      f"{', '.join(map(str, ref['interaction']))} |")
+    return lines
+
+
+def gray_scott_table(study: dict) -> list[str]:
+    """The Gray–Scott anchors: D_u and D_v relative errors per seed of physical-only and hybrid (interaction),
+    the papers' code's two runs beside them."""
+    rows = [r for r in study.get("sensor_anchors", []) if r["name"].startswith("hyco_gray_scott")]
+    if not rows:
+        return []
+    lines = ["| setting | physical-only D_u, D_v (per seed) | hybrid, interaction D_u, D_v (per seed) | "
+             "papers' code, HYCO D_u, D_v |", "|---|---|---|---|"]
+    for r in rows:
+        def errs(m):
+            vals = [row["parameter_error"] for row in r["rows"] if row["method"] == m and row["parameter_error"]]
+            return "; ".join(f"{v['diffusivity_u'] * 100:.2f} %, {v['diffusivity_v'] * 100:.2f} %" for v in vals) or "–"
+
+        ref = r["reference"].get("interaction")
+        papers = "; ".join(f"{u * 100:.2f} %, {v * 100:.2f} %" for u, v in zip(ref["diffusivity_u"],
+                                                                              ref["diffusivity_v"])) if ref else "–"
+        lines.append(f"| {r['name'].removeprefix('hyco_gray_scott').strip('_') or 'same grid, papers'} | "
+                     f"{errs('physical')} | {errs('interaction')} | {papers} |")
     return lines
 
 
@@ -417,7 +465,8 @@ def render(study: dict, docs: Path) -> Path:
                   "Summed parameter error ‖a−a*‖/‖a*‖ + ‖c−c*‖/‖c*‖ at equal optimiser steps (every method: "
                   "`trainer.sensors.epochs` full-batch Adam steps per trained model); the papers' code's figures are "
                   "the final values of its two stored runs per window (3000 epochs, a 256-wide MLP).", "",
-                  *sensor_anchor_table(study), "", *[ln for a in study["sensor_anchors"] for ln in sensor_section(a)]]
+                  *sensor_anchor_table(study), "", *gray_scott_table(study), "",
+                  *[ln for a in study["sensor_anchors"] for ln in sensor_section(a)]]
     if notes.is_file():
         lines += ["## Interpretation (hand-written after reading the numbers above)", "", notes.read_text().strip(), ""]
     path = docs / "results.md"
