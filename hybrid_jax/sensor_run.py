@@ -53,7 +53,8 @@ def run_method(cfg: Config, method: str, seed: int, run_dir: Path, overwrite: bo
         lines = []
 
         def params_of(states):
-            return {k: np.asarray(v) for k, v in decode_physical(pde, states["physical"].params["coefficients"]).items()}
+            raw = states["physical"].params["coefficients"]
+            return {k: np.asarray(v) for k, v in decode_physical(pde, raw).items()}
 
         def on_cycle(c, states, losses):
             line = {"cycle": c, "epoch": (c + 1) * cfg.trainer.sensors.refresh,

@@ -105,8 +105,8 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
     return InteractionSetup(
         physical, synthetic, init_states(physical, synthetic, phy_params, field_params),
         lambda key: sample_ghost_points(key, ic.ghost_points, g_lo, g_hi, times),
-        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, field_of(graphdef, tuple(rest)), grid,
-        frame_times(sensors, cfg.physics.dt * ic.steps_per_frame))
+        jax.random.fold_in(jax.random.PRNGKey(cfg.seed), GHOST_STREAM), trajectory, field_of(graphdef, tuple(rest)),
+        grid, frame_times(sensors, cfg.physics.dt * ic.steps_per_frame))
 
 
 def run_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Array | None = None,
