@@ -199,6 +199,10 @@ class HybridConfig:
     generation: GenerationConfig = _sub(GenerationConfig, "number and length of the generated rollouts")
     reversion: ReversionConfig = _sub(ReversionConfig, "undo a training phase that did not improve validation")
     warmup_epochs: int = _nonneg(2, "hybrid mode: synthetic epochs on real data only, before the first cycle")
+    order: Literal["synthetic_first", "physical_first"] = _opt(
+        "synthetic_first", "which model trains first in a cycle: the network on the physics' rollouts, then the "
+                           "physics on the network's (the seed design), or the converse, so that the network's "
+                           "generated data come from the cycle's fitted physics (from the first cycle on)")
     coupling: Literal["augmentation", "interaction"] = _opt(
         "augmentation", "how the models are coupled (docs/coupling.md): augmentation, each model's rollouts join the "
                         "other's training data with weight alpha (the cycle above); interaction, the HYCO loss at "

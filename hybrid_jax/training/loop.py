@@ -329,9 +329,9 @@ def hybrid_cycle(exp: Experiment, states: States, cycle: int, progress: bool,
     reverted = {name: False for name in trained_models(cfg)}
     x0 = exp.generation_states(exp.real, cycle) if any(uses_generated.values()) else None
 
-    # phases 1-2: the physics generates, the network trains; phases 3-4: the other way round
-    for name, generator, phase in [("synthetic", "physical", PHASE_SYNTHETIC),
-                                   ("physical", "synthetic", PHASE_PHYSICAL)]:
+    # the physics generates, the network trains; and the other way round (trainer.hybrid.order)
+    phases = [("synthetic", "physical", PHASE_SYNTHETIC), ("physical", "synthetic", PHASE_PHYSICAL)]
+    for name, generator, phase in phases[::-1] if cfg.trainer.hybrid.order == "physical_first" else phases:
         if name not in trained_models(cfg):
             continue
         real_w, gen_w = weights[name]
