@@ -18,7 +18,8 @@ from hybrid_jax.data.sources import REAL, WindowSource, full_batch, kept_windows
 from hybrid_jax.data.store import load_or_generate
 from hybrid_jax.errors import TrainingDiverged
 from hybrid_jax.physics import build_pde
-from hybrid_jax.training.loop import PHASE_SYNTHETIC, build_experiment, device_loop, initial_states, run_epochs
+from hybrid_jax.training.loop import (PHASE_SYNTHETIC, build_experiment, device_loop, hybrid_cycle, initial_states,
+                                     run_epochs)
 from hybrid_jax.training.models import flat_physics, physical_model
 from hybrid_jax.training.plan import first_epoch
 from hybrid_jax.training.steps import device_epochs, epoch_key, epoch_order, init_state, make_train_step
@@ -82,6 +83,22 @@ def test_device_epochs_train_as_one_call_per_step_over_the_same_permutations(tin
     _leaves_close(state.params, ref.params, rtol=1e-5, atol=1e-7)
     assert int(state.step) == int(ref.step) == 3 * len(order)
     _leaves_close(start, initial_states(exp)["synthetic"], rtol=0)  # the caller's state survived the donation
+
+
+def test_a_cycle_restarted_from_its_checkpointed_states_in_device_mode_is_bitwise_the_same(tiny_config):
+    """What a resume does after an interruption mid-phase (between two calls of a phase): it restarts the
+    cycle from the states saved after the previous one (here through host arrays, as a checkpoint holds them);
+    it must train bitwise what the uninterrupted run trained. The slow form, a new process through checkpoints:
+    test_reliability's resume test, device case (`-m slow`)."""
+    cfg = tiny_config(mode="synthetic", trainer__epoch_loop="device", trainer__epochs_per_call=1,
+                      trainer__synthetic={"epochs": 2}, trainer__hybrid={"cycles": 2, "alpha": 0.0})
+    exp = _experiment(cfg)
+    after0, r0 = hybrid_cycle(exp, initial_states(exp), 0, progress=False)
+    saved = jax.tree.map(np.asarray, after0)
+    after1, r1 = hybrid_cycle(exp, after0, 1, progress=False)
+    resumed, r1_again = hybrid_cycle(exp, jax.tree.map(jnp.asarray, saved), 1, progress=False)
+    _leaves_close(resumed, after1, rtol=0)
+    assert r1_again.epoch_losses == r1.epoch_losses and r1.epoch_losses != r0.epoch_losses
 
 
 def _nan_case():
