@@ -151,9 +151,10 @@ def device_loop(cfg: Config, name: ModelName, on_device: bool = True) -> bool:
     Never for full-batch training (one fixed batch; a line search's restarts and stall test are the host's) or
     with the real trajectories on the host (each batch is streamed). auto: the host on CPU, the device loop on
     GPU/TPU. Measured on CPU (`python -m benchmarks epoch_loop`, the smoke job's steady cycle, 2 shared cores,
-    jax 0.10.2): the device loop took 11.5x the host's time for the synthetic phase (XLA:CPU runs the UNet's
-    convolutions about 10x slower inside a loop) and 1.05-1.17x for the physical phase (compute-bound there,
-    no launch cost to save). On GPU/TPU, where the smoke cycle is launch-bound, the device loop is not measured.
+    jax 0.10.2, alternated, 5-6 cycles each): the device loop took 8.4-11.5x the host's time for the synthetic
+    phase (XLA:CPU runs the UNet's convolutions about 10x slower inside a loop) and 0.87-1.17x for the physical
+    phase in three runs (compute-bound there: no launch cost to save), and compiled the physical phase in
+    about twice the time. On GPU/TPU, where the smoke cycle is launch-bound, the device loop is not measured.
     """
     if not on_device or (name == "physical" and cfg.trainer.physical.batching == "full"):
         return False

@@ -62,10 +62,11 @@ def flat_physics(physics: PhysicsConfig, phy: PhysicalTrainerConfig, horizon: in
     while loops (steps × K × substeps).
 
     No `checkpoint_rollout` (it needs the rolled loop); at most FLAT_MAX unrolled PDE (sub)steps. On CPU the K
-    steps only: measured on the smoke job's step (32², batch 8, K 4, 2 substeps; 2-core CPU, loaded), the
-    rolled rollout took 35-37 ms per Adam step, K unrolled 22-23 ms (compile 6.6-7.9 s -> 9-10.5 s), K and
-    substeps unrolled 38-42 ms. On GPU/TPU the substeps too (while loops cost a launch and a host round trip
-    per iteration there; not measured)."""
+    steps only, from `python -m benchmarks epoch_loop --cycles 0` (the smoke job's step: 32², batch 8, K 4,
+    2 substeps; a 2-core CPU shared with other jobs, so noisy): K unrolled took 0.62, 0.62, 1.08 and 0.80x the
+    rolled form's step time in four measurements (22-31 ms against 28-37 ms), compile -0.8 to +2.5 s; K and the
+    substeps unrolled 0.88-1.29x (no gain). On GPU/TPU the substeps too: one straight-line body per Adam step, as
+    a while loop costs a launch and a host round trip per iteration there (not measured)."""
     substeps = int(getattr(physics, "substeps", 1) or 1)
     if phy.checkpoint_rollout or horizon > FLAT_MAX:
         return "none"
