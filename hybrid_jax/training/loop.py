@@ -226,7 +226,9 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
                epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
     """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
     the mean loss of each epoch. Each epoch's steps roll out its K (`epoch_horizons`): one compiled
-    program per distinct K, so an epoch costs what its K costs.
+    program per distinct K, so an epoch costs what its K costs. The host shuffles each epoch with Grain
+    (`epoch_seed`), or, where the model has a device epoch loop (`device_loop`), several epochs run per call
+    with their permutations drawn on the device (`_device_epochs`): another order, as deterministic.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
