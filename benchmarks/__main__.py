@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NAMES = ["generation", "physical_fit", "network", "cycle", "memory", "curriculum", "scan", "startup",
+NAMES = ["generation", "physical_fit", "network", "cycle", "epoch_loop", "memory", "curriculum", "scan", "startup",
          "utilisation", "mixed_precision", "scaling", "reference", "vs_original", "gpu"]
 DEFAULT = ["generation", "physical_fit", "network", "cycle", "memory", "curriculum", "startup"]
 

@@ -55,6 +55,15 @@ class TrainSteps(Protocol):
                  active: jax.Array, *, horizon: int | None = None) -> tuple[TrainState, dict[str, jax.Array]]: ...
 
 
+class EpochLoop(Protocol):
+    """``epochs(state, data, pool, cycle, phase, first, active, *, sizes, horizon=K) -> (state, {loss [E, S],
+    ok [E, S], failures [E]})``, see `training.steps.device_epochs`."""
+
+    def __call__(self, state: TrainState, data: Data, pool: IndexBatch, cycle: Any, phase: Any, first: Any,
+                 active: jax.Array, *, sizes: tuple[tuple[int, int], ...],
+                 horizon: int | None = None) -> tuple[TrainState, dict[str, jax.Array]]: ...
+
+
 ModelName = Literal["synthetic", "physical"]
 
 GenerationStates = Callable[[jax.Array, int], jax.Array]
@@ -76,6 +85,7 @@ class ModelFns:
     horizon_at: Callable[[int], int] | None = None  # a curriculum: K of the model's e-th epoch of the run
     full_batch: bool = False  # each epoch one step on all windows, in a fixed order
     restart: Restart | None = None  # a line search restarts its optimiser state per training phase
+    train_epochs: EpochLoop | None = None  # trainer.epoch_loop device: several epochs per call; None: the host's
 
 
 @dataclass

@@ -256,6 +256,17 @@ class TrainerConfig:
         None, "train steps run in one jitted call (a lax.scan; the epoch is split into such chunks, the last padded) "
               "and, if > 1, validation in one call; default: 1 on CPU (XLA:CPU runs convolutions about 10x slower "
               "inside a loop), a whole epoch on GPU/TPU", lambda v: v is None or v >= 1, "must be >= 1")
+    epoch_loop: Literal["auto", "host", "device"] = _opt(
+        "auto", "who drives a phase's epochs (per-batch training, real data on the device): host, the index batches "
+                "shuffled by Grain on the host per epoch (trainer.steps_per_call steps per call); device, several "
+                "epochs in one jitted flat loop over their steps, each epoch's permutation drawn on the device from "
+                "jax.random keys of (seed, cycle, phase, epoch): a different but equally deterministic order; "
+                "auto: host on CPU (measured faster there: `python -m benchmarks epoch_loop`), device on GPU/TPU; "
+                "full-batch training and host-placed real data always take the host loop")
+    epochs_per_call: Optional[int] = _opt(
+        None, "epoch_loop device: epochs per jitted call (progress, Ctrl-C and the divergence check act between "
+              "calls); default ⌈epochs / 4⌉, at most 4 calls per phase", lambda v: v is None or v >= 1,
+        "must be >= 1")
     synthetic: SyntheticTrainerConfig = _sub(SyntheticTrainerConfig, "synthetic (network) trainer")
     physical: PhysicalTrainerConfig = _sub(PhysicalTrainerConfig, "physical (PDE parameter) trainer")
     hybrid: HybridConfig = _sub(HybridConfig, "hybrid cycle")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from helpers import tiny_dict
@@ -79,6 +80,18 @@ def test_sharded_hybrid_cycle_on_4_devices_matches_one_device(tmp_path):
     env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
     _worker(config, tmp_path / "one", env, "parallel.devices=1")
     _worker(config, tmp_path / "four", env)
+    one, four = _load(tmp_path / "one"), _load(tmp_path / "four")
+    assert one[1]["devices"] == 1 and four[1]["devices"] == 4
+    _assert_close(four, one)
+
+
+@pytest.mark.slow
+def test_device_epoch_loop_on_4_devices_matches_one_device(tmp_path):
+    """The device epoch loop's batches, drawn inside the program, are split over the mesh as the host's are."""
+    config = _config(tmp_path)
+    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    _worker(config, tmp_path / "one", env, "parallel.devices=1", "trainer.epoch_loop=device")
+    _worker(config, tmp_path / "four", env, "trainer.epoch_loop=device")
     one, four = _load(tmp_path / "one"), _load(tmp_path / "four")
     assert one[1]["devices"] == 1 and four[1]["devices"] == 4
     _assert_close(four, one)

@@ -92,8 +92,14 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     assert_same_run(tmp_path / "a", tmp_path / "b")
 
 
-@pytest.mark.parametrize("steps_per_call", [None, 2])  # one call per step (CPU default), chunks of 2 scanned steps
-def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, steps_per_call):
+@pytest.mark.parametrize("steps_per_call, epoch_loop", [
+    (None, "host"),  # one call per step (CPU default)
+    (2, "host"),  # chunks of 2 scanned steps
+    # the device epoch loop, in calls of one epoch (the curriculum's K changes between them); a fast in-memory
+    # form of it is tests/test_epoch_loop.py's resume test
+    pytest.param(None, "device", marks=pytest.mark.slow),
+])
+def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, steps_per_call, epoch_loop):
     """Train 3 cycles; copy the run, drop its checkpoints after cycle 1 and resume it: both learning-rate
     schedules (their position is the optimiser's update count), the input-noise key (folded with the step
     counter) and the rollout curriculum (K 1 -> 3, a program per K, compiled afresh by the resumed process)
@@ -109,7 +115,8 @@ def test_resume_mid_schedule_with_input_noise_is_bitwise_identical(tmp_path, ste
                                                          "decay_steps": 4, "decay_rate": 0.5},
                             "rollout_curriculum": {"kind": "linear"}},
         trainer__physical={"epochs": 2, "lr_schedule": {"kind": "cosine", "warmup_steps": 2, "decay_steps": 40}},
-        trainer__hybrid={"cycles": 3, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call))
+        trainer__hybrid={"cycles": 3, "alpha": 0.5, "warmup_epochs": 1}, trainer__steps_per_call=steps_per_call,
+        trainer__epoch_loop=epoch_loop))
     prepare_run_dir(cfg, tmp_path / "ref", overwrite=False)
     run(cfg, tmp_path / "ref")
     shutil.copytree(tmp_path / "ref", tmp_path / "resumed")

@@ -8,7 +8,9 @@ would promote float32 tensors to float64.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator
 
 import jax
 import numpy as np
@@ -66,17 +68,31 @@ def flux_divergence(u: math.Tensor, velocity: list[math.Tensor], dx: tuple[float
     return out
 
 
+_UNROLLED = contextvars.ContextVar("unrolled_substeps", default=False)
+
+
+@contextlib.contextmanager
+def unrolled_substeps() -> Iterator[None]:
+    """While tracing inside this context, `iterate` unrolls its substeps into straight-line code (no while
+    loop): the flat physical train step (`training.models.physical_model`'s ``unroll="substeps"``)."""
+    token = _UNROLLED.set(True)
+    try:
+        yield
+    finally:
+        _UNROLLED.reset(token)
+
+
 def iterate(body: Callable[[Any], Any], n: int, x):
     """`body` applied `n` times to the native array `x` (``body(body(...body(x)))``).
 
     JAX arrays (and tracers) go through `jax.lax.fori_loop`, so the body is traced and compiled
     once however many substeps there are (an unrolled loop of PhiFlow stencils makes XLA's compile
-    time grow faster than linearly: seconds for 10 substeps, tens of seconds for their gradient).
-    NumPy arrays (PhiFlow's NumPy backend) take a Python loop.
+    time grow faster than linearly: seconds for 10 substeps, tens of seconds for their gradient),
+    except inside `unrolled_substeps`. NumPy arrays (PhiFlow's NumPy backend) take a Python loop.
     """
     if n == 1:
         return body(x)
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) or _UNROLLED.get():
         for _ in range(n):
             x = body(x)
         return x

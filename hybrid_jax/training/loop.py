@@ -30,17 +30,17 @@ from hybrid_jax.data.masks import observation_mask, observed_windows, time_mask
 from hybrid_jax.data.sources import (GENERATED, REAL, WindowSource, full_batch, host_windows, kept_windows,
                                      mixed_batches, streamed)
 from hybrid_jax.memory import size_text
-from hybrid_jax.parallel import batch_sharding, make_mesh, replicate, replicated, shard, to_host
+from hybrid_jax.parallel import AXIS, batch_sharding, make_mesh, replicate, replicated, shard, to_host
 from hybrid_jax.data.windows import split_simulations, window_index
 from hybrid_jax.physics.base import PDE
 from hybrid_jax.experiment import Experiment, GenerationStates, ModelFns, ModelName, trained_models
 from hybrid_jax.training.plan import (alpha_schedule, coupling_weights, first_epoch, generated_weights,
                                      horizon_schedule, num_generated)
-from hybrid_jax.training.models import (input_noise_key, physical_model, reduced_physics, smoothness_penalty,
-                                       synthetic_model)
+from hybrid_jax.training.models import (flat_physics, input_noise_key, physical_model, reduced_physics,
+                                       smoothness_penalty, synthetic_model)
 from hybrid_jax.training.records import CycleResult, WarmupResult
-from hybrid_jax.training.steps import (Params, TrainState, init_optimizer, init_state, make_eval_step, make_generate,
-                                       make_train_step, model_fns)
+from hybrid_jax.training.steps import (Params, TrainState, device_epochs, init_optimizer, init_state, make_eval_step,
+                                       make_generate, make_train_step, model_fns)
 
 States = dict[ModelName, TrainState]
 OnGenerated = Callable[[int, ModelName, jax.Array], None]
@@ -90,6 +90,9 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     phy, syn = cfg.trainer.physical, cfg.trainer.synthetic
     phy_params, phy_predict, phy_tx = physical_model(pde, cfg.physics, phy)
     loss_predict = physical_model(pde, cfg.physics, phy, "nearest")[1] if phy.downsample_factor else phy_predict
+    flat = flat_physics(cfg.physics, phy, phy.rollout_steps or horizon, jax.default_backend())
+    train_predict = loss_predict if flat == "none" else \
+        physical_model(pde, cfg.physics, phy, "nearest" if phy.downsample_factor else "linear", flat)[1]
     k_phy = phy.rollout_steps or horizon
     penalty = smoothness_penalty(*reduced_physics(pde, cfg.physics, phy.downsample_factor), phy.regularization)
     noise_key = input_noise_key(cfg.seed, cfg.network.input_noise)
@@ -105,7 +108,7 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
                                  make_eval_step(syn_predict, nd, horizon),
                                  make_generate(syn_predict, lengths["physical"]), horizon, horizon_schedule(cfg)),
            "physical": model_fns("physical", phy_predict,
-                                make_train_step(loss_predict, phy_tx, nd, k_phy,
+                                make_train_step(train_predict, phy_tx, nd, k_phy,
                                                 penalty=penalty,
                                                 linesearch=phy.optimizer == "lbfgs",
                                                 proportional=phy.coupling.proportional, window=horizon),
@@ -121,6 +124,11 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
     if not on_device:
         log.info("data.placement: %s of real trajectories stay on the host; each batch's windows are streamed",
                  size_text(trajectories.size * 4))
+    for name, f in fns.items():
+        if device_loop(cfg, name, on_device):
+            f.train_epochs = device_epochs(f.train_step, cfg.seed, cfg.trainer.batch_size,
+                                           cfg.trainer.max_consecutive_failures,
+                                           jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, AXIS)))
     return Experiment(
         cfg=cfg, pde=pde, mesh=mesh, real_on_device=on_device,
         real=replicate(mesh, np.asarray(trajectories, np.float32)) if on_device
@@ -135,6 +143,24 @@ def build_experiment(cfg: Config, pde: PDE, trajectories: np.ndarray) -> Experim
         generation_states=make_generation_states(cfg, pde, train_w, n_gen, mesh, on_device),
         steps_per_call=steps_per_call(cfg, max_steps) if on_device else 1,  # streamed: one batch per call
     )
+
+
+def device_loop(cfg: Config, name: ModelName, on_device: bool = True) -> bool:
+    """Whether `name`'s epochs run in the device epoch loop (`steps.device_epochs`), as trainer.epoch_loop says.
+
+    Never for full-batch training (one fixed batch; a line search's restarts and stall test are the host's) or
+    with the real trajectories on the host (each batch is streamed). auto: the host on CPU, the device loop on
+    GPU/TPU. Measured on CPU (`python -m benchmarks epoch_loop`, the smoke job's steady cycle, 2 shared cores,
+    jax 0.10.2, alternated, 5-6 cycles each): the device loop took 8.4-11.5x the host's time for the synthetic
+    phase (XLA:CPU runs the UNet's convolutions about 10x slower inside a loop) and 0.87-1.17x for the physical
+    phase in three runs (compute-bound there: no launch cost to save), and compiled the physical phase in
+    about twice the time. On GPU/TPU, where the smoke cycle is launch-bound, the device loop is not measured.
+    """
+    if not on_device or (name == "physical" and cfg.trainer.physical.batching == "full"):
+        return False
+    if cfg.trainer.epoch_loop != "auto":
+        return cfg.trainer.epoch_loop == "device"
+    return jax.default_backend() != "cpu"
 
 
 def steps_per_call(cfg: Config, max_steps: int) -> int:
@@ -200,7 +226,9 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
                epochs: int, cycle: int | None, phase: int, progress: bool) -> tuple[TrainState, list[float]]:
     """Train `epochs` epochs over the mixed sources (`cycle` None: the warm-up); return the state and
     the mean loss of each epoch. Each epoch's steps roll out its K (`epoch_horizons`): one compiled
-    program per distinct K, so an epoch costs what its K costs.
+    program per distinct K, so an epoch costs what its K costs. The host shuffles each epoch with Grain
+    (`epoch_seed`), or, where the model has a device epoch loop (`device_loop`), several epochs run per call
+    with their permutations drawn on the device (`_device_epochs`): another order, as deterministic.
 
     A line-search optimiser starts each call with an empty curvature memory (the data, hence the
     objective, differ between phases and cycles); in full-batch mode it stops early, with fewer
@@ -210,10 +238,12 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
     losses = []
     if fns.restart is not None and epochs:
         state = state._replace(opt_state=fns.restart(state.params))
+    horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
+    if fns.train_epochs is not None and not fns.full_batch:
+        return _device_epochs(exp, fns, state, data, sources, horizons, cycle, phase, progress)
     if exp.steps_per_call > 1 and not fns.full_batch:  # the scan donates its input; the caller may still hold
         state = jax.tree.map(jnp.copy, state)  # `state` (a phase's reversion does)
     stalled = 0
-    horizons = epoch_horizons(fns, first_epoch(cfg, cycle), epochs)
     for epoch in range(epochs):
         k = horizons[epoch]
         desc = f"{_where(cycle)} {fns.name} epoch {epoch}"
@@ -224,23 +254,69 @@ def run_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, so
             batches = mixed_batches(sources, cfg.trainer.batch_size, epoch_seed(cfg.seed, cycle, phase, epoch))
             run = _per_step if exp.steps_per_call == 1 else _chunked
             state, step_losses, oks, progressed = run(exp, fns, state, data, batches, k, desc, progress)
-        failures = int(to_host(state.failures))
-        if not oks.all():
-            log.warning("%s, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
-                        "(step %s of 0..%d)", _where(cycle), fns.name, epoch, int((~oks).sum()),
-                        ", ".join(map(str, np.flatnonzero(~oks))), len(oks) - 1)
-        if failures >= cfg.trainer.max_consecutive_failures:
-            raise TrainingDiverged(f"{fns.name} model: {failures} consecutive steps with NaN/inf "
-                                   f"({_where(cycle)}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
-                                   f"last good state")
-        good = step_losses[oks]
-        losses.append(float(good.mean()) if len(good) else float("nan"))
+        losses.append(_epoch_end(cfg, fns.name, cycle, epoch, step_losses, oks, int(to_host(state.failures))))
         if fns.full_batch and fns.restart is not None:
             stalled = 0 if progressed else stalled + 1
             if stalled >= 2:
                 log.info("%s, %s: converged after %d epoch(s) (no decrease in two line searches)",
                          _where(cycle), fns.name, epoch + 1)
                 break
+    return state, losses
+
+
+def _epoch_end(cfg: Config, name: ModelName, cycle: int | None, epoch: int, step_losses: np.ndarray,
+               oks: np.ndarray, failures: int) -> float:
+    """The epoch's mean loss over its good steps, after warning of rejected steps; raises `TrainingDiverged`
+    if it ended with trainer.max_consecutive_failures consecutive failed steps."""
+    if not oks.all():
+        log.warning("%s, %s epoch %d: %d step(s) with NaN/inf rejected, last good state kept "
+                    "(step %s of 0..%d)", _where(cycle), name, epoch, int((~oks).sum()),
+                    ", ".join(map(str, np.flatnonzero(~oks))), len(oks) - 1)
+    if failures >= cfg.trainer.max_consecutive_failures:
+        raise TrainingDiverged(f"{name} model: {failures} consecutive steps with NaN/inf "
+                               f"({_where(cycle)}, epoch {epoch}, step {len(oks) - 1}); stopping with the "
+                               f"last good state")
+    good = step_losses[oks]
+    return float(good.mean()) if len(good) else float("nan")
+
+
+def epochs_per_call(cfg: Config, epochs: int) -> int:
+    """Epochs per call of the device epoch loop: trainer.epochs_per_call, by default ⌈epochs / 4⌉ (a progress
+    update, a stop check and a divergence check at most 4 times per phase, at the cost of 4 launches)."""
+    return max(1, min(cfg.trainer.epochs_per_call or -(-epochs // 4), epochs))
+
+
+def _device_epochs(exp: Experiment, fns: ModelFns, state: TrainState, data: dict, sources: list[WindowSource],
+                   horizons: list[int], cycle: int | None, phase: int,
+                   progress: bool) -> tuple[TrainState, list[float]]:
+    """`run_epochs` in the device epoch loop (`ModelFns.train_epochs`): calls of `epochs_per_call` epochs
+    (fewer where the curriculum's K changes: one K per call; a short call is padded with skipped epochs), each
+    a flat scan over its steps with the batches drawn on the device (`steps.epoch_order`)."""
+    assert fns.train_epochs is not None
+    cfg, epochs, losses = exp.cfg, len(horizons), []
+    sources = [s for s in sources if len(s)]
+    sizes = tuple((len(s), kept_windows(len(s), s.fraction)) for s in sources)
+    if sum(k for _, k in sizes) < cfg.trainer.batch_size:
+        raise ValueError(f"trainer.batch_size: {cfg.trainer.batch_size} is larger than the "
+                         f"{sum(k for _, k in sizes)} training windows")
+    pool = replicate(exp.mesh, full_batch(sources))
+    per_call = epochs_per_call(cfg, epochs)
+    state = jax.tree.map(jnp.copy, state)  # the loop donates its input; the caller may still hold `state`
+    where = np.int32(-1 if cycle is None else cycle), np.int32(phase)
+    with tqdm(total=epochs, desc=f"{_where(cycle)} {fns.name} epochs", leave=False,
+              disable=None if progress else True) as bar:
+        first = 0
+        while first < epochs:
+            check_stop()  # SIGINT/SIGTERM: stop between calls
+            k = horizons[first]
+            n = next((i for i in range(1, per_call) if first + i >= epochs or horizons[first + i] != k), per_call)
+            active = replicate(exp.mesh, np.arange(per_call) < n)
+            state, m = fns.train_epochs(state, data, pool, *where, np.int32(first), active, sizes=sizes, horizon=k)
+            step_losses, oks, failures = (to_host(m[key]) for key in ("loss", "ok", "failures"))
+            for e in range(n):
+                losses.append(_epoch_end(cfg, fns.name, cycle, first + e, step_losses[e], oks[e], int(failures[e])))
+            first += n
+            bar.update(n)
     return state, losses
 
 

@@ -52,24 +52,58 @@ def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal
     return x
 
 
+Unroll = Literal["none", "steps", "substeps"]
+FLAT_MAX = 8  # PDE steps (substeps) a flat physical train step unrolls at most (compile time grows faster)
+
+
+def flat_physics(physics: PhysicsConfig, phy: PhysicalTrainerConfig, horizon: int, backend: str) -> Unroll:
+    """How much of the physical model's K-step training rollout is unrolled (`physical_model`'s `unroll`), so
+    that a phase's Adam steps are one flat loop (the device epoch loop's scan over steps) rather than nested
+    while loops (steps × K × substeps).
+
+    No `checkpoint_rollout` (it needs the rolled loop); at most FLAT_MAX unrolled PDE (sub)steps. On CPU the K
+    steps only, from `python -m benchmarks epoch_loop --cycles 0` (the smoke job's step: 32², batch 8, K 4,
+    2 substeps; a 2-core CPU shared with other jobs, so noisy): K unrolled took 0.62, 0.62, 1.08 and 0.80x the
+    rolled form's step time in four measurements (22-31 ms against 28-37 ms), compile -0.8 to +2.5 s; K and the
+    substeps unrolled 0.88-1.29x (no gain). On GPU/TPU the substeps too: one straight-line body per Adam step, as
+    a while loop costs a launch and a host round trip per iteration there (not measured)."""
+    substeps = int(getattr(physics, "substeps", 1) or 1)
+    if phy.checkpoint_rollout or horizon > FLAT_MAX:
+        return "none"
+    return "substeps" if backend != "cpu" and horizon * substeps <= FLAT_MAX else "steps"
+
+
 def physical_model(pde: PDE, physics: PhysicsConfig, phy: PhysicalTrainerConfig,
-                   upsampling: Literal["linear", "nearest"] = "linear"):
+                   upsampling: Literal["linear", "nearest"] = "linear", unroll: Unroll = "none"):
     """(initial optimised params, predict, optimiser) of the physical model: `pde` of the `physics`
     section, trained as `phy` (trainer.physical) says.
 
     With phy.downsample_factor f > 0 it runs on `reduced_physics`: predict block-averages
     x0, rolls out there and upsamples every frame back to `pde`'s grid (`upsampling`: linear for
     generated data and evaluation; nearest for the loss, see the config key's documentation).
+    `unroll` (see `flat_physics`): none, the K-step rollout is a `lax.scan` and each PDE step's substeps a
+    `fori_loop`; steps, the K steps unrolled; substeps, the substeps too (straight-line code). The same
+    arithmetic in each form, to float32 round-off (tests/test_epoch_loop.py).
     """
     remat, f, ndim = phy.checkpoint_rollout, phy.downsample_factor, len(pde.spatial_shape)
     model_pde, _ = reduced_physics(pde, physics, f)
-    pde_step = jax.jit(model_pde.step)  # one trace of the PhiFlow step for every program that rolls it out
+    if unroll == "substeps":
+        from hybrid_jax.physics._grid import unrolled_substeps
+
+        def flat_step(x, p):
+            with unrolled_substeps():  # entered whenever this jitted function is traced
+                return model_pde.step(x, p)
+
+        pde_step = jax.jit(flat_step)
+    else:
+        pde_step = jax.jit(model_pde.step)  # one trace of the PhiFlow step for every program that rolls it out
+    unrolled = unroll != "none" and not remat
 
     def predict(raw, x0, horizon):
         step = batched(pde_step, decode_physical(model_pde, raw))
         if f == 0:
-            return rollout(step, x0, horizon, remat=remat, unroll=False)
-        traj = rollout(step, block_average(x0, 2**f, 1, ndim), horizon, remat=remat, unroll=False)
+            return rollout(step, x0, horizon, remat=remat, unroll=unrolled)
+        traj = rollout(step, block_average(x0, 2**f, 1, ndim), horizon, remat=remat, unroll=unrolled)
         return upsample(traj, f, 2, ndim, upsampling, pde.periodic).astype(x0.dtype)
 
     return encode_physical(model_pde, model_pde.init_params()), predict, physical_optimizer(phy)

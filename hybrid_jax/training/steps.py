@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from hybrid_jax.data.sources import materialize
-from hybrid_jax.experiment import (Data, EvalStep, Generate, IndexBatch, ModelFns, Params, Predict, TrainState,
-                                   TrainStep, TrainSteps)
+from hybrid_jax.experiment import (Data, EpochLoop, EvalStep, Generate, IndexBatch, ModelFns, Params, Predict,
+                                   TrainState, TrainStep, TrainSteps)
 from hybrid_jax.losses import per_sample_loss, proportional_loss, weighted_loss
 
 def _narrow(x):
@@ -173,6 +173,83 @@ def scan_steps(step: TrainStep) -> TrainSteps:
         return jax.lax.scan(body, state, (index_batches, active))
 
     return jax.jit(steps, donate_argnums=0, static_argnames="horizon")
+
+
+SHUFFLE_STREAM = 11  # folded into the seed's key: the device epoch loop's permutations draw from their own stream
+
+Sizes = tuple[tuple[int, int], ...]
+"""Per source of a pool, in its order: (windows, windows one epoch keeps)."""
+
+
+def epoch_key(seed: int, cycle, phase, epoch) -> jax.Array:
+    """Key of one epoch's permutation in the device epoch loop (trainer.epoch_loop): a pure function of where
+    the epoch is in the run (`cycle` -1: the warm-up), as `training.loop.epoch_seed` is for the host's Grain
+    shuffle, so that a resumed run draws the same batches. `cycle`, `phase`, `epoch` may be traced."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), SHUFFLE_STREAM)
+    for x in (jnp.asarray(cycle, jnp.int32) + 1, phase, epoch):
+        key = jax.random.fold_in(key, jnp.asarray(x, jnp.int32))
+    return key
+
+
+def epoch_order(key: jax.Array, sizes: Sizes, batch_size: int) -> jax.Array:
+    """``[S, B]`` int32 rows of a pool (its sources' windows concatenated, `sizes` static) that one epoch trains
+    on, as `data.sources.mixed_batches` draws them but with `jax.random`: each source's kept windows drawn
+    without replacement (all if it keeps all), then all shuffled together; S = ⌊Σ kept / B⌋ batches of
+    B = `batch_size` (the last partial batch dropped)."""
+    parts, offset = [], 0
+    for i, (n, kept) in enumerate(sizes):
+        rows = jnp.arange(n, dtype=jnp.int32) if kept >= n else \
+            jax.random.permutation(jax.random.fold_in(key, i), n)[:kept].astype(jnp.int32)
+        parts.append(rows + offset)
+        offset += n
+    rows = jnp.concatenate(parts)
+    steps = len(rows) // batch_size
+    order = jax.random.permutation(jax.random.fold_in(key, len(sizes)), len(rows))[:steps * batch_size]
+    return rows[order].reshape(steps, batch_size)
+
+
+def device_epochs(step: TrainStep, seed: int, batch_size: int, max_failures: int,
+                  batch_sharding: jax.sharding.Sharding | None = None) -> EpochLoop:
+    """E epochs of `step` in one jitted call, their index batches drawn on the device (trainer.epoch_loop device):
+    ``epochs(state, data, pool, cycle, phase, first, active [E] bool, *, sizes, horizon=None)
+    -> (state, {loss [E, S], ok [E, S], failures [E]})``.
+
+    `pool` holds the index arrays ``{source, sim, t, weight}`` of every window of the phase's sources
+    (`data.sources.full_batch`), `sizes` (static) how many each source has and keeps per epoch. Epoch e of the
+    call is the phase's epoch ``first + e``; its batches are `epoch_order` of ``epoch_key(seed, cycle, phase,
+    first + e)``. All E·S steps run as one flat `lax.scan` (no loop per epoch), each a `step` at `horizon`
+    (static; None: its default). An epoch whose `active` entry is False is skipped (a short last call, padded,
+    reuses the compilation). The NaN guard is `step`'s; as the host loop stops after an epoch ending with
+    `max_failures` consecutive failed steps, the scan skips every step after such an epoch, and `failures`
+    reports the count at each epoch's end. The incoming state's buffers are donated.
+    """
+
+    def epochs(state: TrainState, data: Data, pool: IndexBatch, cycle, phase, first, active: jax.Array, *,
+               sizes: Sizes, horizon=None):
+        k = {} if horizon is None else {"horizon": horizon}
+        n = active.shape[0]
+        keys = jax.vmap(lambda e: epoch_key(seed, cycle, phase, first + e))(jnp.arange(n, dtype=jnp.int32))
+        order = jax.vmap(lambda key: epoch_order(key, sizes, batch_size))(keys)  # [E, S, B]
+        s = order.shape[1]
+        batches = jax.tree.map(lambda a: a[order.reshape(n * s, batch_size)], pool)
+        if batch_sharding is not None:
+            batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
+        on, last = jnp.repeat(active, s), jnp.tile(jnp.arange(s) == s - 1, n)
+        skipped = {"loss": jnp.zeros((), jnp.float32), "ok": jnp.array(True), "progress": jnp.array(False)}
+
+        def body(carry, xs):
+            state, halted = carry
+            idx, go, end = xs
+            go = go & ~halted
+            state, m = jax.lax.cond(go, lambda st: step(st, data, idx, **k), lambda st: (st, skipped), state)
+            halted = halted | (go & end & (state.failures >= max_failures))
+            return (state, halted), {"loss": m["loss"], "ok": m["ok"], "failures": state.failures}
+
+        (state, _), m = jax.lax.scan(body, (state, jnp.array(False)), (batches, on, last))
+        return state, {"loss": m["loss"].reshape(n, s), "ok": m["ok"].reshape(n, s),
+                       "failures": m["failures"].reshape(n, s)[:, -1]}
+
+    return jax.jit(epochs, donate_argnums=0, static_argnames=("sizes", "horizon"))
 
 
 def make_eval_step(predict: Predict, num_dynamic: int, horizon: int, window: int | None = None) -> EvalStep:
