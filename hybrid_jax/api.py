@@ -23,7 +23,8 @@ from hybrid_jax.config import Config, ConfigError, load_config
 @dataclass(frozen=True)
 class RunResult:
     """What a run produced: `summary` (as in ``summary.json``; empty for the generate task alone),
-    `learned` (the physical parameters, host arrays), `evaluation` (as in ``evaluation.json``, or
+    `learned` (the physical parameters, host arrays; empty for an interaction-coupling run, whose summary
+    has them), `evaluation` (as in ``evaluation.json``, or
     None) and the run directory with its files."""
 
     config: Config
@@ -87,7 +88,7 @@ def run_experiment(config: Config | str | Path | dict | None = None, run_dir: st
     with open_run(cfg, run_dir, overwrite):  # the run directory stays locked while the run writes it
         summary = run_tasks(cfg, run_dir)
     learned = {}
-    if has_checkpoints(run_dir):
+    if has_checkpoints(run_dir) and cfg.trainer.hybrid.coupling != "interaction":  # (an interaction run's: summary)
         learned = {k: np.asarray(v) for k, v in load_run(run_dir).params.items()}
     evaluation_file = run_dir / "evaluation.json"
     evaluation = json.loads(evaluation_file.read_text()) if evaluation_file.is_file() else None

@@ -43,7 +43,6 @@ from hybrid_jax.schemas import SCHEMA_VERSION
 from hybrid_jax.timings import Timeline
 from hybrid_jax.tracking import Tracker
 from hybrid_jax.experiment import trained_models
-from hybrid_jax.training.interaction_run import run_interaction
 from hybrid_jax.training.loop import build_experiment, initial_states, train_cycles
 from hybrid_jax.training.records import CycleResult, epochs_done, train_seconds
 
@@ -66,9 +65,12 @@ class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, lines of phases not yet checkpointed are dropped (the
     warm-up's lines, cycle -1, are checkpointed with cycle 0's: without a checkpoint nothing is kept)."""
 
-    def __init__(self, path: Path, keep_before_cycle: int):
+    def __init__(self, path: Path, keep_before_cycle: int, keep=None):
+        """`keep(record) -> bool`, if given, replaces the cycle rule (an interaction run keeps its epochs
+        before the checkpoint's)."""
         self.path = path
-        kept = [json.dumps(r) for r in read_metrics(path) if keep_before_cycle > 0 and r["cycle"] < keep_before_cycle]
+        keep = keep or (lambda r: keep_before_cycle > 0 and r["cycle"] < keep_before_cycle)
+        kept = [json.dumps(r) for r in read_metrics(path) if keep(r)]
         if is_primary():
             atomic_write(path, "".join(ln + "\n" for ln in kept))
 
@@ -234,13 +236,14 @@ def run(cfg: Config, run_dir: Path) -> dict:
 
 def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dict:
     """trainer.hybrid.coupling = interaction: fit on the sensor record data.sensor_file (docs/coupling.md); one
-    ``metrics.jsonl`` line per epoch; ``summary.json`` and ``evaluation.json`` with the learned coefficients,
-    their errors and the final sensor misfits (what `compare` reads), ``fields.npz``. Trains from scratch every
-    time (no checkpoints yet); there is no rollout evaluation (the truth is known only at the sensors), so
-    ``evaluation.json`` and the metrics lines are not yet in the output schemas (hybrid_jax/schemas); the
-    summary is."""
+    ``metrics.jsonl`` line per epoch (``kind: interaction``); a checkpoint of both train states every
+    trainer.hybrid.interaction.checkpoint_every epochs and after the last (step = epochs done), from which a
+    restarted run resumes exactly (its metrics lines after the checkpoint dropped); ``summary.json`` and
+    ``evaluation.json`` (its interaction form: the learned coefficients, their errors, the final sensor
+    misfits, what `compare` reads; there is no rollout evaluation, the truth is known only at the sensors),
+    ``fields.npz`` and, with output.plots, ``plots/interaction_*.png`` (hybrid_jax.plots_interaction)."""
     from hybrid_jax.data.sensors import load_sensors
-    from hybrid_jax.physics.base import decode_physical
+    from hybrid_jax.training.interaction_run import build_interaction, fit
 
     if not cfg.data.sensor_file:
         raise ConfigError("data.sensor_file: required when trainer.hybrid.coupling = interaction")
@@ -250,36 +253,75 @@ def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dic
         u0 = np.asarray(load_trajectories(cfg, pde)[0, 0], np.float32)
     if "train" not in cfg.tasks:
         return {}
-    metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=0)
     timeline.mark("training")
-    t_train = time.perf_counter()
-    states, history, setup = run_interaction(
-        cfg, pde, sensors, u0=u0,
-        on_epoch=lambda e, _, m: metrics_log.write({"kind": "interaction", "cycle": 0, "epoch": e, **m}))
+    setup = build_interaction(cfg, pde, sensors, u0=u0)
+    ic, models = cfg.trainer.hybrid.interaction, trained_models(cfg)
+    ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
+    states, start = setup.states, 0
+    found = ckpts.restore_intact(setup.states)
+    if found is not None:
+        latest, states, meta = found
+        if meta.get("config_hash") != run_hash(cfg) or "next_epoch" not in meta:
+            raise ConfigError(f"{run_dir}: checkpoints belong to a different config; pass --overwrite")
+        start = meta["next_epoch"]
+        log.info("resuming from checkpoint %s: %d of %d epochs done", latest, start, ic.epochs)
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl", 0, keep=lambda r: r["kind"] == "interaction"
+                             and r["epoch"] < start)
+    true = pde.true_params()
+    clock = [time.perf_counter()]
+
+    def on_epoch(e: int, states: dict, metrics: dict) -> None:
+        line = {"kind": "interaction", "cycle": 0, "epoch": e, **metrics,
+                "timings_s": {"epoch": time.perf_counter() - clock[0]}}
+        if "physical" in models:
+            line["parameter_error"] = parameter_errors(_interaction_learned(pde, states), true)
+        metrics_log.write(line)
+        if (e + 1) % ic.checkpoint_every == 0 or e + 1 == ic.epochs:
+            ckpts.save(e + 1, states, {"next_epoch": e + 1, "config_hash": run_hash(cfg)})
+        clock[0] = time.perf_counter()
+
+    try:
+        states, _ = fit(cfg, setup, states, start, on_epoch)
+    finally:
+        ckpts.close()
     timeline.mark("outputs")
-    models = trained_models(cfg)
+    lines = [r for r in read_metrics(metrics_log.path) if r["kind"] == "interaction"]
+    last = lines[-1] if lines else {}
     summary = {"schema_version": SCHEMA_VERSION, "experiment_name": cfg.experiment_name, "mode": cfg.mode,
-               "cycles_done": 1, "final": {f"{m}_train_loss": float(history[f"{m}_data"][-1]) for m in models},
+               "cycles_done": 1, "final": {f"{m}_train_loss": last[f"{m}_data"] for m in models if last},
                "steps": {m: int(to_host(states[m].step)) for m in models},
-               "epochs": {m: cfg.trainer.hybrid.interaction.epochs for m in models},
-               "windows": {"train": 0, "generated": {}}, "train_s": time.perf_counter() - t_train,
+               "epochs": {m: len(lines) for m in models},
+               "windows": {"train": 0, "generated": {}},
+               "train_s": float(sum(r["timings_s"]["epoch"] for r in lines)),
                "first_cycle_s": None, "steady_cycle_s": None}
-    evaluation = {"models": {m: {"final_sensor_mse": float(history[f"{m}_data"][-1])} for m in models},
-                  "final": {k: float(v[-1]) for k, v in history.items()}}
+    evaluation: dict = {"schema_version": SCHEMA_VERSION, "coupling": "interaction", "epochs": len(lines),
+                        "models": {m: {"final_sensor_mse": last[f"{m}_data"]} for m in models if last},
+                        "final": {k: v for k, v in last.items() if k.startswith(("physical_", "synthetic_"))}}
     if "physical" in models:
-        learned = {k: np.asarray(v) for k, v in
-                   decode_physical(pde, jax.tree.map(to_host, states["physical"].params["coefficients"])).items()}
-        true = pde.true_params()
+        learned = _interaction_learned(pde, states)
         summary["parameters"] = evaluation["parameters"] = {
             "learned": describe_params(learned), "true": describe_params(true),
             "relative_error": parameter_errors(learned, true)}
-    summary["timings_s"] = timeline.seconds()
     if is_primary():
         save_interaction_fields(run_dir / "fields.npz", setup, states)
-    if is_primary():  # evaluation.json: what `compare` reads (sensor misfits, parameter errors)
-        atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))
+        if cfg.output.plots:
+            from hybrid_jax.plots_interaction import write_interaction_plots  # matplotlib only when plotting
+
+            write_interaction_plots(run_dir / "plots", run_dir / "fields.npz", sensors, lines,
+                                    num_frames=min(cfg.evaluation.num_frames, 4))
+        atomic_write(run_dir / "evaluation.json", json.dumps(evaluation, indent=1))  # what `compare` reads
+    summary["timings_s"] = timeline.seconds()
+    if is_primary():
         atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _interaction_learned(pde, states: dict) -> dict[str, np.ndarray]:
+    """The physical model's coefficients (decoded) of an interaction fit's states, on the host."""
+    from hybrid_jax.physics.base import decode_physical
+
+    coefficients = jax.tree.map(to_host, states["physical"].params["coefficients"])
+    return {k: np.asarray(v) for k, v in decode_physical(pde, coefficients).items()}
 
 
 def save_interaction_fields(path: Path, setup, states) -> None:

@@ -175,6 +175,9 @@ class InteractionConfig:
                                                         "grid's extent (0 = first, 1 = last sample); empty: all of it")
     steps_per_frame: int = _pos(1, "physics steps (of physics.dt each) between the physical model's frames, which "
                                     "are interpolated linearly in time to the sensor times")
+    checkpoint_every: int = _pos(100, "epochs between the fit's Orbax checkpoints (both train states; "
+                                      "output.max_checkpoints kept; the last epoch is always checkpointed): a "
+                                      "restarted run resumes from the newest, bitwise as if uninterrupted")
 
 
 @dataclass(frozen=True)

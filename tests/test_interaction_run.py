@@ -138,3 +138,107 @@ def test_compare_runs_the_interaction_baselines_at_equal_steps(tmp_path):
     assert all(r["steps"] == r["planned_steps"] == 10 for r in rows.values())
     assert rows["hybrid", "physical"]["parameter_error"]["viscosity"] >= 0
     assert any(p["metric"] == "parameter_error.viscosity" for p in result["paired"])
+
+
+@pytest.fixture(scope="module")
+def sensor_file(tmp_path_factory):
+    from hybrid_jax.data.sensors import save_sensors
+
+    path = tmp_path_factory.mktemp("sensors") / "sensors.npz"
+    save_sensors(path, _truth(None)[2])
+    return path
+
+
+def _run_dict(tmp_path, sensor_file, epochs=6, **output):
+    from hybrid_jax.typed_config import to_dict
+
+    d = to_dict(_config("hybrid", "learnable", epochs=epochs, checkpoint_every=2))
+    d["data"].update(sensor_file=str(sensor_file), store_dir=str(tmp_path / "store"))
+    d["output"].update({"dir": str(tmp_path / "runs"), "progress": False, "plots": False, "tensorboard": False,
+                        **output})
+    return d
+
+
+def test_interaction_run_resumes_bitwise_after_a_crash(tmp_path, sensor_file, monkeypatch, caplog):
+    """Checkpoints every 2 epochs; a run that crashes after writing epoch 4's metrics line (checkpoints 2 and 4
+    saved) and is restarted in its directory drops that line, resumes from epoch 4 and ends with the same
+    train states (bitwise) and metrics lines (timings aside) as a run never stopped."""
+    import json
+    import logging
+
+    from helpers import assert_same_run, run_metrics
+    from hybrid_jax import run as run_module
+    from hybrid_jax.api import run_experiment
+    from hybrid_jax.lifecycle import checkpoint_steps
+
+    d = _run_dict(tmp_path, sensor_file)
+    ref = run_experiment(d, tmp_path / "ref")
+    assert checkpoint_steps(ref.run_dir) == [2, 4, 6] and not (ref.run_dir / "plots").exists()  # plots off
+    write = run_module.MetricsLog.write
+
+    def crash(self, record):
+        write(self, record)
+        if record.get("epoch") == 4:
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(run_module.MetricsLog, "write", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_experiment(d, tmp_path / "resumed")
+    monkeypatch.undo()
+    assert checkpoint_steps(tmp_path / "resumed") == [2, 4] and len(run_metrics(tmp_path / "resumed")) == 5
+    with caplog.at_level(logging.INFO, logger="hybrid_jax"):
+        resumed = run_experiment(d, tmp_path / "resumed")
+    assert "resuming from checkpoint 4: 4 of 6 epochs done" in caplog.text
+    assert_same_run(ref.run_dir, resumed.run_dir)
+    assert [r["epoch"] for r in run_metrics(resumed.run_dir)] == list(range(6))
+    assert resumed.summary["epochs"] == resumed.summary["steps"] == {"physical": 6, "synthetic": 6}
+    assert (json.loads((ref.run_dir / "evaluation.json").read_text())
+            == json.loads((resumed.run_dir / "evaluation.json").read_text()))
+    with np.load(ref.run_dir / "fields.npz") as a, np.load(resumed.run_dir / "fields.npz") as b:
+        np.testing.assert_array_equal(a["physical"], b["physical"])
+
+
+def test_interaction_run_outputs_match_the_schemas_and_plots_are_pngs(tmp_path, sensor_file):
+    """A real interaction run's summary.json, evaluation.json (its interaction form) and every metrics line
+    validate against the strict schemas, which refuse an unknown key; with output.plots its figures are PNGs."""
+    import json
+
+    import jsonschema
+    import matplotlib.image
+
+    from helpers import assert_valid_outputs
+    from hybrid_jax.api import run_experiment
+    from hybrid_jax.schemas import schema
+
+    result = run_experiment(_run_dict(tmp_path, sensor_file, epochs=3, plots=True), tmp_path / "run")
+    assert_valid_outputs(result.run_dir)
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["coupling"] == "interaction" and evaluation["epochs"] == 3
+    assert set(evaluation["models"]) == {"physical", "synthetic"} and "viscosity" in evaluation["parameters"]["learned"]
+    line = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert line["kind"] == "interaction" and line["epoch"] == 2 and set(line["parameter_error"]) == {"viscosity"}
+    for doc, name in ((evaluation, "evaluation"), (line, "metrics_line")):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**doc, "unknown_key": 1.0}, schema(name), cls=jsonschema.Draft202012Validator)
+    for name in ("interaction_fields.png", "interaction_losses.png"):
+        path = result.run_dir / "plots" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and min(image.shape[:2]) > 100 and image.std() > 0  # drawn, not blank
+
+
+def test_interaction_plots_of_a_2d_grid(tmp_path):
+    """The 2D form of the fields figure: frames of both models with the sensors, a PNG; a 3D grid is skipped."""
+    from hybrid_jax.plots_interaction import write_interaction_plots
+
+    x, y = np.meshgrid(np.linspace(0, 1, 12), np.linspace(0, 1, 10), indexing="ij")
+    times = np.linspace(0, 1, 5, dtype=np.float32)
+    field = np.sin(3 * x)[None, ..., None] * np.cos(times)[:, None, None, None]
+    np.savez(tmp_path / "fields.npz", times=times, coords=np.stack([x, y], -1), physical=field, synthetic=field + 0.1)
+    sensors = SensorData(np.random.default_rng(0).uniform(size=(3, 6, 2)), np.array([0.0, 0.5, 1.0]), None)
+    written = write_interaction_plots(tmp_path / "plots", tmp_path / "fields.npz", sensors, [], num_frames=3)
+    assert [p.name for p in written] == ["interaction_fields.png"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.savez(tmp_path / "f3.npz", times=times, coords=np.zeros((2, 2, 2, 3)), physical=np.zeros((5, 2, 2, 2, 1)),
+             synthetic=np.zeros((5, 2, 2, 2, 1)))
+    assert write_interaction_plots(tmp_path / "p3", tmp_path / "f3.npz", sensors, []) == []

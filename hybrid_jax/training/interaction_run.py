@@ -1,7 +1,8 @@
 """Interaction coupling from a config: the physical model and the neural field on one sensor record.
 
 `build_interaction(cfg, pde, sensors)` makes both `Coupled` models (`sensor_models`), their initial train
-states, the ghost sampler and the ghost key; `run_interaction` trains them with `interaction_fit`.
+states, the ghost sampler and the ghost key; `fit` trains them with `interaction_fit` (from any epoch: a
+resumed run); `run_interaction` does both.
 The mode picks what trains: ``hybrid`` both; ``physical`` the physics alone (λ_m^P = 0; the field is not
 updated); ``synthetic`` the field alone (λ_m^S = 0; the physics is not updated).
 
@@ -109,14 +110,23 @@ def build_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Arr
         grid, frame_times(sensors, cfg.physics.dt * ic.steps_per_frame))
 
 
+def fit(cfg: Config, setup: InteractionSetup, states: dict | None = None, first_epoch: int = 0, on_epoch=None,
+        ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Train `setup` (from `states`, default its initial ones) over epochs ``first_epoch`` … up to
+    trainer.hybrid.interaction.epochs: (final states, history ``[epochs − first_epoch]`` of every metric). Epoch
+    e's ghosts depend on e only, so a fit resumed from epoch e's states is the same as one never stopped."""
+    ic = cfg.trainer.hybrid.interaction
+    return interaction_fit(setup.physical, setup.synthetic, setup.states if states is None else states,
+                           sample_ghosts=setup.sample_ghosts, key=setup.key, epochs=max(ic.epochs - first_epoch, 0),
+                           order=ic.order, first_epoch=first_epoch,
+                           max_consecutive_failures=cfg.trainer.max_consecutive_failures, on_epoch=on_epoch)
+
+
 def run_interaction(cfg: Config, pde: PDE, sensors: SensorData, *, u0: jax.Array | None = None,
                     grid: Grid | None = None, on_epoch=None) -> tuple[dict, dict[str, np.ndarray], InteractionSetup]:
-    """Build (`build_interaction`) and train trainer.hybrid.interaction.epochs epochs: (final states, history of
-    every metric ``[epochs]``, the setup). The learned coefficients are
+    """Build (`build_interaction`) and train trainer.hybrid.interaction.epochs epochs (`fit`): (final states,
+    history of every metric ``[epochs]``, the setup). The learned coefficients are
     ``decode_physical(pde, states["physical"].params["coefficients"])``."""
     setup = build_interaction(cfg, pde, sensors, u0=u0, grid=grid)
-    ic = cfg.trainer.hybrid.interaction
-    states, history = interaction_fit(setup.physical, setup.synthetic, setup.states, sample_ghosts=setup.sample_ghosts,
-                                      key=setup.key, epochs=ic.epochs, order=ic.order,
-                                      max_consecutive_failures=cfg.trainer.max_consecutive_failures, on_epoch=on_epoch)
+    states, history = fit(cfg, setup, on_epoch=on_epoch)
     return states, history, setup
