@@ -70,7 +70,7 @@ def fields_figure(path: Path, arrays: dict, sensors, num_frames: int) -> Path | 
         for ax, m in zip(axes[0], MODELS):
             im = ax.imshow(fields[m], aspect="auto", origin="upper", vmin=lo, vmax=hi, cmap="viridis",
                            extent=(float(x[0]), float(x[-1]), float(times[-1]), float(times[0])))
-            ax.scatter(pos[..., 0].ravel(), np.repeat(s_times, pos.shape[1]), s=4, c="white", edgecolors="black",
+            ax.scatter(pos[..., 0].ravel(), np.repeat(s_times, pos.shape[1]), s=9, c="red", edgecolors="white",
                        linewidths=0.3)
             ax.set(title=f"{m}", xlabel="x")
         axes[0][0].set_ylabel("t")
@@ -84,7 +84,7 @@ def fields_figure(path: Path, arrays: dict, sensors, num_frames: int) -> Path | 
             for i, m in enumerate(MODELS):
                 ax = axes[i][j]
                 im = ax.imshow(fields[m][k].T, origin="lower", extent=ext, vmin=lo, vmax=hi, cmap="viridis")
-                ax.scatter(pos[near, :, 0], pos[near, :, 1], s=6, c="white", edgecolors="black", linewidths=0.3)
+                ax.scatter(pos[near, :, 0], pos[near, :, 1], s=12, c="red", edgecolors="white", linewidths=0.3)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.set_title(f"{m} t={float(times[k]):.3g}", fontsize=8)

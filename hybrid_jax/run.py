@@ -4,7 +4,8 @@ Run directory layout (default ``runs/<experiment_name>/``)::
 
     config.yaml        the resolved config        config_hash   its hash (guards reuse)
     metrics.jsonl      one JSON line per epoch and per cycle
-    checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers)
+    checkpoints/<n>/   Orbax checkpoint after n finished cycles (both models, optimisers); an interaction-
+                       coupling run's: after n epochs (`interaction_task`)
     generated/         output.save_generated: cycle_<c>_<generator>.npz, each cycle's generated rollouts
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,

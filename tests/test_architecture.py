@@ -20,7 +20,7 @@ ENTRY_POINTS = {"hybrid_jax.train", "hybrid_jax.compare", "hybrid_jax.sweep", "h
 COMMAND_LINE = ENTRY_POINTS | {"hybrid_jax.boundary", "hybrid_jax.run", "hybrid_jax.api"}
 FOUNDATION = {"hybrid_jax._registry", "hybrid_jax.errors", "hybrid_jax.files", "hybrid_jax.plugins"}
 """What the config machinery may consult: the registries, the error types, atomic file writes, the plugin importer."""
-EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots"}
+EVALUATION = {"hybrid_jax.evaluate", "hybrid_jax.plots", "hybrid_jax.plots_interaction"}
 
 
 CONFIG = {"hybrid_jax.config", "hybrid_jax.typed_config", "hybrid_jax.trainer_config", "hybrid_jax.plugins",
