@@ -273,6 +273,10 @@ class OutputConfig:
                    "compilation); default: $XDG_CACHE_HOME/hybrid_jax/xla (~/.cache/...); null: off")
     save_generated: bool = _opt(False, "write each cycle's generated rollouts to <run_dir>/generated/"
                                        "cycle_<c>_<generator>.npz (trajectories [M, L+1, *spatial, C], fields)")
+    background: bool = _opt(True, "draw figures and TensorBoard images and make the tracker's calls on a worker "
+                                  "thread, off the training's critical path (the run waits for it before "
+                                  "summary.json; a failed job ends the run with exit code 3 after the rest is "
+                                  "written); false: in the run's own thread, in turn")
 
 
 @dataclass(frozen=True)

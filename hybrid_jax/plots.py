@@ -396,11 +396,13 @@ def write_generated_plots(folder: Path, real: np.ndarray, fields: tuple[str, ...
 
 
 def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict | None, true: dict,
-                models: tuple[str, ...], metrics_path: Path, num_frames: int = 5,
+                models: tuple[str, ...], metrics_path: Path | None, num_frames: int = 5,
                 generated_dir: Path | None = None, real: np.ndarray | None = None) -> list[Path]:
     """Write every figure that the available results allow into `out_dir` (`learned` None: the physical
-    model was not trained, no parameter figure; `generated_dir` and `real` [N, T, *spatial, C]: the
-    generated rollouts saved there beside the real trajectories); return their paths."""
+    model was not trained, no parameter figure; `metrics_path` None: no loss figure; `generated_dir` and
+    `real` [N, T, *spatial, C]: the generated rollouts saved there beside the real trajectories); return
+    their paths. Calls with disjoint inputs draw disjoint figures (a run draws those of the training while
+    it evaluates)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if rollouts is not None:
@@ -417,7 +419,7 @@ def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, l
     if learned is not None:
         plot_parameters(learned, true, out_dir / "parameters.png")
         written.append(out_dir / "parameters.png")
-    if plot_losses(metrics_path, out_dir / "losses.png"):
+    if metrics_path is not None and plot_losses(metrics_path, out_dir / "losses.png"):
         written.append(out_dir / "losses.png")
     if generated_dir is not None and real is not None and generated_dir.is_dir():
         fields = _fields(rollouts) if rollouts is not None else tuple(f"channel {i}" for i in range(real.shape[-1]))
