@@ -18,6 +18,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
@@ -209,13 +210,15 @@ def run(cfg: Config, run_dir: Path) -> dict:
     # figures and tracker output on a worker thread (output.background), waited for before summary.json
     with Background(cfg.output.background) as jobs:
         timeline.mark("training")
+        plots = cfg.output.plots and is_primary()
+        if plots:  # matplotlib (0.5 s) imported on the worker while the training runs
+            jobs.submit("import matplotlib", importlib.import_module, "hybrid_jax.plots")
         exp = build_experiment(cfg, pde, traj)
         progress = cfg.output.progress
         states = (train(cfg, exp, run_dir, progress, jobs) if "train" in cfg.tasks
                   else restore_trained(cfg, run_dir, initial_states(exp)))
         evaluation = rollouts = None
         timeline.mark("evaluation")
-        plots = cfg.output.plots and is_primary()
         if plots:  # the figures of the training (parameters, losses, generated data), drawn while evaluating
             jobs.submit("plots", _plots, run_dir / "plots", None, None, learned_params(exp, states),
                         exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl",
