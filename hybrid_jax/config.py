@@ -260,7 +260,7 @@ class OutputConfig:
     dir: str = _opt("runs", "parent of the run directory runs/<experiment_name>/ (`--out` overrides)")
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
     progress: bool = _opt(True, "show progress bars")
-    plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after evaluation")
+    plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after training and evaluation")
     tensorboard: bool = _opt(True, "write TensorBoard event files into the run directory (`tensorboard --logdir runs`)")
     tracker: Literal["none", "wandb", "mlflow"] = _opt(
         "none", "also log to Weights & Biases or MLflow (the package must be installed)")

@@ -8,7 +8,9 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     generated/         output.save_generated: cycle_<c>_<generator>.npz, each cycle's generated rollouts
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
-                       losses, generated rollouts of each cycle (if saved in generated/) beside real data
+                       losses, generated rollouts of each cycle (if saved in generated/) beside real data;
+                       drawn on the background output worker (output.background, hybrid_jax/background.py)
+                       with the TensorBoard images, waited for before summary.json
     summary.json       final losses, learned vs true parameters, optimiser steps taken per model (the device
                        counter, checkpointed), window counts, timings_s (parts adding up to the total)
     Every JSON output's keys: docs/outputs.md (schemas in hybrid_jax/schemas/, field schema_version)
