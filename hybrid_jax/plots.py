@@ -165,6 +165,21 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
         from matplotlib.animation import PillowWriter
     except ImportError:  # pragma: no cover
         return False
+    fig, frame, frames = gif_figure(rollouts, models, sample)
+    writer = PillowWriter(fps=4)
+    try:
+        with writer.saving(fig, path, dpi=60):
+            for t in range(frames):
+                frame(t)
+                writer.grab_frame()
+    except (ImportError, RuntimeError) as e:  # pillow missing or unusable
+        log.warning("no rollout GIF: %s", e)
+        return False
+    return True
+
+
+def gif_figure(rollouts: dict, models: tuple[str, ...], sample: int = 0):
+    """(figure, ``frame(t)`` setting it to rollout step t, number of frames) of `rollout_gif`."""
     data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
     vmin, vmax = float(data["real"].min()), float(data["real"].max())
     one_d = middle_slice(data["real"][0]).ndim == 1
@@ -196,16 +211,7 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
         for title, row in zip(titles, rows):
             title.set_text(f"{'rollout' if one_d else row} step {t}")
 
-    writer = PillowWriter(fps=4)
-    try:
-        with writer.saving(fig, path, dpi=60):
-            for t in range(rollouts["horizon"] + 1):
-                frame(t)
-                writer.grab_frame()
-    except (ImportError, RuntimeError) as e:  # pillow missing or unusable
-        log.warning("no rollout GIF: %s", e)
-        return False
-    return True
+    return fig, frame, rollouts["horizon"] + 1
 
 
 def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
