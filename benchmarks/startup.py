@@ -3,9 +3,11 @@
 Each repeat runs the job (default: the smoke job) twice in fresh processes under the command line's
 environment (`hybrid_jax.backend.process_environment`): cold (an empty compilation cache) and warm (the
 cache the cold one filled). Each runs ``hybrid_jax.run.run`` in-process with every phase timed (imports,
-config, data, building, warm-up, each cycle, checkpoint saves, tracking, evaluation, plots, summary) in
-wall and CPU seconds, with the CPU seconds of tracing, lowering and compilation or cache load inside each
-phase (JAX's monitoring events); also traces per function and the persistent cache's hits and misses.
+config, backend setup, data, building, warm-up, each cycle, checkpoint saves, tracking, evaluation, the wait
+for the background outputs, summary) in wall and CPU seconds, with the CPU seconds of tracing, lowering and
+compilation or cache load inside each phase (JAX's monitoring events); also traces per function and the
+persistent cache's hits and misses. The figures, drawn on the background output worker
+(`hybrid_jax.background`), are rows of their own below the total: they overlap the main thread's phases.
 ``--vary-hash-seed``: each warm process gets its own ``PYTHONHASHSEED``, so a warm miss is a program whose
 HLO depends on it. ``--against REF`` (a git revision, or another checkout's directory) runs the same pair
 from that code, alternating with this checkout, and prints the ratios. The data store is made once first.
@@ -17,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -27,17 +30,22 @@ EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",  # JAX monitoring e
           "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
           "/jax/core/compile/backend_compile_duration": "compile"}
 COLS = ["wall_s", "cpu_s", "trace_cpu_s", "lower_cpu_s", "compile_cpu_s"]
+WORKER = " [worker thread]"
 
 # ----------------------------------------------------------------------------- the profiled process
 
 
 class Profile:
     """Wall and CPU seconds of named phases, and the JAX compile events inside each (nested events of one
-    kind, such as an inner jit traced inside an outer one, count once, for the outermost function)."""
+    kind, such as an inner jit traced inside an outer one, count once, for the outermost function).
+
+    A phase entered on another thread than the main one (the background output worker's figures) is a row
+    of its own, named with `WORKER` appended, its CPU seconds that thread's; it overlaps the main thread's
+    phases and is not part of their total (`worker_rows`)."""
 
     def __init__(self):
         self.rows: dict[str, dict] = {}
-        self.stack: list[str] = []
+        self.stack: list[str] = []  # the main thread's
         self.cpu: dict[tuple[str, str], float] = defaultdict(float)
         self.functions: dict[str, dict[str, float]] = {}
         self.traces: dict[str, int] = defaultdict(int)
@@ -45,15 +53,25 @@ class Profile:
 
     @contextmanager
     def phase(self, name: str):
-        self.stack.append(name)
-        w, c = time.perf_counter(), time.process_time()
+        main = threading.current_thread() is threading.main_thread()
+        if not main:
+            name += WORKER
+        else:
+            self.stack.append(name)
+        clock = time.process_time if main else time.thread_time
+        w, c = time.perf_counter(), clock()
         try:
             yield
         finally:
             row = self.rows.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0})
             row["wall_s"] += time.perf_counter() - w
-            row["cpu_s"] += time.process_time() - c
-            self.stack.pop()
+            row["cpu_s"] += clock() - c
+            if main:
+                self.stack.pop()
+
+    def main_wall(self) -> float:
+        """Wall seconds of the main thread's phases."""
+        return sum(r["wall_s"] for n, r in self.rows.items() if not n.endswith(WORKER))
 
     def listen(self) -> None:
         """Listen to JAX's monitoring events (a scalar at an event's start, a duration at its end)."""
@@ -62,7 +80,7 @@ class Profile:
         depth, start = defaultdict(int), {}
 
         def begin(event, value, **kw):
-            if event in EVENTS:
+            if event in EVENTS and threading.current_thread() is threading.main_thread():
                 kind = EVENTS[event]
                 depth[kind] += 1
                 if kind == "trace":
@@ -71,7 +89,7 @@ class Profile:
                     start[kind] = time.process_time()
 
         def end(event, duration, **kw):
-            if event in EVENTS:
+            if event in EVENTS and threading.current_thread() is threading.main_thread():
                 kind = EVENTS[event]
                 depth[kind] -= 1
                 if depth[kind] == 0:
@@ -128,15 +146,21 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
         from hybrid_jax.logs import setup_logging
 
         setup_logging()
-        setup()
         import hybrid_jax.checkpoint as ckpt
         import hybrid_jax.plots as plots
         import hybrid_jax.run as R
         import hybrid_jax.tracking as tracking
         from hybrid_jax.rundir import prepare_run_dir
+
+        try:
+            import hybrid_jax.background as background
+        except ImportError:  # older code: no background worker
+            background = None
     with prof.phase("config"):
         cfg = load_config(config, overrides + ["output.progress=false"])
+    with prof.phase("backend setup"):  # in the order of hybrid_jax.lifecycle.start: PhiML compiles as it starts
         enable_compilation_cache(cfg.output.compilation_cache)
+        setup()
     missing = [f"{getattr(o, '__name__', o)}.{a}" for o, a, ph in [
         *[(R, a, ph) for a, ph in [("preflight", "build: preflight, PDE"), ("build_pde", "build: preflight, PDE"),
                                    ("load_trajectories", "data"), ("build_experiment", "build: experiment"),
@@ -145,7 +169,8 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
                                    ("summarize", "summary")]],
         (ckpt.Checkpoints, "save", "checkpoint saves"), (ckpt.Checkpoints, "close", "checkpoint saves"),
         (ckpt.Checkpoints, "restore_intact", "build: initial states, restore"),
-        (tracking.Tracker, "cycle", "tracking (per cycle)"), (plots, "write_plots", "plots")]
+        (tracking.Tracker, "cycle", "tracking (per cycle)"), (plots, "write_plots", "plots"),
+        *([(background.Background, "wait", "wait for background outputs")] if background else [])]
         if not prof.wrap(o, a, ph)]
     cycles = R.train_cycles
 
@@ -163,13 +188,14 @@ def child(root: str, config: str, overrides: list[str], run_dir: str) -> dict:
             yield item
 
     R.train_cycles = train_cycles
-    t, before = time.perf_counter(), sum(r["wall_s"] for r in prof.rows.values())
+    t, before = time.perf_counter(), prof.main_wall()
     with prepare_run_dir(cfg, Path(run_dir), True):
         summary = R.run(cfg, Path(run_dir))
     run_s = time.perf_counter() - t
     phases = prof.table()
-    timed = sum(r["wall_s"] for r in prof.rows.values()) - before
-    phases["other (untimed parts of the run)"] = {"wall_s": run_s - timed}
+    phases["other (untimed parts of the run)"] = {"wall_s": run_s - (prof.main_wall() - before)}
+    for name in [n for n in phases if n.endswith(WORKER)]:  # last, outside the total
+        phases[name] = phases.pop(name)
     return {"phases": phases, "traces": dict(prof.traces), "functions": prof.functions, "cache": dict(prof.cache),
             "run_s": run_s, "steady_cycle_s": summary.get("steady_cycle_s"), "not_timed": missing}
 
@@ -181,7 +207,9 @@ def median_table(runs: list[dict]) -> list[dict]:
     """Per phase (those of the first run) the median over runs of each column; then their total."""
     rows = [{"phase": n, **{c: statistics.median(r["phases"].get(n, {}).get(c, 0.0) for r in runs) for c in COLS}}
             for n in runs[0]["phases"]]
-    return rows + [{"phase": "total (in process)", **{c: sum(r[c] for r in rows) for c in COLS}}]
+    main = [r for r in rows if not r["phase"].endswith(WORKER)]
+    worker = [r for r in rows if r["phase"].endswith(WORKER)]  # overlapping the main thread's: not in the total
+    return main + [{"phase": "total (in process)", **{c: sum(r[c] for r in main) for c in COLS}}] + worker
 
 
 def main(argv=None):

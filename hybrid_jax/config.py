@@ -260,7 +260,7 @@ class OutputConfig:
     dir: str = _opt("runs", "parent of the run directory runs/<experiment_name>/ (`--out` overrides)")
     max_checkpoints: int = _pos(3, "Orbax checkpoints kept")
     progress: bool = _opt(True, "show progress bars")
-    plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after evaluation")
+    plots: bool = _opt(True, "write PNG/GIF figures into <run_dir>/plots/ after training and evaluation")
     tensorboard: bool = _opt(True, "write TensorBoard event files into the run directory (`tensorboard --logdir runs`)")
     tracker: Literal["none", "wandb", "mlflow"] = _opt(
         "none", "also log to Weights & Biases or MLflow (the package must be installed)")
@@ -273,6 +273,10 @@ class OutputConfig:
                    "compilation); default: $XDG_CACHE_HOME/hybrid_jax/xla (~/.cache/...); null: off")
     save_generated: bool = _opt(False, "write each cycle's generated rollouts to <run_dir>/generated/"
                                        "cycle_<c>_<generator>.npz (trajectories [M, L+1, *spatial, C], fields)")
+    background: bool = _opt(True, "draw figures and TensorBoard images and make the tracker's calls on a worker "
+                                  "thread, off the training's critical path (the run waits for it before "
+                                  "summary.json; a failed job ends the run with exit code 3 after the rest is "
+                                  "written); false: in the run's own thread, in turn")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Exit codes of both command-line entries (``hybrid_jax.train``, ``hybrid_jax.comp
     0    success
     2    bad input: config or command line (ConfigError, RunDirError), data (DataError)
     3    a valid run that could not finish: training diverged, a resource ran out
-         (ResourceError: disk full, read-only path, host or device memory; JobFailed: a cluster job)
+         (ResourceError: disk full, read-only path, host or device memory; JobFailed: a cluster job;
+         OutputsFailed: a figure or tracker job of the background output worker failed, training finished)
     130  stopped by SIGINT, 143 by SIGTERM (Interrupted: 128 + the signal number)
 
 Every such error prints one line ``error: ...`` on stderr, never a traceback (`hybrid_jax.boundary`).
@@ -52,6 +53,19 @@ class JobFailed(HybridJaxError):
     """A run submitted to a cluster engine (`hybrid_jax.engines`) ended without a finished run (names its log)."""
 
     exit_code = 3
+
+
+class OutputsFailed(HybridJaxError):
+    """Background output jobs (`hybrid_jax.background`: figures, TensorBoard images, tracker calls) failed;
+    the training, checkpoints and JSON outputs are complete. Names each failed job and its error (the
+    tracebacks are in the log)."""
+
+    exit_code = 3
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        super().__init__("output jobs failed (training finished; tracebacks in the log): " + "; ".join(
+            f"{label}: {type(e).__name__}: {e}" for label, e in self.failures))
 
 
 class Interrupted(HybridJaxError):

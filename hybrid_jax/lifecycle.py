@@ -25,8 +25,8 @@ def start(cfg: Config) -> None:
     from hybrid_jax.parallel import initialize
 
     initialize(cfg.parallel)
+    enable_compilation_cache(cfg.output.compilation_cache)  # first: PhiML's backend compiles programs as it starts
     setup()
-    enable_compilation_cache(cfg.output.compilation_cache)
 
 
 @contextlib.contextmanager

@@ -157,13 +157,29 @@ def plot_spacetime(rollouts: dict, models: tuple[str, ...], path: Path, sample: 
 def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int = 0) -> bool:
     """Animated rollout, one panel per series (2D) or overlaid lines (1D); False if pillow is missing.
 
-    Artists are drawn once and updated per frame (no layout engine), so a 16-frame GIF takes well
-    under a second.
+    Artists are drawn once and updated per frame (no layout engine), and each frame is drawn once, as
+    the writer grabs it (``FuncAnimation.save`` drew every frame twice: once more for a canvas update that
+    nothing displays; the GIF is byte for byte the same).
     """
     try:
-        from matplotlib.animation import FuncAnimation, PillowWriter
+        from matplotlib.animation import PillowWriter
     except ImportError:  # pragma: no cover
         return False
+    fig, frame, frames = gif_figure(rollouts, models, sample)
+    writer = PillowWriter(fps=4)
+    try:
+        with writer.saving(fig, path, dpi=60):
+            for t in range(frames):
+                frame(t)
+                writer.grab_frame()
+    except (ImportError, RuntimeError) as e:  # pillow missing or unusable
+        log.warning("no rollout GIF: %s", e)
+        return False
+    return True
+
+
+def gif_figure(rollouts: dict, models: tuple[str, ...], sample: int = 0):
+    """(figure, ``frame(t)`` setting it to rollout step t, number of frames) of `rollout_gif`."""
     data = {"real": rollouts["truth"][sample, ..., 0], **{m: rollouts[m][sample, ..., 0] for m in models}}
     vmin, vmax = float(data["real"].min()), float(data["real"].max())
     one_d = middle_slice(data["real"][0]).ndim == 1
@@ -194,15 +210,8 @@ def rollout_gif(rollouts: dict, models: tuple[str, ...], path: Path, sample: int
             (art.set_ydata if one_d else art.set_data)(frame if one_d else frame.T)
         for title, row in zip(titles, rows):
             title.set_text(f"{'rollout' if one_d else row} step {t}")
-        return []
 
-    anim = FuncAnimation(fig, frame, frames=rollouts["horizon"] + 1, blit=False)
-    try:
-        anim.save(path, writer=PillowWriter(fps=4), dpi=60)
-    except (ImportError, RuntimeError) as e:  # pillow missing or unusable
-        log.warning("no rollout GIF: %s", e)
-        return False
-    return True
+    return fig, frame, rollouts["horizon"] + 1
 
 
 def plot_rollout_error(evaluation: dict, path: Path) -> Figure:
@@ -396,11 +405,13 @@ def write_generated_plots(folder: Path, real: np.ndarray, fields: tuple[str, ...
 
 
 def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, learned: dict | None, true: dict,
-                models: tuple[str, ...], metrics_path: Path, num_frames: int = 5,
+                models: tuple[str, ...], metrics_path: Path | None, num_frames: int = 5,
                 generated_dir: Path | None = None, real: np.ndarray | None = None) -> list[Path]:
     """Write every figure that the available results allow into `out_dir` (`learned` None: the physical
-    model was not trained, no parameter figure; `generated_dir` and `real` [N, T, *spatial, C]: the
-    generated rollouts saved there beside the real trajectories); return their paths."""
+    model was not trained, no parameter figure; `metrics_path` None: no loss figure; `generated_dir` and
+    `real` [N, T, *spatial, C]: the generated rollouts saved there beside the real trajectories); return
+    their paths. Calls with disjoint inputs draw disjoint figures (a run draws those of the training while
+    it evaluates)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if rollouts is not None:
@@ -417,7 +428,7 @@ def write_plots(out_dir: Path, rollouts: dict | None, evaluation: dict | None, l
     if learned is not None:
         plot_parameters(learned, true, out_dir / "parameters.png")
         written.append(out_dir / "parameters.png")
-    if plot_losses(metrics_path, out_dir / "losses.png"):
+    if metrics_path is not None and plot_losses(metrics_path, out_dir / "losses.png"):
         written.append(out_dir / "losses.png")
     if generated_dir is not None and real is not None and generated_dir.is_dir():
         fields = _fields(rollouts) if rollouts is not None else tuple(f"channel {i}" for i in range(real.shape[-1]))

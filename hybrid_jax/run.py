@@ -9,7 +9,9 @@ Run directory layout (default ``runs/<experiment_name>/``)::
     generated/         output.save_generated: cycle_<c>_<generator>.npz, each cycle's generated rollouts
     evaluation.json    per-step rollout errors on validation data, parameter errors
     plots/             figures (output.plots): frames, 1D space-time heatmaps, rollout GIF, errors, parameters,
-                       losses, generated rollouts of each cycle (if saved in generated/) beside real data
+                       losses, generated rollouts of each cycle (if saved in generated/) beside real data;
+                       drawn on the background output worker (output.background, hybrid_jax/background.py)
+                       with the TensorBoard images, waited for before summary.json
     summary.json       final losses, learned vs true parameters, optimiser steps taken per model (the device
                        counter, checkpointed), window counts, timings_s (parts adding up to the total)
     Every JSON output's keys: docs/outputs.md (schemas in hybrid_jax/schemas/, field schema_version)
@@ -19,6 +21,7 @@ Run directory layout (default ``runs/<experiment_name>/``)::
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
@@ -27,6 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from hybrid_jax.background import Background
 from hybrid_jax.checkpoint import Checkpoints
 from hybrid_jax.config import Config, ConfigError
 from hybrid_jax.data.store import load_files, load_or_generate, save_trajectories
@@ -93,8 +97,9 @@ def read_metrics(path: Path) -> list[dict]:
     return records
 
 
-def train(cfg: Config, exp, run_dir: Path, progress: bool):
-    """Train from the latest checkpoint of `run_dir` (or from scratch); return the final states."""
+def train(cfg: Config, exp, run_dir: Path, progress: bool, jobs: Background | None = None):
+    """Train from the latest checkpoint of `run_dir` (or from scratch); return the final states. `jobs`: the
+    tracker's TensorBoard writes and images run there (`hybrid_jax.background`)."""
     states = initial_states(exp)
     ckpts = Checkpoints(run_dir / "checkpoints", cfg.output.max_checkpoints)
     start = 0
@@ -106,7 +111,7 @@ def train(cfg: Config, exp, run_dir: Path, progress: bool):
         start = meta["next_cycle"]
         log.info("resuming from checkpoint %s: %d of %d cycles done", latest, start, cfg.trainer.hybrid.cycles)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_before_cycle=start)
-    tracker = Tracker(cfg, run_dir, start)
+    tracker = Tracker(cfg, run_dir, start, jobs)
     on_generated = generated_writer(run_dir / "generated", exp.pde.layout.names) if cfg.output.save_generated else None
     limit, spent = cfg.trainer.max_train_seconds, train_seconds(read_metrics(metrics_log.path))
     try:
@@ -208,31 +213,49 @@ def run(cfg: Config, run_dir: Path) -> dict:
     if cfg.tasks == ("generate",):
         return {}
     traj = add_noise(clean, cfg.data.truth.noise, noise_key(cfg.seed), pde.layout.num_dynamic)  # training data
-    timeline.mark("training")
-    exp = build_experiment(cfg, pde, traj)
-    progress = cfg.output.progress
-    states = (train(cfg, exp, run_dir, progress) if "train" in cfg.tasks
-              else restore_trained(cfg, run_dir, initial_states(exp)))
-    evaluation = rollouts = None
-    timeline.mark("evaluation")
-    if "evaluate" in cfg.tasks:
-        rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
-        evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
-                              noise_std=cfg.data.truth.noise.std)
-        if is_primary():
-            atomic_write(run_dir / "evaluation.json",
-                         json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
-    timeline.mark("outputs")
-    if cfg.output.plots and is_primary():
-        t = time.perf_counter()
-        from hybrid_jax.plots import write_plots  # matplotlib only when plotting
+    # figures and tracker output on a worker thread (output.background), waited for before summary.json
+    with Background(cfg.output.background) as jobs:
+        timeline.mark("training")
+        plots = cfg.output.plots and is_primary()
+        if plots:  # matplotlib (0.5 s) imported on the worker while the training runs
+            jobs.submit("import matplotlib", importlib.import_module, "hybrid_jax.plots")
+        exp = build_experiment(cfg, pde, traj)
+        progress = cfg.output.progress
+        states = (train(cfg, exp, run_dir, progress, jobs) if "train" in cfg.tasks
+                  else restore_trained(cfg, run_dir, initial_states(exp)))
+        evaluation = rollouts = None
+        timeline.mark("evaluation")
+        if plots:  # the figures of the training (parameters, losses, generated data), drawn while evaluating
+            jobs.submit("plots", _plots, run_dir / "plots", None, None, learned_params(exp, states),
+                        exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl",
+                        num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
+                        real=traj[np.unique(exp.train_windows[:, 0])])
+        if "evaluate" in cfg.tasks:
+            rollouts = validation_rollouts(exp, states, cfg.evaluation.horizon, clean=clean)
+            if plots:  # frames, the GIF (1D: space-time heatmaps), while the metrics are computed
+                jobs.submit("plots", _plots, run_dir / "plots", rollouts, None, None, {}, trained_models(cfg), None,
+                            num_frames=cfg.evaluation.num_frames)
+            evaluation = evaluate(exp, states, cfg.evaluation.horizon, rollouts=rollouts,
+                                  noise_std=cfg.data.truth.noise.std)
+            if plots:
+                jobs.submit("plots", _plots, run_dir / "plots", None, evaluation, None, {}, trained_models(cfg), None)
+            if is_primary():
+                atomic_write(run_dir / "evaluation.json",
+                             json.dumps({"schema_version": SCHEMA_VERSION, **evaluation}, indent=1))
+        timeline.mark("outputs")
+        jobs.wait()  # in timings_s' outputs; a failed job raises when the block ends, after summary.json
+        if jobs.waited_s:
+            log.info("outputs: waited %.2f s for the background figures and tracker", jobs.waited_s)
+        return summarize(cfg, exp, states, run_dir, timeline, evaluation)
 
-        write_plots(run_dir / "plots", rollouts, evaluation, learned_params(exp, states),
-                    exp.pde.true_params(), trained_models(cfg), run_dir / "metrics.jsonl",
-                    num_frames=cfg.evaluation.num_frames, generated_dir=run_dir / "generated",
-                    real=traj[np.unique(exp.train_windows[:, 0])])
-        log.info("plots in %s (%.1f s)", run_dir / "plots", time.perf_counter() - t)
-    return summarize(cfg, exp, states, run_dir, timeline, evaluation)
+
+def _plots(out_dir: Path, *args, **kwargs) -> None:
+    """`hybrid_jax.plots.write_plots` (matplotlib is imported here, on the first call), logged."""
+    t = time.perf_counter()
+    from hybrid_jax.plots import write_plots
+
+    written = write_plots(out_dir, *args, **kwargs)
+    log.info("plots in %s: %s (%.1f s)", out_dir, ", ".join(p.name for p in written), time.perf_counter() - t)
 
 
 def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dict:
@@ -244,7 +267,7 @@ def interaction_task(cfg: Config, pde, run_dir: Path, timeline: Timeline) -> dic
     misfits, what `compare` reads; there is no rollout evaluation, the truth is known only at the sensors),
     ``fields.npz`` and, with output.plots, ``plots/interaction_*.png`` (hybrid_jax.plots_interaction)."""
     from hybrid_jax.data.sensors import load_sensors
-    from hybrid_jax.training.interaction_run import build_interaction, fit
+    from hybrid_jax.training.interaction_run import build_interaction, fit  # (imported only for this coupling)
 
     if not cfg.data.sensor_file:
         raise ConfigError("data.sensor_file: required when trainer.hybrid.coupling = interaction")

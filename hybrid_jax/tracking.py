@@ -12,6 +12,11 @@ of the two models' epoch counts, the warm-up's epochs first. Scalars are tagged
 relative_error>``; images ``rollout/validation`` and ``parameters/<name>`` (learned | true | difference).
 On resume, TensorBoard hides the events of cycles that were not checkpointed (its purge step), and
 W&B / MLflow continue the same run (its id is kept in the run directory).
+
+Given a `hybrid_jax.background.Background` (``jobs``), every backend call (opening the TensorBoard
+writer, scalars, images, closing) and the rendering of the images run on its worker thread, in the
+order of the calls; what needs the device (the validation rollout, parameters brought to the host)
+runs in the caller first.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from hybrid_jax.background import Background
 from hybrid_jax.config import Config, ConfigError, to_dict
 from hybrid_jax.evaluate import learned_params, onto_true_grid, parameter_summary
 from hybrid_jax.parallel import is_primary, shard, to_host
@@ -201,25 +207,31 @@ class Tracker:
     """Sink of a run's records: TensorBoard events in `run_dir` (``output.tensorboard``) and the
     ``output.tracker`` run. `start_cycle`: the first cycle this invocation trains (resume)."""
 
-    def __init__(self, cfg: Config, run_dir: Path, start_cycle: int):
+    def __init__(self, cfg: Config, run_dir: Path, start_cycle: int, jobs: Background | None = None):
         self.cfg = cfg
         out = cfg.output
         self.enabled = out.tensorboard or out.tracker != "none"
-        self.backends = []
+        self.backends: list = []
+        self.jobs = jobs or Background(enabled=False)
         if not (self.enabled and is_primary()):
             return
         warmup, per_cycle = epoch_steps(cfg)
         purge = 1 if start_cycle == 0 else warmup + start_cycle * per_cycle + 1
-        if out.tensorboard:
-            self.backends.append(TensorBoardBackend(run_dir, purge, cfg))
-        if out.tracker != "none":
+        if out.tensorboard:  # first in the worker's queue: tensorboardX is imported there
+            self.jobs.submit("tensorboard", lambda: self.backends.insert(0, TensorBoardBackend(run_dir, purge, cfg)))
+        if out.tracker != "none":  # here: a tracker that is not installed is a ConfigError at once
             self.backends.append({"mlflow": MLflowBackend, "wandb": WandbBackend}[out.tracker](run_dir, cfg))
 
     def write(self, record: dict) -> None:
         """Log one ``metrics.jsonl`` record's numbers."""
-        values, step = record_scalars(record), record_step(self.cfg, record)
+        if self.enabled and is_primary():
+            self.jobs.submit("tracker scalars", self._log, record_scalars(record), {}, record_step(self.cfg, record))
+
+    def _log(self, values: dict[str, float], images: dict[str, np.ndarray], step: int) -> None:
         for b in self.backends:
             b.scalars(values, step)
+            for tag, img in images.items():
+                b.image(tag, img, step)
 
     def cycle(self, cycle: int, exp, states: dict) -> None:
         """After cycle `cycle`: learned vs true parameters and (``output.track_images``) images."""
@@ -238,15 +250,17 @@ class Tracker:
                 values[f"parameters/{name}/true"] = true if isinstance(true, float) else true["mean"]
             else:
                 values[f"parameters/{name}/learned_mean"] = learned["mean"]
-        images = self._images(exp, states) if self.cfg.output.track_images else {}
-        for b in self.backends:
-            b.scalars(values, step)
-            for tag, img in images.items():
-                b.image(tag, img, step)
+        arrays = self._image_arrays(exp, states) if self.cfg.output.track_images else None
+        if is_primary():
+            self.jobs.submit(f"tracker cycle {cycle}", self._render_and_log, values, arrays, step)
 
-    def _images(self, exp, states: dict) -> dict[str, np.ndarray]:
-        """A rollout of each trained model from the first validation trajectory (with the
-        training's jitted generate function), and each learned field."""
+    def _render_and_log(self, values: dict[str, float], arrays: tuple | None, step: int) -> None:
+        self._log(values, {} if arrays is None else images(*arrays), step)
+
+    def _image_arrays(self, exp, states: dict) -> tuple[dict, dict, dict]:
+        """What the images show, on the host (`images` renders them): a rollout of each trained model from
+        the first validation trajectory (with the training's jitted generate function), the real data
+        beside it, and each learned field with its true values."""
         sim = int(exp.val_windows[0, 0])
         # as many copies of the state as a cycle generates rollouts from, sharded alike: the training's own
         # compiled generate program, not a new trace and compilation for one state
@@ -255,13 +269,24 @@ class Tracker:
                   for name in trained_models(exp.cfg)}  # each model's generation length (trainer.hybrid.generation)
         frames = min([len(v) for v in series.values()] + [exp.real.shape[1]])
         series = {"real": to_host(exp.real[sim, :frames])[..., 0], **{k: v[:frames] for k, v in series.items()}}
-        images = {"rollout/validation": rollout_image(series)}
         true = {k: np.asarray(v) for k, v in exp.pde.true_params().items()}
         learned = onto_true_grid(learned_params(exp, states) or {}, true)  # a field learned at reduced resolution
-        images.update({f"parameters/{k}": field_image(v, true[k]) for k, v in learned.items() if v.ndim > 0})
-        return images
+        return series, learned, true
 
     def close(self) -> None:
+        """Close the backends (after every call before it, on the worker if there is one)."""
+        if self.enabled and is_primary():
+            self.jobs.submit("tracker close", self._close)
+
+    def _close(self) -> None:
         for b in self.backends:
             b.close()
         self.backends = []
+
+
+def images(series: dict[str, np.ndarray], learned: dict[str, np.ndarray], true: dict[str, np.ndarray]) -> dict:
+    """The images of a cycle (`Tracker._image_arrays`' host arrays): ``rollout/validation`` and each learned
+    field's ``parameters/<name>``."""
+    out = {"rollout/validation": rollout_image(series)}
+    out.update({f"parameters/{k}": field_image(v, true[k]) for k, v in learned.items() if v.ndim > 0})
+    return out

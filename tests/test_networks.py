@@ -189,3 +189,29 @@ def test_relu_networks_are_positively_homogeneous_at_init(arch):
         rel[act] = float(jnp.linalg.norm(y3 - 3.0 * y) / jnp.linalg.norm(3.0 * y))
     assert rel["relu"] < 1e-5
     assert rel["gelu"] > 1e-3
+
+
+@pytest.mark.parametrize("arch, norm, dtype", [("unet", "group", "float32"), ("convnet", "layer", "float32"),
+                                               ("resnet", "none", "bfloat16"), ("unet", "none", "bfloat16")])
+def test_jitted_initialisation_draws_bitwise_the_eager_parameters(arch, norm, dtype):
+    """`build_network` draws a built-in network's parameters in one jitted program (`JIT_INIT`): the same
+    bits as the builder run eagerly, the same structure and compute dtype, and the Rngs advanced alike."""
+    from hybrid_jax.networks import JIT_INIT, architectures
+    from hybrid_jax.networks.precision import set_compute_dtype
+
+    assert arch in JIT_INIT
+    cfg = config_from_dict({"network": {"architecture": arch, "filters": 8, "norm": norm, "dtype": dtype}}).network
+    rngs_jit, rngs_eager = nnx.Rngs(3), nnx.Rngs(3)
+    jitted = build_network(cfg, in_channels=2, out_channels=2, ndim=2, periodic=True, rngs=rngs_jit)
+    eager = set_compute_dtype(architectures.get(arch).build(cfg, in_channels=2, out_channels=2, ndim=2,
+                                                            periodic=True, rngs=rngs_eager), dtype)
+    (gj, pj), (ge, pe) = nnx.split(jitted), nnx.split(eager)
+    assert gj == ge
+    leaves_j, leaves_e = jax.tree.leaves(pj), jax.tree.leaves(pe)
+    assert len(leaves_j) == len(leaves_e) > 0
+    for a, b in zip(leaves_j, leaves_e):
+        assert a.dtype == b.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(jax.random.key_data(rngs_jit.params()), jax.random.key_data(rngs_eager.params()))
+    x = jax.random.normal(jax.random.key(4), (1, 16, 16, 2), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(jitted(x)), np.asarray(eager(x)))

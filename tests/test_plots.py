@@ -127,3 +127,21 @@ def test_write_plots_plots_each_saved_generated_file_and_skips_bad_ones(tmp_path
     assert not any(p.name.startswith("generated") for p in write_plots(
         tmp_path / "p2", r, None, None, {}, ("physical",), tmp_path / "none.jsonl",
         generated_dir=tmp_path / "absent", real=real))
+
+
+
+@pytest.mark.parametrize("shape", [(16,), (8, 8)])
+def test_rollout_gif_is_byte_for_byte_what_matplotlibs_funcanimation_save_writes(tmp_path, shape):
+    """`rollout_gif` grabs each frame once; `FuncAnimation.save` over the same figure and frame function (the
+    reference path, which draws every frame a second time) writes the same file."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    from hybrid_jax.plots import gif_figure, rollout_gif
+
+    r = _rollouts(shape)
+    assert rollout_gif(r, ("physical", "synthetic"), tmp_path / "fast.gif")
+    fig, frame, frames = gif_figure(r, ("physical", "synthetic"))
+    assert frames == r["horizon"] + 1
+    FuncAnimation(fig, lambda t: frame(t) or [], frames=frames, blit=False).save(
+        tmp_path / "reference.gif", writer=PillowWriter(fps=4), dpi=60)
+    assert (tmp_path / "fast.gif").read_bytes() == (tmp_path / "reference.gif").read_bytes()

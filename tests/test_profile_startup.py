@@ -42,3 +42,25 @@ def test_median_table_adds_a_total_row():
     assert [r["phase"] for r in rows] == ["a", "b", "total (in process)"]
     assert rows[0]["wall_s"] == 2.0 and rows[1]["cpu_s"] == 0.0
     assert rows[2]["wall_s"] == 4.0 and rows[2]["trace_cpu_s"] == 0.5
+
+
+def test_phases_on_another_thread_are_rows_of_their_own_outside_the_total():
+    import threading
+
+    prof = P.Profile()
+
+    def worker():
+        with prof.phase("plots"):
+            sum(i * i for i in range(200_000))
+
+    with prof.phase("evaluate"):
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+    assert set(prof.rows) == {"evaluate", "plots" + P.WORKER}
+    assert prof.stack == []  # the worker never touched the main thread's stack
+    assert prof.main_wall() == prof.rows["evaluate"]["wall_s"]
+    assert 0 < prof.rows["plots" + P.WORKER]["cpu_s"] <= prof.rows["plots" + P.WORKER]["wall_s"] + 1e-3
+    rows = P.median_table([{"phases": prof.table()}])
+    assert [r["phase"] for r in rows] == ["evaluate", "total (in process)", "plots" + P.WORKER]
+    assert rows[1]["wall_s"] == rows[0]["wall_s"]
