@@ -130,3 +130,23 @@ def test_sensor_anchor_table_renders_ours_beside_the_papers(study_mod, tmp_path)
     assert table == ["| quarter | 2.000, 2.100 (mean 2.050) | 0.500, 0.600 (mean 0.550) | 1.000, 1.100 (mean 1.050) | "
                      "0.25, 0.29 | 1.733, 1.738 | 0.576, 0.542 |"]
     assert "### hyco_heat_quarter" in text and "hybrid (interaction) / physical-only, per seed: seed 0 0.25" in text
+
+
+def test_the_gray_scott_table_shows_each_seeds_diffusivity_errors_beside_the_papers(study_mod):
+    """A sensor anchor of a scalar-coefficient family (no `summed` entry): its table row holds D_u, D_v per seed
+    in percent, the summed error is their sum, and the heat table skips it."""
+    from hybrid_jax.sensor_run import summarize, summed_error, targets
+
+    rows = [{"seed": s, "method": m, "steps": {}, "train_s": 1.0, "rel_l2": {},
+             "parameter_error": {"diffusivity_u": u, "diffusivity_v": v}}
+            for s, (m, u, v) in enumerate([("physical", 0.001, 0.002), ("interaction", 0.004, 0.0015)])]
+    rows[1]["seed"] = 0
+    anchor = {"name": "hyco_gray_scott", "seeds": [0], "rows": rows, "summary": summarize(rows),
+              "targets": targets(rows), "reference": {"interaction": {"diffusivity_u": (0.0049,),
+                                                                      "diffusivity_v": (0.0027,)}}}
+    study = {"sensor_anchors": [anchor]}
+    assert summed_error(rows[1]["parameter_error"]) == pytest.approx(0.0055)
+    assert anchor["targets"]["interaction_over_physical"]["0"] == pytest.approx(0.0055 / 0.003)
+    table = study_mod.gray_scott_table(study)
+    assert table[2] == "| same grid, papers | 0.10 %, 0.20 % | 0.40 %, 0.15 % | 0.49 %, 0.27 % |"
+    assert study_mod.sensor_anchor_table(study)[2:] == []
