@@ -113,7 +113,7 @@ SENSOR_ANCHORS = (
     Regime("hyco_gray_scott", "HYCO Gray–Scott, 64² over [0, 100]², dt 0.4, T = 2000; 2.4 % of the space–time points "
            "(98 random points per reading, 51 readings); data on the model's own grid; the papers' setting: the "
            "physics' data weight 0 in the coupled methods (it learns D from the field only)",
-           config="configs/study/hyco_gray_scott.yaml", modes=("physical", "synthetic", "interaction"),
+           config="configs/study/hyco_gray_scott.yaml", modes=("physical", "synthetic", "augmentation", "interaction"),
            reference={"source": "HYCO-Code, DynamicHYCO/GrayScott/results/consistency_comparison (λ_m^S 0.2 and 0; "
                                 "the paper: within 0.5 %)",
                       "interaction": {"diffusivity_u": (0.00490, 0.00327), "diffusivity_v": (0.00268, 0.00233)}}),
