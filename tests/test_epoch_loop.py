@@ -8,6 +8,8 @@ rolled one does."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -229,3 +231,7 @@ def test_flat_physics_rule(tiny):
     assert flat_physics(cfg.physics, phy, 9, "gpu") == "none"
     remat = tiny(trainer__physical={"checkpoint_rollout": True})
     assert flat_physics(remat.physics, remat.trainer.physical, 2, "gpu") == "none"
+    smoke = tiny(physics={"name": "closed_smoke", "resolution": [8, 8], "dt": 0.05})
+    assert flat_physics(smoke.physics, phy, 2, "cpu") == "none"  # PhiML's jitted pressure solve: rolled only
+    auto = SimpleNamespace(name="my_pde", substeps="auto")  # a user family's (physics/stability.py)
+    assert flat_physics(auto, phy, 2, "gpu") == "steps"  # substeps chosen at build time: kept rolled

@@ -54,6 +54,7 @@ def upsample(x: jax.Array, times: int, first_axis: int, ndim: int, mode: Literal
 
 Unroll = Literal["none", "steps", "substeps"]
 FLAT_MAX = 8  # PDE steps (substeps) a flat physical train step unrolls at most (compile time grows faster)
+ROLLED_ONLY = frozenset({"smoke", "closed_smoke"})  # pressure projection: PhiML's jitted linear solve
 
 
 def flat_physics(physics: PhysicsConfig, phy: PhysicalTrainerConfig, horizon: int, backend: str) -> Unroll:
@@ -66,11 +67,16 @@ def flat_physics(physics: PhysicsConfig, phy: PhysicalTrainerConfig, horizon: in
     2 substeps; a 2-core CPU shared with other jobs, so noisy): K unrolled took 0.62, 0.62, 1.08 and 0.80x the
     rolled form's step time in four measurements (22-31 ms against 28-37 ms), compile -0.8 to +2.5 s; K and the
     substeps unrolled 0.88-1.29x (no gain). On GPU/TPU the substeps too: one straight-line body per Adam step, as
-    a while loop costs a launch and a host round trip per iteration there (not measured)."""
-    substeps = int(getattr(physics, "substeps", 1) or 1)
-    if phy.checkpoint_rollout or horizon > FLAT_MAX:
+    a while loop costs a launch and a host round trip per iteration there (not measured).
+
+    Never for the families whose step solves a linear system through a PhiML-jitted solver (`ROLLED_ONLY`:
+    its trace cache fails when the step is traced K times in one program), and the substeps stay rolled
+    while their number is chosen at build time (``substeps: auto``)."""
+    if phy.checkpoint_rollout or horizon > FLAT_MAX or physics.name in ROLLED_ONLY:
         return "none"
-    return "substeps" if backend != "cpu" and horizon * substeps <= FLAT_MAX else "steps"
+    substeps = getattr(physics, "substeps", 1) or 1
+    fixed = isinstance(substeps, int)
+    return "substeps" if backend != "cpu" and fixed and horizon * substeps <= FLAT_MAX else "steps"
 
 
 def physical_model(pde: PDE, physics: PhysicsConfig, phy: PhysicalTrainerConfig,
