@@ -1,8 +1,9 @@
-"""The floor under any fit of the Gray–Scott anchor's coarse model to finer data: the (D_u, D_v) that fit the
-*whole* true field best (every cell of the model grid, every reading), found by Adam on log D from the true
-values. No method that fits this model to sparse readings of the same truth can do better than this, only
-as well. Printed per data source: the model's own grid and step (the papers' setting, an exact fit), half
-the time step only, and the 2× finer grid with half the time step (the anchor's finer data).
+"""What the Gray–Scott anchor's coarse model can learn from finer data: its misfit to the *whole* true field
+(every cell of the model grid, every reading) at the true (D_u, D_v), and the D that fit that field best
+(Adam on log D from the true values). Where the misfit at the true D is large and the best D are far from
+it, the data favour wrong diffusivities: a fit to sparse readings ends nearer the true D only at a local
+optimum, by chance. Printed per data source: the model's own grid and step (the papers' setting, an exact
+fit), half the time step only, and the 2× finer grid with half the time step (the anchor's finer data).
 
     python experiments/gray_scott_floor.py [--config configs/study/hyco_gray_scott.yaml] [--steps 100]
 """
