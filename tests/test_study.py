@@ -148,5 +148,5 @@ def test_the_gray_scott_table_shows_each_seeds_diffusivity_errors_beside_the_pap
     assert summed_error(rows[1]["parameter_error"]) == pytest.approx(0.0055)
     assert anchor["targets"]["interaction_over_physical"]["0"] == pytest.approx(0.0055 / 0.003)
     table = study_mod.gray_scott_table(study)
-    assert table[2] == "| same grid, papers | 0.10 %, 0.20 % | 0.40 %, 0.15 % | 0.49 %, 0.27 % |"
+    assert table[2] == "| same grid, papers | 0.10 %, 0.20 % | 0.40 %, 0.15 % | – | 0.49 %, 0.27 % |"
     assert study_mod.sensor_anchor_table(study)[2:] == []
