@@ -15,12 +15,16 @@ from hybrid_jax.physics import build_pde
 
 def tiny(tmp_path, **over):
     """configs/study/hyco_heat.yaml shrunk: an 8² model grid, a 16² truth, 10 frames, 20 epochs."""
-    cfg = load_config("configs/study/hyco_heat.yaml")
-    d = apply_overrides(to_dict(cfg), [
+    return shrunk("configs/study/hyco_heat.yaml", [
         "physics.resolution=[8,8]", "data.sensors.truth_resolution=[16,16]", "data.sensors.truth_dt=0.005",
         "physics.dt=0.05", "data.sensors.frames=10", "data.sensors.lattice=4", "data.sensors.count=10",
-        "trainer.sensors.epochs=20", "trainer.sensors.refresh=10", "network.field.width=16",
-        f"output.dir={tmp_path}", *[f"{k}={v}" for k, v in over.items()]])
+        "trainer.sensors.epochs=20", "trainer.sensors.refresh=10", "network.field.width=16"], tmp_path, over)
+
+
+def shrunk(path: str, overrides: list[str], tmp_path, over: dict):
+    """The config at `path` with `overrides`, its outputs under `tmp_path`, then the test's own `over`."""
+    d = apply_overrides(to_dict(load_config(path)), [*overrides, f"output.dir={tmp_path}",
+                                                     *[f"{k}={v}" for k, v in over.items()]])
     return config_from_dict(d)
 
 
@@ -121,14 +125,12 @@ def test_compare_dispatches_a_sensor_config_and_refuses_unknown_methods(tmp_path
 
 def tiny_gray_scott(tmp_path, **over):
     """configs/study/hyco_gray_scott.yaml shrunk: a 16² model on [0, 25]², 4 frames of 40 time units."""
-    cfg = load_config("configs/study/hyco_gray_scott.yaml")
-    d = apply_overrides(to_dict(cfg), [
+    return shrunk("configs/study/hyco_gray_scott.yaml", [
         "physics.resolution=[16,16]", "physics.domain=[25.0,25.0]", "physics.initial_state.square_size=0.4",
         "data.sensors.frames=4", "data.sensors.duration=160.0", "data.sensors.count=12",
         "trainer.sensors.epochs=6", "trainer.sensors.refresh=3", "trainer.sensors.warmup_epochs=4",
-        "trainer.sensors.synthetic_steps=2", "trainer.sensors.ghost_points=8", "network.field.width=16",
-        f"output.dir={tmp_path}", *[f"{k}={v}" for k, v in over.items()]])
-    return config_from_dict(d)
+        "trainer.sensors.synthetic_steps=2", "trainer.sensors.ghost_points=8", "network.field.width=16"],
+        tmp_path, over)
 
 
 def test_scattered_sensors_are_fresh_points_at_every_reading(tmp_path):
